@@ -1,0 +1,80 @@
+"""The API's kinds: their message classes, names on the command line, and scope."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from google.protobuf.message import Message
+
+from podlab.errors import BadRequest
+from podlab.v1 import objects_pb2 as v1
+from podlab.v1 import services_pb2 as api
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str  # "Pod"
+    message: type[Message]  # v1.Pod
+    field: str  # the api.Object oneof member: "pod"
+    plural: str  # "pods": the etcd key segment and podctl's resource name
+    namespaced: bool
+    aliases: tuple[str, ...] = ()
+
+
+KINDS: tuple[Kind, ...] = (
+    Kind("Pod", v1.Pod, "pod", "pods", True, ("pod", "po")),
+    Kind("Node", v1.Node, "node", "nodes", False, ("node", "no")),
+    Kind("Namespace", v1.Namespace, "namespace", "namespaces", False, ("namespace", "ns")),
+    Kind("ConfigMap", v1.ConfigMap, "config_map", "configmaps", True, ("configmap", "cm")),
+    Kind("Secret", v1.Secret, "secret", "secrets", True, ("secret",)),
+    Kind("Event", v1.Event, "event", "events", True, ("event", "ev")),
+)
+
+_BY_NAME = {k.name: k for k in KINDS}
+_BY_FIELD = {k.field: k for k in KINDS}
+_BY_RESOURCE = {alias: k for k in KINDS for alias in (k.plural, k.name.lower(), *k.aliases)}
+
+
+def kind_named(name: str) -> Kind:
+    """The kind called `name` ("Pod"); raises BadRequest for an unknown kind."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise BadRequest(f'no kind "{name}" is registered for version "v1"') from None
+
+
+def kind_for_resource(resource: str) -> Kind:
+    """The kind a command-line resource name means: "pods", "po", "pod", "Pod"."""
+    kind = _BY_RESOURCE.get(resource.lower())
+    if kind is None:
+        raise BadRequest(f'the server doesn\'t have a resource type "{resource}"')
+    return kind
+
+
+def wrap(obj: Message) -> api.Object:
+    """An api.Object carrying `obj`."""
+    for kind in KINDS:
+        if isinstance(obj, kind.message):
+            wrapped = api.Object()
+            getattr(wrapped, kind.field).CopyFrom(obj)
+            return wrapped
+    raise BadRequest(f"not an API object: {type(obj).__name__}")
+
+
+def unwrap(wrapped: api.Object) -> Message:
+    """The object an api.Object carries; raises BadRequest when it is empty."""
+    field = wrapped.WhichOneof("kind")
+    if field is None:
+        raise BadRequest("the request carries no object")
+    return getattr(wrapped, field)
+
+
+def kind_of(obj: Message) -> Kind:
+    for kind in KINDS:
+        if isinstance(obj, kind.message):
+            return kind
+    raise BadRequest(f"not an API object: {type(obj).__name__}")
+
+
+def field_kind(field: str) -> Kind:
+    return _BY_FIELD[field]
