@@ -28,6 +28,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("ConfigMap", v1.ConfigMap, "config_map", "configmaps", True, ("configmap", "cm")),
     Kind("Secret", v1.Secret, "secret", "secrets", True, ("secret",)),
     Kind("Event", v1.Event, "event", "events", True, ("event", "ev")),
+    Kind("Lease", v1.Lease, "lease", "leases", True, ("lease",)),
 )
 
 _BY_NAME = {k.name: k for k in KINDS}
