@@ -1,0 +1,1 @@
+"""podlab's control plane: the API server over etcd, and the controllers."""

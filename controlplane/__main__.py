@@ -1,0 +1,129 @@
+"""podlab-controlplane: the API server and, leader-elected, the controllers."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import signal
+import socket
+from dataclasses import dataclass, field
+
+from controlplane.apiserver import serve
+from controlplane.controllers.nodelifecycle import NodeLifecycleConfig, NodeLifecycleController
+from controlplane.registry import Registry, RegistryConfig
+from controlplane.storage import Store
+from podlab.logs import setup_logging
+
+log = logging.getLogger("controlplane")
+
+
+@dataclass
+class ControlPlaneConfig:
+    etcd: str = "http://127.0.0.1:2379"
+    listen: str = "0.0.0.0:7443"
+    identity: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    leader_elect: bool = True
+    controllers: bool = True
+    event_ttl: int = 3600
+    node_lifecycle: NodeLifecycleConfig = field(default_factory=NodeLifecycleConfig)
+
+    @classmethod
+    def from_args(cls, argv: list[str] | None = None) -> ControlPlaneConfig:
+        p = argparse.ArgumentParser(prog="podlab-controlplane", description=__doc__)
+        env = os.environ.get
+        p.add_argument("--etcd", default=env("PODLAB_ETCD", cls.etcd), help="etcd endpoint")
+        p.add_argument("--listen", default=env("PODLAB_LISTEN", cls.listen), help="gRPC address")
+        p.add_argument("--identity", default=None, help="leader-election identity")
+        p.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=True)
+        p.add_argument("--controllers", action=argparse.BooleanOptionalAction, default=True,
+                       help="run the controllers in this process")
+        p.add_argument("--event-ttl", type=int, default=cls.event_ttl, help="seconds events live")
+        nl = NodeLifecycleConfig()
+        p.add_argument("--node-grace", type=float, default=nl.node_grace,
+                       help="seconds without a heartbeat before a node is Unknown")
+        p.add_argument("--pod-eviction-timeout", type=float, default=nl.pod_eviction_timeout,
+                       help="further seconds before a lost node's pods are replaced")
+        p.add_argument("--eviction-rate", type=float, default=nl.eviction_rate,
+                       help="lost nodes per second whose pods may be replaced")
+        p.add_argument("--secondary-eviction-rate", type=float, default=nl.secondary_eviction_rate,
+                       help="the same, when at least --unhealthy-threshold of nodes are lost")
+        p.add_argument("--unhealthy-threshold", type=float, default=nl.unhealthy_threshold)
+        a = p.parse_args(argv)
+        config = cls(etcd=a.etcd, listen=a.listen, leader_elect=a.leader_elect, controllers=a.controllers,
+                     event_ttl=a.event_ttl, node_lifecycle=NodeLifecycleConfig(
+                         node_grace=a.node_grace, pod_eviction_timeout=a.pod_eviction_timeout,
+                         eviction_rate=a.eviction_rate, secondary_eviction_rate=a.secondary_eviction_rate,
+                         unhealthy_threshold=a.unhealthy_threshold))
+        if a.identity:
+            config.identity = a.identity
+        return config
+
+
+async def run(config: ControlPlaneConfig, stop: asyncio.Event) -> None:
+    store = Store(config.etcd)
+    registry = Registry(store, RegistryConfig(
+        event_ttl_seconds=config.event_ttl,
+        default_toleration_seconds=max(0, round(config.node_lifecycle.pod_eviction_timeout))))
+    for attempt in range(60):
+        try:
+            await registry.ensure_namespaces()
+            break
+        except Exception as err:  # etcd may still be starting
+            log.info("waiting for etcd at %s (%s)", config.etcd, err)
+            await asyncio.sleep(min(0.2 * (attempt + 1), 2.0))
+    server, port = await serve(registry, config.listen)
+    log.info("API server listening on %s (port %d)", config.listen, port)
+    async with asyncio.TaskGroup() as tasks:
+        if config.controllers:
+            controller = NodeLifecycleController(registry, config.node_lifecycle)
+            tasks.create_task(_run_controllers(config, port, controller.run))
+        await stop.wait()
+        for task in tasks._tasks:  # type: ignore[attr-defined]
+            task.cancel()
+    await server.stop(grace=1.0)
+    await store.close()
+
+
+async def _run_controllers(config: ControlPlaneConfig, port: int, body) -> None:  # type: ignore[no-untyped-def]
+    """Run the controllers (under leader election); a crash restarts them, never the API server."""
+    while True:
+        try:
+            if not config.leader_elect:
+                await body()
+            else:
+                from podlab.client import Client
+                from podlab.leaderelection import LeaderElector
+
+                async with Client(f"127.0.0.1:{port}") as client:
+                    elector = LeaderElector(client, "podlab-controller-manager", "kube-system",
+                                            config.identity)
+                    await elector.run(body)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("controllers crashed; restarting them in 2s")
+        await asyncio.sleep(2.0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    setup_logging("controlplane")
+    config = ControlPlaneConfig.from_args(argv)
+    log.info("config: %s", dataclasses.asdict(config))
+
+    async def entry() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await run(config, stop)
+
+    asyncio.run(entry())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,219 @@
+"""The gRPC API server: the Cluster service over the registry.
+
+Stateless: any number of replicas can serve the same etcd. Each RPC maps to
+one registry verb; ApiErrors become gRPC statuses (NOT_FOUND, ALREADY_EXISTS,
+INVALID_ARGUMENT, ABORTED for conflicts, OUT_OF_RANGE for a compacted watch).
+Logs and exec are proxied to the node agent that runs the pod.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from controlplane.registry import Registry
+from podlab import __version__, errors
+from podlab.client import open_channel
+from podlab.kinds import kind_named, unwrap, wrap
+from podlab.v1 import objects_pb2 as v1
+from podlab.v1 import services_pb2 as api
+from podlab.v1 import services_pb2_grpc as rpc
+
+log = logging.getLogger(__name__)
+
+
+async def _abort(context: grpc.aio.ServicerContext, err: errors.ApiError) -> None:
+    await context.abort(err.code, err.message)
+
+
+def _guarded(method):  # type: ignore[no-untyped-def]
+    """Turn ApiErrors into gRPC statuses; anything else is an internal error, logged."""
+
+    async def wrapper(self, request, context):  # type: ignore[no-untyped-def]
+        try:
+            return await method(self, request, context)
+        except errors.ApiError as err:
+            await _abort(context, err)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("internal error in %s", method.__name__)
+            await context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method.__name__}")
+
+    wrapper.__name__ = method.__name__
+    return wrapper
+
+
+def _namespace(kind_name: str, namespace: str) -> str:
+    return (namespace or "default") if kind_named(kind_name).namespaced else ""
+
+
+class ClusterService(rpc.ClusterServicer):
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self._agents: dict[str, grpc.aio.Channel] = {}
+
+    @_guarded
+    async def Create(self, request: api.CreateRequest, context: grpc.aio.ServicerContext) -> api.Object:
+        return wrap(await self.registry.create(unwrap(request.object)))
+
+    @_guarded
+    async def Get(self, request: api.GetRequest, context: grpc.aio.ServicerContext) -> api.Object:
+        kind = kind_named(request.kind)
+        return wrap(await self.registry.get(kind, _namespace(request.kind, request.namespace), request.name))
+
+    @_guarded
+    async def List(self, request: api.ListRequest, context: grpc.aio.ServicerContext) -> api.ListResponse:
+        items, revision = await self.registry.list(
+            kind_named(request.kind), request.namespace, request.label_selector, request.field_selector)
+        return api.ListResponse(items=[wrap(o) for o in items], resource_version=str(revision))
+
+    @_guarded
+    async def Update(self, request: api.UpdateRequest, context: grpc.aio.ServicerContext) -> api.Object:
+        return wrap(await self.registry.update(unwrap(request.object)))
+
+    @_guarded
+    async def UpdateStatus(self, request: api.UpdateRequest, context: grpc.aio.ServicerContext) -> api.Object:
+        return wrap(await self.registry.update_status(unwrap(request.object)))
+
+    @_guarded
+    async def Delete(self, request: api.DeleteRequest, context: grpc.aio.ServicerContext) -> api.DeleteResponse:
+        grace = request.grace_period_seconds if request.HasField("grace_period_seconds") else None
+        if grace is not None and grace < 0:
+            raise errors.BadRequest("gracePeriodSeconds must be >= 0")
+        obj, removed = await self.registry.delete(
+            kind_named(request.kind), _namespace(request.kind, request.namespace), request.name,
+            grace, request.uid, request.resource_version)
+        return api.DeleteResponse(object=wrap(obj), removed=removed)
+
+    async def Watch(self, request: api.WatchRequest,
+                    context: grpc.aio.ServicerContext) -> AsyncIterator[api.WatchEvent]:
+        try:
+            kind = kind_named(request.kind)
+            async for event in self.registry.watch(
+                    kind, request.namespace, request.label_selector, request.field_selector,
+                    request.resource_version, request.bookmark_seconds):
+                out = api.WatchEvent(type=event.type, resource_version=str(event.revision))
+                if event.object is not None:
+                    out.object.CopyFrom(wrap(event.object))
+                yield out
+        except errors.ApiError as err:
+            await _abort(context, err)
+
+    @_guarded
+    async def Bind(self, request: api.BindRequest, context: grpc.aio.ServicerContext) -> api.Object:
+        if not request.node_name:
+            raise errors.BadRequest("a binding needs a node name")
+        pod = await self.registry.bind(request.namespace or "default", request.name, request.uid,
+                                       request.node_name)
+        return wrap(pod)
+
+    @_guarded
+    async def Evict(self, request: api.EvictRequest, context: grpc.aio.ServicerContext) -> api.Object:
+        grace = request.grace_period_seconds if request.HasField("grace_period_seconds") else None
+        pod, _ = await self.registry.delete(kind_named("Pod"), request.namespace or "default",
+                                            request.name, grace)
+        await self.registry.record_event(pod, "Evicted", request.message or "Evicted through the API",
+                                         type_="Warning", component="podlab-apiserver")
+        return wrap(pod)
+
+    @_guarded
+    async def RenewLease(self, request: api.RenewLeaseRequest,
+                         context: grpc.aio.ServicerContext) -> api.RenewLeaseResponse:
+        return api.RenewLeaseResponse(renew_time_ms=await self.registry.renew_heartbeat(request.node_name))
+
+    @_guarded
+    async def Version(self, request: api.VersionRequest, context: grpc.aio.ServicerContext) -> api.VersionResponse:
+        return api.VersionResponse(version=__version__, etcd_version=await self.registry.store.version())
+
+    # -- proxies to the node agent ---------------------------------------------------
+
+    async def _agent_for(self, namespace: str, name: str, container: str) -> tuple[rpc.NodeAgentStub, v1.Pod, str]:
+        """The agent stub serving pod `name`, the pod, and the container meant."""
+        pod: v1.Pod = await self.registry.get(kind_named("Pod"), namespace or "default", name)  # type: ignore[assignment]
+        names = [c.name for c in pod.spec.containers]
+        if not container:
+            if len(names) > 1:
+                raise errors.BadRequest(
+                    f"a container name must be specified for pod {name}, choose one of: "
+                    f"[{' '.join(names)}]")
+            container = names[0]
+        elif container not in names + [c.name for c in pod.spec.init_containers]:
+            raise errors.BadRequest(f"container {container} is not valid for pod {name}")
+        if not pod.spec.node_name:
+            raise errors.BadRequest(f"pod {name} does not have a host assigned")
+        node: v1.Node = await self.registry.get(kind_named("Node"), "", pod.spec.node_name)  # type: ignore[assignment]
+        endpoint = node.status.agent_endpoint
+        if not endpoint:
+            raise errors.Unavailable(f"node {node.metadata.name} has no agent endpoint")
+        channel = self._agents.get(endpoint)
+        if channel is None:
+            channel = self._agents[endpoint] = open_channel(endpoint)
+        return rpc.NodeAgentStub(channel), pod, container
+
+    async def Logs(self, request: api.LogsRequest,
+                   context: grpc.aio.ServicerContext) -> AsyncIterator[api.LogChunk]:
+        try:
+            stub, pod, container = await self._agent_for(request.namespace, request.name, request.container)
+            forwarded = api.LogsRequest()
+            forwarded.CopyFrom(request)
+            forwarded.namespace, forwarded.container = pod.metadata.namespace, container
+            forwarded.uid = pod.metadata.uid
+            async for chunk in stub.Logs(forwarded):
+                yield chunk
+        except errors.ApiError as err:
+            await _abort(context, err)
+        except grpc.RpcError as err:
+            await context.abort(err.code(), err.details() or "node agent unreachable")
+
+    async def Exec(self, request_iterator: AsyncIterator[api.ExecInput],
+                   context: grpc.aio.ServicerContext) -> AsyncIterator[api.ExecOutput]:
+        try:
+            first = await anext(aiter(request_iterator))
+            if first.WhichOneof("input") != "start":
+                raise errors.BadRequest("the first exec message must be a start")
+            stub, pod, container = await self._agent_for(first.start.namespace, first.start.name,
+                                                         first.start.container)
+            first.start.namespace, first.start.container = pod.metadata.namespace, container
+            first.start.uid = pod.metadata.uid
+
+            async def forward() -> AsyncIterator[api.ExecInput]:
+                yield first
+                async for message in request_iterator:
+                    yield message
+
+            async for output in stub.Exec(forward()):
+                yield output
+        except StopAsyncIteration:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "empty exec stream")
+        except errors.ApiError as err:
+            await _abort(context, err)
+        except grpc.RpcError as err:
+            await context.abort(err.code(), err.details() or "node agent unreachable")
+
+
+async def serve(registry: Registry, listen: str) -> tuple[grpc.aio.Server, int]:
+    """Start the API server on `listen` ("host:port", port 0 = any free port). Returns it and its port."""
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                                      ("grpc.max_send_message_length", 64 * 1024 * 1024),
+                                      ("grpc.keepalive_permit_without_calls", 1),
+                                      ("grpc.http2.min_ping_interval_without_data_ms", 4_000),
+                                      ("grpc.http2.max_ping_strikes", 0)])
+    rpc.add_ClusterServicer_to_server(ClusterService(registry), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = (api.DESCRIPTOR.services_by_name["Cluster"].full_name, health.SERVICE_NAME,
+             reflection.SERVICE_NAME)
+    reflection.enable_server_reflection(names, server)
+    port = server.add_insecure_port(listen)
+    if port == 0:
+        raise OSError(f"cannot listen on {listen}")
+    await server.start()
+    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    await health_servicer.set(names[0], health_pb2.HealthCheckResponse.SERVING)
+    return server, port

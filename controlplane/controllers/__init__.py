@@ -1,0 +1,1 @@
+"""Controllers that run inside the control plane, leader-elected."""

@@ -1,0 +1,233 @@
+"""Node lifecycle: notice lost nodes, and bring their pods back elsewhere as new pods.
+
+The agent renews a heartbeat every `heartbeat` seconds. This controller
+watches those renewals *on its own monotonic clock* (so clocks on other
+machines never matter):
+
+- no renewal for `node_grace`: the node's Ready condition becomes Unknown, it
+  is tainted `node.kubernetes.io/unreachable` (NoSchedule and NoExecute), and
+  its pods lose Ready;
+- from then on, each unfinished pod on it is replaced once its toleration of
+  the unreachable taint runs out (the API server gives every pod
+  `tolerationSeconds = pod_eviction_timeout` unless the pod says otherwise):
+  one etcd transaction removes the old pod and creates a new one with the same
+  name and spec, a new UID and no node, and an event records old → new UID.
+
+Mass failure is rate limited as Kubernetes' zone-disruption logic does: when
+at least `unhealthy_threshold` of the nodes are lost, nodes are processed at
+`secondary_eviction_rate` instead of `eviction_rate`; when every node is lost
+the control plane itself is the likely culprit, and nothing is replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from controlplane.registry import Registry, now
+from podlab import errors
+from podlab.kinds import kind_named
+from podlab.podutil import set_condition
+from podlab.v1 import objects_pb2 as v1
+
+log = logging.getLogger(__name__)
+
+UNREACHABLE = "node.kubernetes.io/unreachable"
+NODE_KIND = kind_named("Node")
+POD_KIND = kind_named("Pod")
+
+
+@dataclass
+class NodeLifecycleConfig:
+    node_grace: float = 4.0
+    pod_eviction_timeout: float = 4.0
+    monitor_period: float = 0.5
+    eviction_rate: float = 10.0  # nodes per second whose pods may be replaced
+    secondary_eviction_rate: float = 0.1
+    unhealthy_threshold: float = 0.55
+
+
+@dataclass
+class _Observed:
+    heartbeat: int = -1
+    seen_at: float = field(default_factory=time.monotonic)
+    lost_at: float | None = None  # when this controller marked it Unknown
+    allowed_at: float | None = None  # when the rate limiter let its evictions start
+
+
+class TokenBucket:
+    """A rate limiter: `rate` tokens per second, bursts of at most one."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._tokens = 1.0
+        self._last = time.monotonic()
+
+    def try_take(self, rate: float | None = None) -> bool:
+        rate = self.rate if rate is None else rate
+        t = time.monotonic()
+        self._tokens = min(1.0, self._tokens + (t - self._last) * rate)
+        self._last = t
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+
+class NodeLifecycleController:
+    def __init__(self, registry: Registry, config: NodeLifecycleConfig) -> None:
+        self.registry = registry
+        self.config = config
+        self.observed: dict[str, _Observed] = {}
+        self.limiter = TokenBucket(config.eviction_rate)
+        self.replacements = 0  # metric: pods replaced since start
+
+    async def run(self) -> None:
+        log.info("node lifecycle controller started: node_grace=%.1fs pod_eviction_timeout=%.1fs",
+                 self.config.node_grace, self.config.pod_eviction_timeout)
+        while True:
+            try:
+                await self.reconcile()
+            except errors.ApiError as err:
+                log.warning("node lifecycle pass failed: %s", err)
+            await asyncio.sleep(self.config.monitor_period)
+
+    async def reconcile(self) -> None:
+        """One pass over every node: update health, then replace pods whose time is up."""
+        nodes, _ = await self.registry.list(NODE_KIND)
+        heartbeats = await self.registry.heartbeats()
+        t = time.monotonic()
+        lost: list[v1.Node] = []
+        for node in nodes:
+            name = node.metadata.name  # type: ignore[attr-defined]
+            seen = self.observed.setdefault(name, _Observed())
+            beat = heartbeats.get(name, 0)
+            if beat != seen.heartbeat:
+                seen.heartbeat, seen.seen_at = beat, t
+            if t - seen.seen_at <= self.config.node_grace:
+                if seen.lost_at is not None or _has_taint(node, UNREACHABLE):  # type: ignore[arg-type]
+                    await self._mark_reachable(node)  # type: ignore[arg-type]
+                    seen.lost_at = seen.allowed_at = None
+                continue
+            if seen.lost_at is None:
+                seen.lost_at = t
+                await self._mark_lost(node)  # type: ignore[arg-type]
+            lost.append(node)  # type: ignore[arg-type]
+        for name in set(self.observed) - {n.metadata.name for n in nodes}:  # type: ignore[attr-defined]
+            del self.observed[name]
+        if not lost:
+            return
+        if len(lost) == len(nodes):
+            log.warning("all %d nodes are unreachable: assuming the control plane is cut off; "
+                        "replacing nothing", len(nodes))
+            return
+        disrupted = len(lost) / len(nodes) >= self.config.unhealthy_threshold
+        rate = self.config.secondary_eviction_rate if disrupted else self.config.eviction_rate
+        for node in lost:
+            seen = self.observed[node.metadata.name]
+            if seen.allowed_at is None:
+                if not self.limiter.try_take(rate):
+                    continue
+                seen.allowed_at = t
+            await self._replace_pods(node, seen)
+
+    async def _mark_lost(self, node: v1.Node) -> None:
+        log.warning("node %s: no heartbeat for %.1fs; marking it Unknown", node.metadata.name,
+                    self.config.node_grace)
+
+        def change(n: v1.Node) -> None:
+            for cond in n.status.conditions:
+                if cond.type == "Ready" and cond.status != "Unknown":
+                    cond.status, cond.reason = "Unknown", "NodeStatusUnknown"
+                    cond.message = "Kubelet stopped posting node status."
+                    cond.last_transition_time.CopyFrom(now())
+
+        await self._patch_node(node.metadata.name, change, taint=True)
+        pods, _ = await self.registry.list(POD_KIND, field_selector=f"spec.nodeName={node.metadata.name}")
+        for pod in pods:
+            await self._set_pod_unready(pod)  # type: ignore[arg-type]
+        await self.registry.record_event(node, "NodeNotReady", f"Node {node.metadata.name} status is now: "
+                                         "NodeNotReady", type_="Warning",
+                                         component="node-lifecycle-controller")
+
+    async def _mark_reachable(self, node: v1.Node) -> None:
+        log.info("node %s: heartbeats are back", node.metadata.name)
+        await self._patch_node(node.metadata.name, lambda n: None, taint=False)
+
+    async def _patch_node(self, name: str, change, taint: bool) -> None:  # type: ignore[no-untyped-def]
+        for _ in range(5):
+            node: v1.Node = await self.registry.get(NODE_KIND, "", name)  # type: ignore[assignment]
+            keep = [t for t in node.spec.taints if t.key != UNREACHABLE]
+            del node.spec.taints[:]
+            node.spec.taints.extend(keep)
+            if taint:
+                for effect in ("NoSchedule", "NoExecute"):
+                    node.spec.taints.add(key=UNREACHABLE, effect=effect, time_added=now())
+            try:
+                node = await self.registry.update(node)  # type: ignore[assignment]
+                change(node)
+                await self.registry.update_status(node)
+                return
+            except errors.Conflict:
+                continue
+
+    async def _set_pod_unready(self, pod: v1.Pod) -> None:
+        changed = set_condition(pod.status, "Ready", "False", "NodeLost", "node is unreachable")
+        changed |= set_condition(pod.status, "ContainersReady", "False", "NodeLost", "node is unreachable")
+        if changed:
+            try:
+                await self.registry.update_status(pod)
+            except errors.ApiError as err:
+                log.info("pod %s: could not mark unready: %s", pod.metadata.name, err)
+
+    async def _replace_pods(self, node: v1.Node, seen: _Observed) -> None:
+        assert seen.lost_at is not None
+        elapsed = time.monotonic() - seen.lost_at
+        pods, _ = await self.registry.list(POD_KIND, field_selector=f"spec.nodeName={node.metadata.name}")
+        for pod in pods:
+            if not _should_replace(pod):  # type: ignore[arg-type]
+                continue
+            tolerated = _tolerated_seconds(pod)  # type: ignore[arg-type]
+            if tolerated is None or elapsed < tolerated:
+                continue
+            try:
+                if pod.metadata.HasField("deletion_timestamp"):  # type: ignore[attr-defined]
+                    # Deleting on a dead node: nobody will confirm, so finish it here.
+                    await self.registry.delete(POD_KIND, pod.metadata.namespace, pod.metadata.name,  # type: ignore[attr-defined]
+                                               0, uid=pod.metadata.uid)  # type: ignore[attr-defined]
+                    continue
+                new = await self.registry.replace_pod(pod, "NodeLost",  # type: ignore[arg-type]
+                                                      f"node {node.metadata.name} is unreachable")
+                self.replacements += 1
+                log.warning("pod %s/%s: replaced %s -> %s (node %s lost)", pod.metadata.namespace,  # type: ignore[attr-defined]
+                            pod.metadata.name, pod.metadata.uid, new.metadata.uid, node.metadata.name)  # type: ignore[attr-defined]
+            except errors.ApiError as err:
+                log.info("pod %s: replacement deferred: %s", pod.metadata.name, err)  # type: ignore[attr-defined]
+
+
+def _has_taint(node: v1.Node, key: str) -> bool:
+    return any(t.key == key for t in node.spec.taints)
+
+
+def _should_replace(pod: v1.Pod) -> bool:
+    """Unfinished pods come back; Succeeded ones, and Failed ones that won't restart, do not."""
+    if pod.status.phase == "Succeeded":
+        return False
+    if pod.status.phase == "Failed" and pod.spec.restart_policy == "Never":
+        return False
+    return True
+
+
+def _tolerated_seconds(pod: v1.Pod) -> float | None:
+    """How long `pod` tolerates the unreachable NoExecute taint; None means forever."""
+    best: float | None = -1.0
+    for tol in pod.spec.tolerations:
+        key_ok = tol.key == UNREACHABLE or (not tol.key and tol.operator == "Exists")
+        if not key_ok or tol.effect not in ("", "NoExecute"):
+            continue
+        if not tol.HasField("toleration_seconds"):
+            return None
+        best = max(best or 0.0, float(tol.toleration_seconds))
+    return 0.0 if best == -1.0 else best

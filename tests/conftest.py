@@ -1,0 +1,24 @@
+"""Tier markers by directory, and the rule that CI never skips a tier."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+TIERS = ("unit", "integration", "e2e", "lab")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = Path(str(item.fspath)).relative_to(Path(__file__).parent).parts[0]
+        if tier in TIERS and not any(item.iter_markers(name=tier)):
+            item.add_marker(getattr(pytest.mark, tier))
+
+
+def require_tier(tier: str, reason: str) -> None:
+    """Skip locally when a tier's dependency is missing; fail in CI (PODLAB_REQUIRE_ALL_TIERS=1)."""
+    if os.environ.get("PODLAB_REQUIRE_ALL_TIERS") == "1" or os.environ.get("CI") == "true":
+        pytest.fail(f"{tier} tier cannot run: {reason}", pytrace=False)
+    pytest.skip(f"{tier} tier skipped: {reason}")

@@ -1,0 +1,1 @@
+"""Helpers the test tiers share: processes on free ports, waiting on conditions."""

