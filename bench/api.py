@@ -19,7 +19,7 @@ from podlab.client import Client
 from podlab.v1 import objects_pb2 as v1
 from tests.support.procs import ControlPlane, Etcd
 
-CONCURRENCY = 16
+CONCURRENCY = int(__import__("os").environ.get("BENCH_CONCURRENCY", "16"))
 
 
 def make_pod(i: int) -> v1.Pod:
