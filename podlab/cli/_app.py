@@ -1,0 +1,15 @@
+"""The podctl command group; podlab.cli.commands modules attach their commands to it."""
+
+from __future__ import annotations
+
+import click
+
+from podlab.cli._base import global_options
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=CONTEXT)
+@global_options
+def cli() -> None:
+    """podctl controls a podlab cluster, as kubectl controls Kubernetes."""

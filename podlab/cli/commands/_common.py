@@ -1,0 +1,108 @@
+"""Helpers shared by several commands: resource arguments, output, file loading."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from google.protobuf.message import Message
+
+from podlab import errors
+from podlab.cli import _objects
+from podlab.cli._base import CliError
+from podlab.cli.templates import TemplateError, go_template, jsonpath
+from podlab.kinds import Kind, kind_for_resource, kind_of
+
+
+def resolve_kind(resource: str) -> Kind:
+    try:
+        return kind_for_resource(resource)
+    except errors.BadRequest as err:
+        raise CliError(err.message, raw=False) from None
+
+
+def split_refs(resource: str, names: Sequence[str]) -> list[tuple[Kind, str]]:
+    """(kind, name) pairs from `pods a b` or `pod/a node/b` arguments."""
+    if "/" in resource:
+        refs = []
+        for arg in (resource, *names):
+            if "/" not in arg:
+                raise CliError("there is no need to specify a resource type as a separate "
+                               "argument when passing arguments in resource/name form")
+            res, _, name = arg.partition("/")
+            refs.append((resolve_kind(res), name))
+        return refs
+    kind = resolve_kind(resource)
+    return [(kind, name) for name in names]
+
+
+def ref_name(obj: Message) -> str:
+    """kubectl's -o name form: pod/x."""
+    return f"{kind_of(obj).name.lower()}/{obj.metadata.name}"  # type: ignore[attr-defined]
+
+
+def quoted_ref(obj: Message) -> str:
+    """kubectl's deletion form: pod "x"."""
+    return f'{kind_of(obj).name.lower()} "{obj.metadata.name}"'  # type: ignore[attr-defined]
+
+
+def load_files(paths: Sequence[str]) -> list[tuple[str, Message]]:
+    """Every object in the -f arguments, in order; one-line errors for bad input."""
+    if not paths:
+        raise CliError("must specify one of -f and -k")
+    loaded: list[tuple[str, Message]] = []
+    for path in paths:
+        if path != "-" and not os.path.exists(path):
+            raise CliError(f'the path "{path}" does not exist')
+        try:
+            loaded.extend(_objects.load_path(path))
+        except errors.ApiError as err:
+            raise CliError(f"error parsing {path}: {err.message}") from None
+        except Exception as err:  # the manifest loader's own errors: one line, no traceback
+            message = " ".join(str(err).split()) or type(err).__name__
+            if path not in message:
+                message = f"error parsing {path}: {message}"
+            raise CliError(message) from None
+    if not loaded:
+        raise CliError("no objects passed to apply")
+    return loaded
+
+
+def namespace_of(obj: Message, default: str) -> str:
+    if not kind_of(obj).namespaced:
+        return ""
+    return obj.metadata.namespace or default  # type: ignore[attr-defined]
+
+
+def parse_output(output: str | None, template: str | None) -> tuple[str, str]:
+    """(format, template) from -o/--output and --template, kubectl's rules."""
+    output = output or ""
+    fmt, _, arg = output.partition("=")
+    if not fmt and template:
+        fmt = "go-template"
+    if fmt in ("go-template", "jsonpath", "template"):
+        arg = arg or template or ""
+        if not arg:
+            raise CliError("template format specified but no template given")
+        fmt = "go-template" if fmt == "template" else fmt
+    elif fmt not in ("", "wide", "json", "yaml", "name"):
+        raise CliError(f'unable to match a printer suitable for the output format "{output}", '
+                       "allowed formats are: go-template,json,jsonpath,name,wide,yaml")
+    return fmt, arg
+
+
+def render(fmt: str, template: str, data: dict[str, Any]) -> str:
+    """The text of one json/yaml/template rendering of `data`."""
+    if fmt == "json":
+        return _objects.render_json(data)
+    if fmt == "yaml":
+        return _objects.render_yaml(data)
+    try:
+        if fmt == "jsonpath":
+            return jsonpath(template, data)
+        return go_template(template, data)
+    except TemplateError as err:
+        raise CliError(f"error executing template {template!r}: {err}") from None
+    except (KeyError, IndexError, TypeError, ValueError) as err:
+        raise CliError(f"error executing {fmt} {template!r}: {err}") from None

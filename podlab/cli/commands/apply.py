@@ -1,0 +1,380 @@
+"""Writing objects: apply, create (-f, configmap, secret generic), replace, delete."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import click
+from google.protobuf.message import Message
+
+from podlab import errors
+from podlab.cli._app import cli
+from podlab.cli._base import (
+    CliError,
+    api_error_line,
+    connect,
+    current_namespace,
+    echo_err,
+    global_options,
+    parse_duration,
+    run,
+)
+from podlab.cli._objects import from_dict, to_dict
+from podlab.cli.commands._common import (
+    load_files,
+    quoted_ref,
+    ref_name,
+    resolve_kind,
+    split_refs,
+)
+from podlab.client import Client
+from podlab.kinds import kind_of
+from podlab.v1 import objects_pb2 as v1
+
+FORCE_WARNING = ("Warning: Immediate deletion does not wait for confirmation that the running "
+                 "resource has been terminated. The resource may continue to run on the cluster "
+                 "indefinitely.")
+# Fields the server owns: apply never compares or sends them from the manifest.
+SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp",
+                 "deletionGracePeriodSeconds", "generation")
+
+
+def files_option(f: Any) -> Any:
+    return click.option("-f", "--filename", "filenames", multiple=True,
+                        help="A manifest file, a directory of them, or - for stdin.")(f)
+
+
+def _with_namespace(obj: Message, namespace: str) -> Message:
+    if kind_of(obj).namespaced and not obj.metadata.namespace:  # type: ignore[attr-defined]
+        obj.metadata.namespace = namespace  # type: ignore[attr-defined]
+    return obj
+
+
+# -- apply -------------------------------------------------------------------------------
+
+def merge(live: Any, desired: Any) -> Any:
+    """`desired` laid over `live`: maps merge key by key, lists of named items merge by
+    name (containers, env, volumes), other lists and scalars are replaced. Fields the
+    manifest leaves out keep their live (defaulted) values."""
+    if isinstance(live, dict) and isinstance(desired, dict):
+        out = dict(live)
+        for key, value in desired.items():
+            out[key] = merge(live[key], value) if key in live else value
+        return out
+    if isinstance(live, list) and isinstance(desired, list):
+        if all(isinstance(x, dict) and "name" in x for x in live + desired):
+            by_name = {x["name"]: x for x in live}
+            return [merge(by_name[x["name"]], x) if x["name"] in by_name else x for x in desired]
+        if len(live) == len(desired) and all(isinstance(x, dict) for x in live + desired):
+            return [merge(a, b) for a, b in zip(live, desired, strict=True)]
+    return desired
+
+
+async def apply_one(client: Client, obj: Message) -> str:
+    """Create or update one object; returns "created", "configured" or "unchanged"."""
+    kind = kind_of(obj)
+    meta = obj.metadata  # type: ignore[attr-defined]
+    try:
+        live = await client.get(kind.name, meta.name, meta.namespace)
+    except errors.NotFound:
+        await client.create(obj)
+        return "created"
+    desired = to_dict(obj)
+    desired.pop("status", None)
+    for key in SERVER_FIELDS:
+        desired.get("metadata", {}).pop(key, None)
+    live_dict = to_dict(live)
+    merged = merge(live_dict, desired)
+    if merged == live_dict:
+        return "unchanged"
+    updated = from_dict(merged, kind.message)
+    updated.metadata.resource_version = live.metadata.resource_version  # type: ignore[attr-defined]
+    await client.update(updated)
+    return "configured"
+
+
+async def _each(objs: Sequence[tuple[str, Message]], action: Any) -> int:
+    """Run `action` on every object, printing each result; errors do not stop the rest."""
+    failed = 0
+    for _, obj in objs:
+        try:
+            verb = await action(obj)
+            click.echo(f"{ref_name(obj)} {verb}")
+        except errors.ApiError as err:
+            echo_err(api_error_line(err))
+            failed = 1
+    return failed
+
+
+@cli.command("apply")
+@files_option
+@global_options
+def apply(filenames: tuple[str, ...]) -> None:
+    """Create objects from manifests, or update the ones that exist."""
+    objs = load_files(filenames)
+    namespace = current_namespace()
+
+    async def body() -> int:
+        async with connect() as client:
+            return await _each(objs, lambda o: apply_one(client, _with_namespace(o, namespace)))
+
+    run(body)
+
+
+# -- create ------------------------------------------------------------------------------
+
+@cli.group("create", invoke_without_command=True)
+@files_option
+@global_options
+@click.pass_context
+def create(ctx: click.Context, filenames: tuple[str, ...]) -> None:
+    """Create objects from manifests (-f), or a configmap or secret from literals and files."""
+    if ctx.invoked_subcommand is not None:
+        return
+    objs = load_files(filenames)
+    namespace = current_namespace()
+
+    async def created(client: Client, obj: Message) -> str:
+        await client.create(_with_namespace(obj, namespace))
+        return "created"
+
+    async def body() -> int:
+        async with connect() as client:
+            return await _each(objs, lambda o: created(client, o))
+
+    run(body)
+
+
+def _data_items(literals: Sequence[str], files: Sequence[str]) -> list[tuple[str, bytes]]:
+    items: list[tuple[str, bytes]] = []
+    for literal in literals:
+        key, sep, value = literal.partition("=")
+        if not sep or not key:
+            raise CliError(f"invalid literal source {literal}, expected key=value")
+        items.append((key, value.encode()))
+    for spec in files:
+        key, sep, path = spec.partition("=")
+        if not sep:
+            key, path = os.path.basename(spec), spec
+        if not os.path.exists(path):
+            raise CliError(f"error reading {path}: no such file or directory")
+        if os.path.isdir(path):
+            for name in sorted(os.listdir(path)):
+                full = os.path.join(path, name)
+                if os.path.isfile(full):
+                    with open(full, "rb") as fh:
+                        items.append((name, fh.read()))
+            continue
+        with open(path, "rb") as fh:
+            items.append((key, fh.read()))
+    seen: set[str] = set()
+    for key, _ in items:
+        if key in seen:
+            raise CliError(f'cannot add key "{key}", another key by that name already exists')
+        seen.add(key)
+    return items
+
+
+def _create_object(obj: Message) -> None:
+    async def body() -> None:
+        async with connect() as client:
+            await client.create(obj)
+        click.echo(f"{ref_name(obj)} created")
+
+    run(body)
+
+
+@create.command("configmap")
+@click.argument("name")
+@click.option("--from-literal", "literals", multiple=True, help="key=value")
+@click.option("--from-file", "files", multiple=True, help="[key=]path, or a directory")
+@global_options
+def create_configmap(name: str, literals: tuple[str, ...], files: tuple[str, ...]) -> None:
+    """Create a configmap from literals and files."""
+    cm = v1.ConfigMap(api_version="v1", kind="ConfigMap",
+                      metadata=v1.ObjectMeta(name=name, namespace=current_namespace()))
+    for key, value in _data_items(literals, files):
+        try:
+            cm.data[key] = value.decode()
+        except UnicodeDecodeError:
+            cm.binary_data[key] = value
+    _create_object(cm)
+
+
+@create.command("secret")
+@click.argument("secret_type", metavar="generic")
+@click.argument("name")
+@click.option("--from-literal", "literals", multiple=True, help="key=value")
+@click.option("--from-file", "files", multiple=True, help="[key=]path, or a directory")
+@click.option("--type", "type_", default="Opaque", help="The secret's type.")
+@global_options
+def create_secret(secret_type: str, name: str, literals: tuple[str, ...], files: tuple[str, ...],
+                  type_: str) -> None:
+    """Create a secret: `create secret generic NAME --from-literal k=v --from-file f`."""
+    if secret_type != "generic":
+        raise CliError(f'unknown secret type "{secret_type}": only generic is supported')
+    secret = v1.Secret(api_version="v1", kind="Secret", type=type_,
+                       metadata=v1.ObjectMeta(name=name, namespace=current_namespace()))
+    for key, value in _data_items(literals, files):
+        secret.data[key] = value
+    _create_object(secret)
+
+
+# -- delete ------------------------------------------------------------------------------
+
+async def wait_gone(client: Client, obj: Message, timeout: float) -> bool:
+    """Poll until `obj` (this incarnation) is gone; False on timeout."""
+    kind = kind_of(obj)
+    meta = obj.metadata  # type: ignore[attr-defined]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            current = await client.get(kind.name, meta.name, meta.namespace)
+        except errors.NotFound:
+            return True
+        if meta.uid and current.metadata.uid != meta.uid:  # type: ignore[attr-defined]
+            return True
+        await asyncio.sleep(0.25)
+    return False
+
+
+def grace_for(grace_period: int, force: bool, now: bool) -> int | None:
+    """kubectl's rules: --now is 1s; --grace-period=0 without --force becomes 1; --force
+    alone means 0; -1 leaves it to the object."""
+    if now:
+        grace_period = 1
+    if grace_period == 0 and not force:
+        grace_period = 1
+    if force and grace_period < 0:
+        grace_period = 0
+    return None if grace_period < 0 else grace_period
+
+
+async def delete_objects(client: Client, objs: Sequence[Message], grace: int | None,
+                         force: bool, wait: bool, timeout: float) -> int:
+    failed = 0
+    for obj in objs:
+        meta = obj.metadata  # type: ignore[attr-defined]
+        try:
+            deleted, removed = await client.delete(kind_of(obj).name, meta.name, meta.namespace,
+                                                   grace_period_seconds=grace)
+        except errors.ApiError as err:
+            echo_err(api_error_line(err))
+            failed = 1
+            continue
+        click.echo(f"{quoted_ref(obj)} {'force deleted' if force and grace == 0 else 'deleted'}")
+        if wait and not removed:
+            wait_for = timeout or float((grace if grace is not None else 30) + 60)
+            if not await wait_gone(client, deleted, wait_for):
+                echo_err(f"error: timed out waiting for the condition on "
+                         f"{kind_of(obj).plural}/{meta.name}")
+                failed = 1
+    return failed
+
+
+@cli.command("delete")
+@click.argument("resource", required=False)
+@click.argument("names", nargs=-1)
+@files_option
+@click.option("--all", "all_", is_flag=True, help="Delete every object of the type.")
+@click.option("-l", "--selector", default="", help="Delete the objects matching this selector.")
+@click.option("--grace-period", type=int, default=-1, help="Seconds to let the pod stop.")
+@click.option("--force", is_flag=True, help="Remove at once, without waiting for the node.")
+@click.option("--now", is_flag=True, help="Same as --grace-period=1.")
+@click.option("--wait/--no-wait", default=True, help="Wait until the objects are gone.")
+@click.option("--timeout", default="0s", help="How long to wait (0: grace period + 60s).")
+@global_options
+def delete(resource: str | None, names: tuple[str, ...], filenames: tuple[str, ...], all_: bool,
+           selector: str, grace_period: int, force: bool, now: bool, wait: bool,
+           timeout: str) -> None:
+    """Delete objects by name, by manifest (-f), by selector (-l) or all of a type (--all)."""
+    namespace = current_namespace()
+    grace = grace_for(grace_period, force, now)
+    wait_timeout = parse_duration(timeout)
+    targets: list[Message] = []
+    kind = None
+    if filenames:
+        targets = [_with_namespace(o, namespace) for _, o in load_files(filenames)]
+    elif resource is None:
+        raise CliError("You must provide one or more resources by argument or filename.")
+    elif names:
+        for ref_kind, name in split_refs(resource, names):
+            targets.append(_ref_object(ref_kind, name, namespace))
+    elif "/" in resource:
+        targets = [_ref_object(k, n, namespace) for k, n in split_refs(resource, ())]
+    else:
+        kind = resolve_kind(resource)
+        if not all_ and not selector:
+            raise CliError("resource(s) were provided, but no name was specified")
+
+    async def body() -> int:
+        if force and grace == 0:
+            echo_err(FORCE_WARNING)
+        async with connect() as client:
+            objs = targets
+            if kind is not None:
+                objs, _ = await client.list(kind.name, namespace, selector)
+                if not objs:
+                    echo_err("No resources found")
+                    return 0
+            return await delete_objects(client, objs, grace, force, wait, wait_timeout)
+
+    run(body)
+
+
+def _ref_object(kind: Any, name: str, namespace: str) -> Message:
+    obj = kind.message()
+    obj.metadata.name = name
+    obj.metadata.namespace = namespace if kind.namespaced else ""
+    return obj
+
+
+# -- replace -----------------------------------------------------------------------------
+
+@cli.command("replace")
+@files_option
+@click.option("--force", is_flag=True, help="Delete the object, wait until it is gone, create.")
+@click.option("--grace-period", type=int, default=-1, help="With --force: the grace period.")
+@click.option("--timeout", default="0s", help="With --force: how long to wait for the delete.")
+@global_options
+def replace(filenames: tuple[str, ...], force: bool, grace_period: int, timeout: str) -> None:
+    """Replace objects with the manifests' version (--force: delete and re-create)."""
+    namespace = current_namespace()
+    objs = [(s, _with_namespace(o, namespace)) for s, o in load_files(filenames)]
+    wait_timeout = parse_duration(timeout)
+    grace = grace_for(grace_period, False, False) if force else None
+
+    async def replaced(client: Client, obj: Message) -> str:
+        kind = kind_of(obj)
+        meta = obj.metadata  # type: ignore[attr-defined]
+        if force:
+            try:
+                deleted, removed = await client.delete(kind.name, meta.name, meta.namespace,
+                                                       grace_period_seconds=grace)
+                click.echo(f"{quoted_ref(obj)} deleted")
+                if not removed:
+                    limit = wait_timeout or float((grace if grace is not None else 30) + 60)
+                    if not await wait_gone(client, deleted, limit):
+                        raise CliError(f"timed out waiting for the condition on "
+                                       f"{kind.plural}/{meta.name}")
+            except errors.NotFound:
+                pass
+            await client.create(obj)
+            return "replaced"
+        live = await client.get(kind.name, meta.name, meta.namespace)
+        obj.metadata.resource_version = live.metadata.resource_version  # type: ignore[attr-defined]
+        await client.update(obj)
+        return "replaced"
+
+    async def body() -> int:
+        async with connect() as client:
+            return await _each(objs, lambda o: replaced(client, o))
+
+    run(body)
+
+
+__all__ = ["apply_one", "merge"]

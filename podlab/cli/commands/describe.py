@@ -1,0 +1,71 @@
+"""podctl describe pod|node NAME..."""
+
+from __future__ import annotations
+
+import click
+
+from podlab import errors
+from podlab.cli import describers
+from podlab.cli._app import cli
+from podlab.cli._base import (
+    CliError,
+    api_error_line,
+    connect,
+    current_namespace,
+    echo_err,
+    global_options,
+    run,
+)
+from podlab.cli.commands._common import split_refs
+from podlab.client import Client
+from podlab.v1 import objects_pb2 as v1
+
+
+async def events_about(client: Client, kind: str, name: str, uid: str, namespace: str) \
+        -> list[v1.Event]:
+    """Events whose involvedObject is this object (by uid when both sides have one)."""
+    selector = f"involvedObject.name={name}"
+    try:
+        events, _ = await client.list(v1.Event, namespace, field_selector=selector)
+    except errors.BadRequest:  # a server without that field selector: filter here
+        events, _ = await client.list(v1.Event, namespace)
+    return [e for e in events
+            if e.involved_object.name == name and e.involved_object.kind in ("", kind)
+            and (not uid or not e.involved_object.uid or e.involved_object.uid == uid)]
+
+
+@cli.command("describe")
+@click.argument("resource")
+@click.argument("names", nargs=-1)
+@global_options
+def describe(resource: str, names: tuple[str, ...]) -> None:
+    """Show details of pods or nodes, with their events."""
+    refs = split_refs(resource, names)
+    if not refs:
+        raise CliError("you must specify the name of the resource to describe")
+    namespace = current_namespace()
+
+    async def body() -> int:
+        failed = 0
+        async with connect() as client:
+            for i, (kind, name) in enumerate(refs):
+                try:
+                    obj = await client.get(kind.name, name, namespace)
+                except errors.NotFound as err:
+                    echo_err(api_error_line(err))
+                    failed = 1
+                    continue
+                if kind.name == "Pod":
+                    events = await events_about(client, "Pod", name, obj.metadata.uid,
+                                                obj.metadata.namespace)
+                    text = describers.describe_pod(obj, events)
+                elif kind.name == "Node":
+                    pods, _ = await client.list(v1.Pod)
+                    events = await events_about(client, "Node", name, "", "")
+                    text = describers.describe_node(obj, pods, events)
+                else:
+                    raise CliError(f'describe does not support "{kind.plural}" yet')
+                click.echo(("\n\n" if i else "") + text, nl=False)
+        return failed
+
+    run(body)

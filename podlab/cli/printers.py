@@ -1,0 +1,399 @@
+"""kubectl's human-readable printers: table columns, pod STATUS, ages, and describe.
+
+The logic follows kubectl's pkg/printers/internalversion/printers.go, so a
+user reading `podctl get pods` sees exactly what kubectl would show for the
+same object. Every function takes `now` so output can be frozen in tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from podlab import quantity
+from podlab.kinds import Kind, kind_of
+from podlab.v1 import objects_pb2 as v1
+
+NONE = "<none>"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- durations -------------------------------------------------------------------------
+
+def human_duration(seconds: float) -> str:
+    """kubectl's duration.HumanDuration: 5s, 2m3s, 6m51s, 15m, 3h, 3h5m, 2d, 2d3h, 1y..."""
+    s = int(seconds)
+    if s < -1:
+        return "<invalid>"
+    if s < 0:
+        return "0s"
+    if s < 60 * 2:
+        return f"{s}s"
+    minutes = s // 60
+    if minutes < 10:
+        rest = s % 60
+        return f"{minutes}m" if rest == 0 else f"{minutes}m{rest}s"
+    if minutes < 60 * 3:
+        return f"{minutes}m"
+    hours = s // 3600
+    if hours < 8:
+        rest = minutes % 60
+        return f"{hours}h" if rest == 0 else f"{hours}h{rest}m"
+    if hours < 48:
+        return f"{hours}h"
+    if hours < 24 * 8:
+        rest = hours % 24
+        return f"{hours // 24}d" if rest == 0 else f"{hours // 24}d{rest}h"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24}d"
+    if hours < 24 * 365 * 8:
+        days = (hours // 24) % 365
+        years = hours // 24 // 365
+        return f"{years}y" if days == 0 else f"{years}y{days}d"
+    return f"{hours // 24 // 365}y"
+
+
+def ts_set(ts: Timestamp) -> bool:
+    return bool(ts.seconds or ts.nanos)
+
+
+def since(ts: Timestamp, now: datetime) -> str:
+    """kubectl's translateTimestampSince: the age of `ts`, "<unknown>" when unset."""
+    if not ts_set(ts):
+        return "<unknown>"
+    return human_duration(now.timestamp() - ts.ToDatetime(UTC).timestamp())
+
+
+def rfc1123(ts: Timestamp) -> str:
+    """Timestamps as kubectl describe prints them: Mon, 02 Jan 2006 15:04:05 +0000."""
+    return ts.ToDatetime(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")
+
+
+# -- tables ----------------------------------------------------------------------------
+
+def format_table(headers: Sequence[str] | None, rows: Sequence[Sequence[str]]) -> str:
+    """Columns padded like kubectl's tabwriter: widest cell plus 3 spaces, last column bare."""
+    lines = ([list(headers)] if headers else []) + [list(r) for r in rows]
+    if not lines:
+        return ""
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    out = []
+    for line in lines:
+        cells = [cell.ljust(widths[i] + 3) for i, cell in enumerate(line[:-1])] + [line[-1]]
+        out.append("".join(cells).rstrip())
+    return "\n".join(out) + "\n"
+
+
+# -- pods ------------------------------------------------------------------------------
+
+def _restartable_init(container: v1.Container | None) -> bool:
+    return container is not None and container.restart_policy == "Always"
+
+
+def _later(a: Timestamp | None, b: Timestamp) -> Timestamp | None:
+    if not ts_set(b):
+        return a
+    if a is None or (b.seconds, b.nanos) > (a.seconds, a.nanos):
+        return b
+    return a
+
+
+def _condition_true(pod: v1.Pod, kind: str) -> bool:
+    return any(c.type == kind and c.status == "True" for c in pod.status.conditions)
+
+
+@dataclass
+class PodSummary:
+    ready: str
+    status: str
+    restarts: str
+
+
+def pod_summary(pod: v1.Pod, now: datetime) -> PodSummary:
+    """READY, STATUS and RESTARTS exactly as kubectl's printPod computes them."""
+    restarts = 0
+    sidecar_restarts = 0
+    total = len(pod.spec.containers)
+    ready = 0
+    last_restart: Timestamp | None = None
+    last_sidecar_restart: Timestamp | None = None
+    phase = pod.status.phase
+    reason = pod.status.reason or phase
+    for cond in pod.status.conditions:
+        if cond.type == "PodScheduled" and cond.reason == "SchedulingGated":
+            reason = "SchedulingGated"
+
+    init_specs = {c.name: c for c in pod.spec.init_containers}
+    total += sum(1 for c in pod.spec.init_containers if _restartable_init(c))
+
+    initializing = False
+    for i, cs in enumerate(pod.status.init_container_statuses):
+        restarts += cs.restart_count
+        last_term = cs.last_state.terminated if cs.last_state.HasField("terminated") else None
+        if last_term is not None:
+            last_restart = _later(last_restart, last_term.finished_at)
+        sidecar = _restartable_init(init_specs.get(cs.name))
+        if sidecar:
+            sidecar_restarts += cs.restart_count
+            if last_term is not None:
+                last_sidecar_restart = _later(last_sidecar_restart, last_term.finished_at)
+        state = cs.state
+        if state.HasField("terminated") and state.terminated.exit_code == 0:
+            continue
+        if sidecar and cs.HasField("started") and cs.started:
+            if cs.ready:
+                ready += 1
+            continue
+        if state.HasField("terminated"):
+            t = state.terminated
+            if not t.reason:
+                reason = f"Init:Signal:{t.signal}" if t.signal else f"Init:ExitCode:{t.exit_code}"
+            else:
+                reason = "Init:" + t.reason
+        elif state.HasField("waiting") and state.waiting.reason and \
+                state.waiting.reason != "PodInitializing":
+            reason = "Init:" + state.waiting.reason
+        else:
+            reason = f"Init:{i}/{len(pod.spec.init_containers)}"
+        initializing = True
+        break
+
+    if not initializing or _condition_true(pod, "Initialized"):
+        restarts = sidecar_restarts
+        last_restart = last_sidecar_restart
+        has_running = False
+        for cs in reversed(pod.status.container_statuses):
+            restarts += cs.restart_count
+            if cs.last_state.HasField("terminated"):
+                last_restart = _later(last_restart, cs.last_state.terminated.finished_at)
+            state = cs.state
+            if state.HasField("waiting") and state.waiting.reason:
+                reason = state.waiting.reason
+            elif state.HasField("terminated") and state.terminated.reason:
+                reason = state.terminated.reason
+            elif state.HasField("terminated"):
+                t = state.terminated
+                reason = f"Signal:{t.signal}" if t.signal else f"ExitCode:{t.exit_code}"
+            elif cs.ready and state.HasField("running"):
+                has_running = True
+                ready += 1
+        if reason == "Completed" and has_running:
+            has_ready = any(c.type == "Ready" for c in pod.status.conditions)
+            reason = "Running" if has_ready else "NotReady"
+
+    deleting = ts_set(pod.metadata.deletion_timestamp)
+    if deleting and pod.status.reason == "NodeLost":
+        reason = "Unknown"
+    elif deleting and phase not in ("Succeeded", "Failed"):
+        reason = "Terminating"
+
+    restarts_text = str(restarts)
+    if restarts and last_restart is not None:
+        restarts_text = f"{restarts} ({since(last_restart, now)} ago)"
+    return PodSummary(f"{ready}/{total}", reason, restarts_text)
+
+
+def pod_ip(pod: v1.Pod) -> str:
+    if pod.status.pod_ips:
+        return pod.status.pod_ips[0].ip
+    return pod.status.pod_ip
+
+
+def _pod_row(pod: v1.Pod, now: datetime, wide: bool) -> list[str]:
+    s = pod_summary(pod, now)
+    row = [pod.metadata.name, s.ready, s.status, s.restarts, since(pod.metadata.creation_timestamp,
+                                                                   now)]
+    if wide:
+        row += [pod_ip(pod) or NONE, pod.spec.node_name or NONE,
+                pod.status.nominated_node_name or NONE, NONE]
+    return row
+
+
+# -- nodes -----------------------------------------------------------------------------
+
+def node_status(node: v1.Node) -> str:
+    status = []
+    for cond in node.status.conditions:
+        if cond.type == "Ready":
+            status.append("Ready" if cond.status == "True" else "NotReady")
+            break
+    if not status:
+        status.append("Unknown")
+    if node.spec.unschedulable:
+        status.append("SchedulingDisabled")
+    return ",".join(status)
+
+
+def node_roles(node: v1.Node) -> str:
+    roles = set()
+    for key, value in node.metadata.labels.items():
+        if key.startswith("node-role.kubernetes.io/"):
+            roles.add(key.split("/", 1)[1])
+        elif key == "kubernetes.io/role":
+            roles.add(value)
+    return ",".join(sorted(r for r in roles if r)) or NONE
+
+
+def node_address(node: v1.Node, kind: str) -> str:
+    for addr in node.status.addresses:
+        if addr.type == kind:
+            return addr.address
+    return NONE
+
+
+def parse_cpu(text: str) -> int:
+    """Millicores in a CPU quantity; 0 for an empty or malformed one (printing never fails)."""
+    try:
+        return quantity.cpu_millis(text) if text.strip() else 0
+    except ValueError:
+        return 0
+
+
+def parse_bytes(text: str) -> int:
+    """Bytes in a memory quantity; 0 for an empty or malformed one."""
+    try:
+        return quantity.to_bytes(text) if text.strip() else 0
+    except ValueError:
+        return 0
+
+
+format_cpu = quantity.format_cpu
+format_bytes = quantity.format_bytes
+
+
+def pod_requests(pod: v1.Pod) -> tuple[int, int]:
+    """(millicores, bytes) the pod requests: app containers summed, or an init container's max."""
+    cpu = sum(parse_cpu(c.resources.requests.get("cpu", "")) for c in pod.spec.containers)
+    mem = sum(parse_bytes(c.resources.requests.get("memory", "")) for c in pod.spec.containers)
+    for c in pod.spec.init_containers:
+        cpu = max(cpu, parse_cpu(c.resources.requests.get("cpu", "")))
+        mem = max(mem, parse_bytes(c.resources.requests.get("memory", "")))
+    return cpu, mem
+
+
+def node_allocated(node: v1.Node, pods: Sequence[v1.Pod]) -> tuple[int, int]:
+    """What the unfinished pods bound to `node` request, in (millicores, bytes)."""
+    cpu = mem = 0
+    for pod in pods:
+        if pod.spec.node_name == node.metadata.name and \
+                pod.status.phase not in ("Succeeded", "Failed"):
+            c, m = pod_requests(pod)
+            cpu += c
+            mem += m
+    return cpu, mem
+
+
+def _node_row(node: v1.Node, now: datetime, wide: bool, pods: Sequence[v1.Pod]) -> list[str]:
+    row = [node.metadata.name, node_status(node), node_roles(node),
+           since(node.metadata.creation_timestamp, now),
+           node.status.node_info.kubelet_version or ""]
+    if wide:
+        info = node.status.node_info
+        cpu, mem = node_allocated(node, pods)
+        alloc = node.status.allocatable or node.status.capacity
+        row += [node_address(node, "InternalIP"), node_address(node, "ExternalIP"),
+                info.os_image or "<unknown>", info.kernel_version or "<unknown>",
+                info.container_runtime_version or "<unknown>",
+                f"{format_cpu(cpu)}/{alloc.get('cpu', '0')}",
+                f"{format_bytes(mem)}/{alloc.get('memory', '0')}"]
+    return row
+
+
+# -- the rest --------------------------------------------------------------------------
+
+def event_object(ev: v1.Event) -> str:
+    ref = ev.involved_object
+    return f"{ref.kind.lower()}/{ref.name}"
+
+
+def event_last_seen(ev: v1.Event) -> Timestamp:
+    for ts in (ev.last_timestamp, ev.first_timestamp, ev.metadata.creation_timestamp):
+        if ts_set(ts):
+            return ts
+    return ev.last_timestamp
+
+
+def _event_row(ev: v1.Event, now: datetime, wide: bool) -> list[str]:
+    row = [since(event_last_seen(ev), now), ev.type, ev.reason, event_object(ev)]
+    if wide:
+        source = ev.source.component or ev.reporting_component
+        if ev.source.host:
+            source = f"{source}, {ev.source.host}"
+        row += [ev.involved_object.field_path, source]
+    row.append(ev.message.strip())
+    if wide:
+        row += [since(ev.first_timestamp, now), str(ev.count or 1), ev.metadata.name]
+    return row
+
+
+@dataclass(frozen=True)
+class Columns:
+    headers: tuple[str, ...]
+    wide: tuple[str, ...]
+    row: Callable[..., list[str]]
+
+
+_COLUMNS: dict[str, Columns] = {
+    "Pod": Columns(("NAME", "READY", "STATUS", "RESTARTS", "AGE"),
+                   ("IP", "NODE", "NOMINATED NODE", "READINESS GATES"),
+                   lambda o, now, wide, pods: _pod_row(o, now, wide)),
+    "Node": Columns(("NAME", "STATUS", "ROLES", "AGE", "VERSION"),
+                    ("INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE", "KERNEL-VERSION",
+                     "CONTAINER-RUNTIME", "CPU", "MEMORY"),
+                    _node_row),
+    "Event": Columns(("LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"),
+                     ("LAST SEEN", "TYPE", "REASON", "OBJECT", "SUBOBJECT", "SOURCE", "MESSAGE",
+                      "FIRST SEEN", "COUNT", "NAME"),
+                     lambda o, now, wide, pods: _event_row(o, now, wide)),
+    "ConfigMap": Columns(("NAME", "DATA", "AGE"), (),
+                         lambda o, now, wide, pods: [
+                             o.metadata.name, str(len(o.data) + len(o.binary_data)),
+                             since(o.metadata.creation_timestamp, now)]),
+    "Secret": Columns(("NAME", "TYPE", "DATA", "AGE"), (),
+                      lambda o, now, wide, pods: [
+                          o.metadata.name, o.type or "Opaque", str(len(o.data)),
+                          since(o.metadata.creation_timestamp, now)]),
+    "Namespace": Columns(("NAME", "STATUS", "AGE"), (),
+                         lambda o, now, wide, pods: [
+                             o.metadata.name, o.status.phase or "Active",
+                             since(o.metadata.creation_timestamp, now)]),
+    "Lease": Columns(("NAME", "HOLDER", "AGE"), (),
+                     lambda o, now, wide, pods: [
+                         o.metadata.name, o.spec.holder_identity,
+                         since(o.metadata.creation_timestamp, now)]),
+}
+
+
+def table_headers(kind: Kind, wide: bool = False, with_namespace: bool = False) -> list[str]:
+    cols = _COLUMNS[kind.name]
+    headers = list(cols.headers)
+    if wide and cols.wide:
+        headers = list(cols.wide) if kind.name == "Event" else headers + list(cols.wide)
+    if with_namespace and kind.namespaced:
+        headers.insert(0, "NAMESPACE")
+    return headers
+
+
+def table_row(obj: Message, now: datetime, wide: bool = False, with_namespace: bool = False,
+              pods: Sequence[v1.Pod] = ()) -> list[str]:
+    kind = kind_of(obj)
+    row = _COLUMNS[kind.name].row(obj, now, wide, pods)
+    if with_namespace and kind.namespaced:
+        row.insert(0, obj.metadata.namespace)  # type: ignore[attr-defined]
+    return row
+
+
+def print_table(objs: Sequence[Message], kind: Kind, now: datetime | None = None,
+                wide: bool = False, with_namespace: bool = False, headers: bool = True,
+                pods: Sequence[v1.Pod] = ()) -> str:
+    """The `get` table for `objs` (all of `kind`), as text ending in a newline."""
+    now = now or utcnow()
+    rows = [table_row(o, now, wide, with_namespace, pods) for o in objs]
+    return format_table(table_headers(kind, wide, with_namespace) if headers else None, rows)

@@ -1,0 +1,64 @@
+"""podctl against a real API server on real etcd (the `cluster` fixture from conftest.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from podlab.cli import main
+
+pytestmark = pytest.mark.integration
+
+HELLO = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: hello-world
+spec:
+  restartPolicy: OnFailure
+  containers:
+  - name: hello
+    image: "ubuntu:14.04"
+    command: ["/bin/echo","Hello","World"]
+"""
+
+
+def podctl(server: str, *args: str) -> tuple[int, str, str]:
+    with CliRunner().isolation() as (out, err, _):
+        try:
+            main(["-s", server, *args])
+            code = 0
+        except SystemExit as exit_:
+            code = int(exit_.code or 0)
+    return code, out.getvalue().decode(), err.getvalue().decode()
+
+
+def test_seed_pod_create_get_jsonpath_and_force_delete(cluster, tmp_path: Path) -> None:
+    manifest = tmp_path / "hello-world-pod.yaml"
+    manifest.write_text(HELLO)
+    assert podctl(cluster.server_address, "create", "-f", str(manifest))[:2] == \
+        (0, "pod/hello-world created\n")
+    code, out, _ = podctl(cluster.server_address, "get", "pod", "hello-world")
+    assert code == 0 and out.splitlines()[0].split() == ["NAME", "READY", "STATUS", "RESTARTS",
+                                                          "AGE"]
+    assert podctl(cluster.server_address, "get", "pod", "hello-world",
+                  "-o", "jsonpath={.metadata.name}")[1] == "hello-world"
+    code, out, err = podctl(cluster.server_address, "delete", "pod", "hello-world", "--force",
+                            "--grace-period=0")
+    assert (code, out) == (0, 'pod "hello-world" force deleted\n')
+    assert err.startswith("Warning: Immediate deletion")
+    code, _, err = podctl(cluster.server_address, "get", "pod", "hello-world")
+    assert (code, err) == (1, 'Error from server (NotFound): pods "hello-world" not found\n')
+
+
+def test_invalid_pod_prints_exact_message_and_stores_nothing(cluster, tmp_path: Path) -> None:
+    manifest = tmp_path / "error-pod.yaml"
+    manifest.write_text(HELLO.replace("OnFailure", "Mybe"))
+    code, out, err = podctl(cluster.server_address, "create", "-f", str(manifest))
+    assert (code, out) == (1, "")
+    assert err == ('The Pod "hello-world" is invalid: spec.restartPolicy: Unsupported value: '
+                   '"Mybe": supported values: "Always", "OnFailure", "Never"\n')
+    code, out, _ = podctl(cluster.server_address, "get", "pods", "-o", "name")
+    assert (code, out) == (0, "")

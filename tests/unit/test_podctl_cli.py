@@ -1,0 +1,494 @@
+"""podctl against an in-process fake API server: commands, output and one-line errors."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Iterator
+from concurrent import futures
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+from click.testing import CliRunner
+
+from podlab.cli import main, printers
+from podlab.kinds import kind_named, unwrap, wrap
+from podlab.v1 import objects_pb2 as v1
+from podlab.v1 import services_pb2 as api
+from podlab.v1 import services_pb2_grpc as rpc
+
+pytestmark = pytest.mark.unit
+
+HELLO = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: hello-world
+spec:
+  restartPolicy: OnFailure
+  containers:
+  - name: hello
+    image: "ubuntu:14.04"
+    command: ["/bin/echo","Hello","World"]
+"""
+ERROR_POD = HELLO.replace("OnFailure", "Mybe")
+INVALID = ('The Pod "hello-world" is invalid: spec.restartPolicy: Unsupported value: "Mybe": '
+           'supported values: "Always", "OnFailure", "Never"')
+
+
+class FakeCluster(rpc.ClusterServicer):
+    """Just enough of the API server: an in-memory store with Kubernetes' messages."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str, str], object] = {}
+        self.revision = 0
+        self.exec_inputs: list[api.ExecInput] = []
+
+    def _key(self, kind: str, namespace: str, name: str) -> tuple[str, str, str]:
+        return kind, namespace if kind_named(kind).namespaced else "", name
+
+    def _abort(self, context: grpc.ServicerContext, code: grpc.StatusCode, msg: str) -> None:
+        context.abort(code, msg)
+
+    def Create(self, request: api.Object, context: grpc.ServicerContext) -> api.Object:
+        obj = unwrap(request.object)
+        kind = kind_named(type(obj).DESCRIPTOR.name)
+        if kind.name == "Pod" and obj.spec.restart_policy not in ("", "Always", "OnFailure",
+                                                                  "Never"):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          f'The Pod "{obj.metadata.name}" is invalid: spec.restartPolicy: '
+                          f'Unsupported value: "{obj.spec.restart_policy}": supported values: '
+                          '"Always", "OnFailure", "Never"')
+        if kind.namespaced and not obj.metadata.namespace:
+            obj.metadata.namespace = "default"
+        key = self._key(kind.name, obj.metadata.namespace, obj.metadata.name)
+        if key in self.objects:
+            context.abort(grpc.StatusCode.ALREADY_EXISTS,
+                          f'{kind.plural} "{obj.metadata.name}" already exists')
+        self.revision += 1
+        obj.metadata.uid = str(uuid.uuid4())
+        obj.metadata.resource_version = str(self.revision)
+        obj.metadata.creation_timestamp.GetCurrentTime()
+        if kind.name == "Pod" and not obj.status.phase:
+            obj.status.phase = "Pending"
+        self.objects[key] = obj
+        return wrap(obj)
+
+    def _get(self, kind: str, namespace: str, name: str, context: grpc.ServicerContext):
+        key = self._key(kind, namespace, name)
+        if key not in self.objects:
+            context.abort(grpc.StatusCode.NOT_FOUND,
+                          f'{kind_named(kind).plural} "{name}" not found')
+        return self.objects[key]
+
+    def Get(self, request: api.GetRequest, context: grpc.ServicerContext) -> api.Object:
+        return wrap(self._get(request.kind, request.namespace, request.name, context))
+
+    def List(self, request: api.ListRequest, context: grpc.ServicerContext) -> api.ListResponse:
+        wanted = dict(p.split("=", 1) for p in request.label_selector.split(",") if p)
+        items = [wrap(o) for (k, ns, _), o in sorted(self.objects.items())
+                 if k == request.kind and (not request.namespace or ns == request.namespace)
+                 and all(o.metadata.labels.get(a) == b for a, b in wanted.items())]
+        return api.ListResponse(items=items, resource_version=str(self.revision))
+
+    def Update(self, request: api.UpdateRequest, context: grpc.ServicerContext) -> api.Object:
+        obj = unwrap(request.object)
+        kind = type(obj).DESCRIPTOR.name
+        live = self._get(kind, obj.metadata.namespace, obj.metadata.name, context)
+        rv = obj.metadata.resource_version
+        if rv and rv != live.metadata.resource_version:
+            context.abort(grpc.StatusCode.ABORTED, "the object has been modified")
+        self.revision += 1
+        obj.metadata.resource_version = str(self.revision)
+        self.objects[self._key(kind, obj.metadata.namespace, obj.metadata.name)] = obj
+        return wrap(obj)
+
+    def Delete(self, request: api.DeleteRequest, context: grpc.ServicerContext):
+        obj = self._get(request.kind, request.namespace, request.name, context)
+        del self.objects[self._key(request.kind, request.namespace, request.name)]
+        return api.DeleteResponse(object=wrap(obj), removed=True)
+
+    def Evict(self, request: api.EvictRequest, context: grpc.ServicerContext) -> api.Object:
+        obj = self._get("Pod", request.namespace, request.name, context)
+        del self.objects[self._key("Pod", request.namespace, request.name)]
+        return wrap(obj)
+
+    def Logs(self, request: api.LogsRequest, context: grpc.ServicerContext):
+        pod = self._get("Pod", request.namespace, request.name, context)
+        names = [c.name for c in pod.spec.containers]
+        if not request.container and len(names) > 1:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          f"a container name must be specified for pod {request.name}, "
+                          f"choose one of: [{' '.join(names)}]")
+        yield api.LogChunk(data=f"Hello World from {request.container or names[0]}\n".encode())
+
+    def Exec(self, request_iterator, context: grpc.ServicerContext):
+        start = next(request_iterator).start
+        self.exec_inputs.append(api.ExecInput(start=start))
+        if start.command == ["env"]:
+            yield api.ExecOutput(stdout=f"MY_POD_NAME={start.name}\n".encode())
+        elif start.command == ["cat"]:
+            for message in request_iterator:
+                self.exec_inputs.append(message)
+                if message.WhichOneof("input") == "close_stdin":
+                    break
+                if message.WhichOneof("input") == "stdin":
+                    yield api.ExecOutput(stdout=message.stdin)
+        elif start.command[:1] == ["false"]:
+            yield api.ExecOutput(stderr=b"failing\n")
+            yield api.ExecOutput(exit_code=3)
+            return
+        yield api.ExecOutput(exit_code=0)
+
+    def Version(self, request: api.VersionRequest, context: grpc.ServicerContext):
+        return api.VersionResponse(version="v0.1.0", etcd_version="3.5.1")
+
+
+@dataclass
+class Fake:
+    address: str
+    cluster: FakeCluster
+
+
+@pytest.fixture
+def fake() -> Iterator[Fake]:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    cluster = FakeCluster()
+    rpc.add_ClusterServicer_to_server(cluster, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield Fake(f"127.0.0.1:{port}", cluster)
+    server.stop(0)
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def podctl(*args: str, stdin: str | None = None) -> Result:
+    runner = CliRunner()
+    with runner.isolation(input=stdin) as (out, err, _):
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exit_:
+            code = int(exit_.code or 0)
+    return Result(code, out.getvalue().decode(), err.getvalue().decode())
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def hello(tmp_path: Path) -> Path:
+    path = tmp_path / "hello-world-pod.yaml"
+    path.write_text(HELLO)
+    return path
+
+
+# -- errors ------------------------------------------------------------------------------
+
+def test_unreachable_server_is_one_line_and_exit_1() -> None:
+    port = closed_port()
+    r = podctl("-s", f"127.0.0.1:{port}", "get", "pods")
+    assert r.code == 1
+    assert r.err == (f"Unable to connect to the server: 127.0.0.1:{port}: connection refused - "
+                     "is the control plane running?\n")
+    assert r.out == ""
+
+
+def test_server_from_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    port = closed_port()
+    monkeypatch.setenv("PODLAB_SERVER", f"127.0.0.1:{port}")
+    r = podctl("get", "pods")
+    assert r.code == 1 and f"127.0.0.1:{port}" in r.err
+
+
+def test_missing_file_reports_the_path(fake: Fake) -> None:
+    r = podctl("-s", fake.address, "create", "-f", "nope.yaml")
+    assert (r.code, r.err) == (1, 'error: the path "nope.yaml" does not exist\n')
+
+
+def test_malformed_manifest_is_one_line(fake: Fake, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kind: Pod\nmetadata: [oops\n  name: x\n")
+    r = podctl("-s", fake.address, "apply", "-f", str(bad))
+    assert r.code == 1
+    assert r.err.count("\n") == 1 and r.err.startswith("error:") and "bad.yaml" in r.err
+
+
+def test_get_missing_pod_prints_kubectl_not_found(fake: Fake) -> None:
+    r = podctl("-s", fake.address, "get", "pod", "ghost")
+    assert (r.code, r.err) == (1, 'Error from server (NotFound): pods "ghost" not found\n')
+
+
+def test_unknown_resource_type_is_one_line(fake: Fake) -> None:
+    r = podctl("-s", fake.address, "get", "widgets")
+    assert (r.code, r.err) == (1, 'error: the server doesn\'t have a resource type "widgets"\n')
+
+
+# -- create / get / delete ---------------------------------------------------------------
+
+def test_create_then_get_then_delete_hello_world(fake: Fake, hello: Path) -> None:
+    r = podctl("-s", fake.address, "create", "-f", str(hello))
+    assert (r.code, r.out) == (0, "pod/hello-world created\n")
+    r = podctl("-s", fake.address, "get", "pod", "hello-world")
+    assert r.out.splitlines()[0] == "NAME          READY   STATUS    RESTARTS   AGE"
+    assert r.out.splitlines()[1].startswith("hello-world   0/1     Pending   0          ")
+    r = podctl("-s", fake.address, "delete", "pod", "hello-world")
+    assert (r.code, r.out) == (0, 'pod "hello-world" deleted\n')
+    assert not fake.cluster.objects
+
+
+def test_create_invalid_pod_prints_server_message_verbatim(fake: Fake, tmp_path: Path) -> None:
+    path = tmp_path / "error-pod.yaml"
+    path.write_text(ERROR_POD)
+    r = podctl("-s", fake.address, "create", "-f", str(path))
+    assert (r.code, r.err, r.out) == (1, INVALID + "\n", "")
+
+
+def test_create_reports_successes_among_failures(fake: Fake, tmp_path: Path) -> None:
+    path = tmp_path / "two.yaml"
+    path.write_text(ERROR_POD + "---\n" + HELLO.replace("hello-world", "good"))
+    r = podctl("-s", fake.address, "create", "-f", str(path))
+    assert r.code == 1
+    assert r.out == "pod/good created\n"
+    assert r.err == INVALID + "\n"
+
+
+def test_create_from_stdin(fake: Fake) -> None:
+    r = podctl("-s", fake.address, "create", "-f", "-", stdin=HELLO)
+    assert r.out == "pod/hello-world created\n"
+
+
+def test_apply_creates_then_is_unchanged_then_configured(fake: Fake, hello: Path) -> None:
+    assert podctl("-s", fake.address, "apply", "-f", str(hello)).out == \
+        "pod/hello-world created\n"
+    assert podctl("-s", fake.address, "apply", "-f", str(hello)).out == \
+        "pod/hello-world unchanged\n"
+    hello.write_text(HELLO.replace("  name: hello-world\n",
+                                   "  name: hello-world\n  labels:\n    app: hi\n"))
+    assert podctl("-s", fake.address, "apply", "-f", str(hello)).out == \
+        "pod/hello-world configured\n"
+    pod = fake.cluster.objects[("Pod", "default", "hello-world")]
+    assert pod.metadata.labels["app"] == "hi"
+
+
+def test_get_go_template_and_template_flag(fake: Fake, hello: Path) -> None:
+    podctl("-s", fake.address, "create", "-f", str(hello))
+    pod = fake.cluster.objects[("Pod", "default", "hello-world")]
+    pod.status.phase = "Succeeded"
+    pod.status.pod_ip = "10.244.2.10"
+    r = podctl("-s", fake.address, "get", "pods", "hello-world", "--output=go-template",
+               "--template={{.status.phase}}")
+    assert (r.code, r.out) == (0, "Succeeded")
+    r = podctl("-s", fake.address, "get", "pod", "hello-world", "--template={{.status.podIP}}")
+    assert r.out == "10.244.2.10"
+    r = podctl("-s", fake.address, "get", "pods", "-o", "jsonpath={.items[*].metadata.name}")
+    assert r.out == "hello-world"
+    r = podctl("-s", fake.address, "get", "pods", "-o", "name")
+    assert r.out == "pod/hello-world\n"
+
+
+def test_get_output_json_and_yaml_for_one_pod_is_the_object(fake: Fake, hello: Path) -> None:
+    podctl("-s", fake.address, "create", "-f", str(hello))
+    r = podctl("-s", fake.address, "get", "pod", "hello-world", "--output", "yaml")
+    assert r.out.startswith("apiVersion: v1\nkind: Pod\nmetadata:\n")
+    r = podctl("-s", fake.address, "get", "pods", "-o", "json")
+    assert '"kind": "List"' in r.out and '"name": "hello-world"' in r.out
+
+
+def test_delete_all_and_force_warning(fake: Fake, hello: Path) -> None:
+    podctl("-s", fake.address, "create", "-f", str(hello))
+    podctl("-s", fake.address, "run", "nginx", "--image=nginx")
+    r = podctl("-s", fake.address, "delete", "pod", "--all", "--force", "--grace-period=0")
+    assert r.code == 0
+    assert r.err.startswith("Warning: Immediate deletion does not wait for confirmation")
+    assert r.out == 'pod "hello-world" force deleted\npod "nginx" force deleted\n'
+    assert not fake.cluster.objects
+
+
+def test_replace_force_deletes_and_recreates(fake: Fake, hello: Path) -> None:
+    podctl("-s", fake.address, "create", "-f", str(hello))
+    old_uid = fake.cluster.objects[("Pod", "default", "hello-world")].metadata.uid
+    r = podctl("-s", fake.address, "replace", "-f", str(hello), "--force")
+    assert (r.code, r.out) == (0, 'pod "hello-world" deleted\npod/hello-world replaced\n')
+    assert fake.cluster.objects[("Pod", "default", "hello-world")].metadata.uid != old_uid
+
+
+def test_run_creates_pod_labelled_run(fake: Fake) -> None:
+    r = podctl("-s", fake.address, "run", "nginx", "--image=nginx", "--restart=Never",
+               "--env", "A=1", "--", "-g", "daemon off;")
+    assert r.out == "pod/nginx created\n"
+    pod = fake.cluster.objects[("Pod", "default", "nginx")]
+    assert dict(pod.metadata.labels) == {"run": "nginx"}
+    assert list(pod.spec.containers[0].args) == ["-g", "daemon off;"]
+    assert pod.spec.restart_policy == "Never"
+
+
+def test_create_configmap_and_secret_from_literals_and_files(fake: Fake, tmp_path: Path) -> None:
+    (tmp_path / "password.txt").write_text("s3cret")
+    r = podctl("-s", fake.address, "create", "configmap", "cfg", "--from-literal=a=1",
+               f"--from-file=b={tmp_path / 'password.txt'}")
+    assert r.out == "configmap/cfg created\n"
+    assert dict(fake.cluster.objects[("ConfigMap", "default", "cfg")].data) == \
+        {"a": "1", "b": "s3cret"}
+    r = podctl("-s", fake.address, "create", "secret", "generic", "pass",
+               f"--from-file={tmp_path / 'password.txt'}")
+    assert r.out == "secret/pass created\n"
+    assert dict(fake.cluster.objects[("Secret", "default", "pass")].data) == \
+        {"password.txt": b"s3cret"}
+
+
+# -- logs / exec -------------------------------------------------------------------------
+
+def test_logs_container_as_second_positional(fake: Fake) -> None:
+    pod = v1.Pod(metadata=v1.ObjectMeta(name="hello-world-wr"),
+                 spec=v1.PodSpec(containers=[v1.Container(name="hello", image="x"),
+                                             v1.Container(name="wr", image="x")]))
+    fake.cluster.objects[("Pod", "default", "hello-world-wr")] = pod
+    assert podctl("-s", fake.address, "logs", "hello-world-wr", "hello").out == \
+        "Hello World from hello\n"
+    r = podctl("-s", fake.address, "logs", "hello-world-wr")
+    assert (r.code, r.err) == (1, "Error from server (BadRequest): a container name must be "
+                                  "specified for pod hello-world-wr, choose one of: [hello wr]\n")
+
+
+def test_exec_deprecated_form_warns_on_stderr(fake: Fake) -> None:
+    r = podctl("-s", fake.address, "exec", "downwardapi-env", "env")
+    assert r.out == "MY_POD_NAME=downwardapi-env\n"
+    assert r.err == ("podctl exec [POD] [COMMAND] is DEPRECATED and will be removed in a future "
+                     "version. Use podctl exec [POD] -- [COMMAND] instead.\n")
+    r = podctl("-s", fake.address, "exec", "downwardapi-env", "--", "env")
+    assert (r.out, r.err) == ("MY_POD_NAME=downwardapi-env\n", "")
+
+
+def test_exec_streams_stdin_and_closes_it(fake: Fake) -> None:
+    r = podctl("-s", fake.address, "exec", "-i", "p", "-c", "busybox", "--", "cat",
+               stdin="hello\n")
+    assert (r.code, r.out) == (0, "hello\n")
+    start = fake.cluster.exec_inputs[0].start
+    assert (start.container, start.stdin, list(start.command)) == ("busybox", True, ["cat"])
+    assert fake.cluster.exec_inputs[-1].WhichOneof("input") == "close_stdin"
+
+
+def test_exec_it_without_terminal_falls_back_to_plain_stdin(fake: Fake) -> None:
+    r = podctl("-s", fake.address, "exec", "-it", "p", "-c", "busybox", "--", "cat", stdin="x")
+    assert r.out == "x"
+    assert r.err.startswith("Unable to use a TTY")
+
+
+def test_exec_exits_with_the_remote_exit_code(fake: Fake) -> None:
+    r = podctl("-s", fake.address, "exec", "p", "--", "false")
+    assert r.code == 3
+    assert r.err == "failing\ncommand terminated with exit code 3\n"
+
+
+# -- nodes -------------------------------------------------------------------------------
+
+def _node(fake: Fake, name: str = "node1") -> v1.Node:
+    node = v1.Node(metadata=v1.ObjectMeta(name=name, resource_version="1"))
+    node.status.conditions.add(type="Ready", status="True")
+    fake.cluster.objects[("Node", "", name)] = node
+    return node
+
+
+def test_cordon_taint_label_uncordon(fake: Fake) -> None:
+    _node(fake)
+    assert podctl("-s", fake.address, "cordon", "node1").out == "node/node1 cordoned\n"
+    assert podctl("-s", fake.address, "cordon", "node1").out == "node/node1 already cordoned\n"
+    r = podctl("-s", fake.address, "get", "nodes", "--no-headers")
+    assert r.out.split()[:2] == ["node1", "Ready,SchedulingDisabled"]
+    assert podctl("-s", fake.address, "taint", "nodes", "node1", "gpu=yes:NoSchedule").out == \
+        "node/node1 tainted\n"
+    node = fake.cluster.objects[("Node", "", "node1")]
+    assert [(t.key, t.value, t.effect) for t in node.spec.taints] == [("gpu", "yes", "NoSchedule")]
+    assert podctl("-s", fake.address, "taint", "nodes", "node1", "gpu:NoSchedule-").out == \
+        "node/node1 untainted\n"
+    assert podctl("-s", fake.address, "label", "nodes", "node1", "disk=ssd").out == \
+        "node/node1 labeled\n"
+    r = podctl("-s", fake.address, "label", "nodes", "node1", "disk=hdd")
+    assert (r.code, r.err) == (1, "error: 'disk' already has a value (ssd), and --overwrite is "
+                                  "false\n")
+    assert podctl("-s", fake.address, "uncordon", "node1").out == "node/node1 uncordoned\n"
+
+
+def test_drain_refuses_unmanaged_pods_without_force(fake: Fake) -> None:
+    _node(fake)
+    podctl("-s", fake.address, "run", "web", "--image=nginx")
+    fake.cluster.objects[("Pod", "default", "web")].spec.node_name = "node1"
+    r = podctl("-s", fake.address, "drain", "node1")
+    assert r.code == 1 and "use --force to override" in r.err
+    r = podctl("-s", fake.address, "drain", "node1", "--force")
+    assert r.code == 0
+    assert r.out.splitlines() == ["node/node1 already cordoned", "evicting pod default/web",
+                                  "pod/web evicted", "node/node1 drained"]
+
+
+def test_wait_for_condition_and_timeout(fake: Fake) -> None:
+    pod = v1.Pod(metadata=v1.ObjectMeta(name="p", namespace="default"))
+    pod.status.conditions.add(type="Ready", status="True")
+    fake.cluster.objects[("Pod", "default", "p")] = pod
+    r = podctl("-s", fake.address, "wait", "--for=condition=Ready", "pod/p")
+    assert (r.code, r.out) == (0, "pod/p condition met\n")
+    r = podctl("-s", fake.address, "wait", "--for=delete", "pods", "p", "--timeout=0.3s")
+    assert (r.code, r.err) == (1, "error: timed out waiting for the condition on pods/p\n")
+
+
+def test_version_prints_client_and_server(fake: Fake) -> None:
+    r = podctl("-s", fake.address, "version")
+    assert "Client Version: " in r.out and "Server Version: v0.1.0" in r.out
+
+
+def test_describe_pod_shows_sections_and_events(fake: Fake, hello: Path) -> None:
+    podctl("-s", fake.address, "create", "-f", str(hello))
+    pod = fake.cluster.objects[("Pod", "default", "hello-world")]
+    ev = v1.Event(metadata=v1.ObjectMeta(name="e1", namespace="default"), type="Normal",
+                  reason="Scheduled", message="Successfully assigned default/hello-world to n1",
+                  involved_object=v1.ObjectReference(kind="Pod", name="hello-world",
+                                                     uid=pod.metadata.uid))
+    ev.source.component = "default-scheduler"
+    ev.last_timestamp.GetCurrentTime()
+    fake.cluster.objects[("Event", "default", "e1")] = ev
+    r = podctl("-s", fake.address, "describe", "pod", "hello-world")
+    assert r.code == 0
+    lines = r.out.splitlines()
+    assert lines[0] == "Name:             hello-world"
+    assert "Containers:" in lines and "  hello:" in lines
+    assert "QoS Class:" in r.out and "BestEffort" in r.out
+    assert lines[-3].split() == ["Type", "Reason", "Age", "From", "Message"]
+    assert lines[-1].split()[:2] == ["Normal", "Scheduled"]
+
+
+def test_table_now_is_frozen_by_printers_utcnow(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The golden tests rely on this seam.
+    assert callable(printers.utcnow)
+
+
+def test_server_address_precedence_flag_env_config_default(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from podlab.config import DEFAULT_SERVER, resolve_server
+
+    config = tmp_path / "config"
+    monkeypatch.delenv("PODLAB_SERVER", raising=False)
+    assert resolve_server(None, config) == DEFAULT_SERVER
+    config.write_text("server: 10.0.0.1:7443\n")
+    assert resolve_server(None, config) == "10.0.0.1:7443"
+    monkeypatch.setenv("PODLAB_SERVER", "10.0.0.2:7443")
+    assert resolve_server(None, config) == "10.0.0.2:7443"
+    assert resolve_server("10.0.0.3:1", config) == "10.0.0.3:1"
+
+
+def test_namespace_and_server_flags_work_after_the_command(fake: Fake, hello: Path) -> None:
+    podctl("create", "-f", str(hello), "-n", "team", "-s", fake.address)
+    assert ("Pod", "team", "hello-world") in fake.cluster.objects
+    r = podctl("get", "pods", "-A", "-s", fake.address)
+    assert r.out.splitlines()[0].split()[:2] == ["NAMESPACE", "NAME"]
