@@ -1,0 +1,155 @@
+"""Small pod and node helpers shared by every component: QoS, requests, conditions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from podlab.quantity import cpu_millis, parse_quantity, to_bytes
+from podlab.v1 import objects_pb2 as v1
+
+_QOS_RESOURCES = ("cpu", "memory")
+
+
+def now() -> Timestamp:
+    """The current time as a protobuf Timestamp."""
+    ts = Timestamp()
+    ts.GetCurrentTime()
+    return ts
+
+
+def _effective_requests(c: v1.Container) -> dict[str, str]:
+    """A container's requests, with a limit standing in for a missing request (as defaulted)."""
+    return {**dict(c.resources.limits), **dict(c.resources.requests)}
+
+
+def _positive(values: dict[str, str]) -> dict[str, Any]:
+    out = {}
+    for name, text in values.items():
+        if name not in _QOS_RESOURCES:
+            continue
+        try:
+            quantity = parse_quantity(text)
+        except ValueError:
+            continue
+        if quantity > 0:
+            out[name] = quantity
+    return out
+
+
+def qos_class(pod: v1.Pod) -> str:
+    """"Guaranteed", "Burstable" or "BestEffort", by Kubernetes' rules (cpu and memory only).
+
+    Guaranteed: every container limits cpu and memory, and requests equal limits.
+    BestEffort: no container requests or limits anything. Burstable: the rest.
+    """
+    requests: dict[str, Any] = {}
+    limits: dict[str, Any] = {}
+    guaranteed = True
+    for c in (*pod.spec.init_containers, *pod.spec.containers):
+        for name, q in _positive(_effective_requests(c)).items():
+            requests[name] = requests.get(name, 0) + q
+        container_limits = _positive(dict(c.resources.limits))
+        for name, q in container_limits.items():
+            limits[name] = limits.get(name, 0) + q
+        if set(container_limits) != set(_QOS_RESOURCES):
+            guaranteed = False
+    if not requests and not limits:
+        return "BestEffort"
+    if guaranteed and requests == limits:
+        return "Guaranteed"
+    return "Burstable"
+
+
+def _container_request(c: v1.Container) -> tuple[int, int]:
+    req = _effective_requests(c)
+    cpu = _safe(cpu_millis, req.get("cpu"))
+    memory = _safe(to_bytes, req.get("memory"))
+    return cpu, memory
+
+
+def _safe(convert: Any, text: str | None) -> int:
+    if not text:
+        return 0
+    try:
+        return max(0, int(convert(text)))
+    except ValueError:
+        return 0
+
+
+def pod_requests(pod: v1.Pod) -> dict[str, int]:
+    """{"cpu": millicores, "memory": bytes} the scheduler reserves for `pod`.
+
+    App containers add up; an init container runs alone, so the pod needs the
+    larger of the two. Sidecars (init containers with restartPolicy Always)
+    keep running, so they add to both the app sum and every later init step.
+    """
+    app = [_container_request(c) for c in pod.spec.containers]
+    app_cpu, app_mem = sum(c for c, _ in app), sum(m for _, m in app)
+    side_cpu = side_mem = init_cpu = init_mem = 0
+    for c in pod.spec.init_containers:
+        cpu, mem = _container_request(c)
+        if c.restart_policy == "Always":
+            side_cpu, side_mem = side_cpu + cpu, side_mem + mem
+            init_cpu, init_mem = max(init_cpu, side_cpu), max(init_mem, side_mem)
+        else:
+            init_cpu, init_mem = max(init_cpu, side_cpu + cpu), max(init_mem, side_mem + mem)
+    return {"cpu": max(app_cpu + side_cpu, init_cpu),
+            "memory": max(app_mem + side_mem, init_mem)}
+
+
+def get_condition(status: Any, type: str) -> Any:
+    """The condition of type `type` in a PodStatus or NodeStatus, or None."""
+    conditions: Iterable[Any] = status.conditions
+    for cond in conditions:
+        if cond.type == type:
+            return cond
+    return None
+
+
+def set_condition(status: Any, type: str, status_value: str | bool, reason: str = "",
+                  message: str = "") -> bool:
+    """Sets condition `type` on a PodStatus or NodeStatus; returns whether anything changed.
+
+    `status_value` is "True", "False" or "Unknown" (a bool is taken as True/False).
+    lastTransitionTime moves only when the status itself changes.
+    """
+    if isinstance(status_value, bool):
+        status_value = "True" if status_value else "False"
+    cond = get_condition(status, type)
+    if cond is None:
+        cond = status.conditions.add(type=type, status=status_value, reason=reason,
+                                     message=message)
+        cond.last_transition_time.CopyFrom(now())
+        return True
+    changed = False
+    if cond.status != status_value:
+        cond.status = status_value
+        cond.last_transition_time.CopyFrom(now())
+        changed = True
+    if cond.reason != reason or cond.message != message:
+        cond.reason, cond.message = reason, message
+        changed = True
+    return changed
+
+
+def is_pod_ready(pod: v1.Pod) -> bool:
+    cond = get_condition(pod.status, "Ready")
+    return cond is not None and cond.status == "True"
+
+
+def is_terminal(pod: v1.Pod) -> bool:
+    """Whether the pod has finished for good (Succeeded or Failed)."""
+    return pod.status.phase in ("Succeeded", "Failed")
+
+
+def node_condition(node: v1.Node, type: str) -> v1.NodeCondition | None:
+    cond: v1.NodeCondition | None = get_condition(node.status, type)
+    return cond
+
+
+def is_node_ready(node: v1.Node) -> bool:
+    cond = node_condition(node, "Ready")
+    return cond is not None and cond.status == "True"
