@@ -21,8 +21,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from controlplane.storage import Change, Delete, Guard, Put, Store
 from podlab import errors
-from podlab.defaults import apply_defaults
+from podlab.defaults import apply_defaults, default_node_loss_tolerations
 from podlab.kinds import Kind, kind_named, kind_of
+from podlab.podutil import qos_class, set_condition
 from podlab.selectors import FieldSelector, compile_filter
 from podlab.v1 import objects_pb2 as v1
 from podlab.validation import validate, validate_update
@@ -31,7 +32,6 @@ log = logging.getLogger(__name__)
 
 PREFIX = "/registry"
 BUILTIN_NAMESPACES = ("default", "kube-system", "kube-node-lease")
-NODE_LOSS_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
 # Kinds whose status is written only through update_status.
 STATUS_KINDS = ("Pod", "Node", "Namespace")
 
@@ -144,22 +144,20 @@ class Registry:
 
     def _admit_pod(self, pod: v1.Pod) -> None:
         """Server-side pod admission: fresh status, QoS, and node-loss tolerations."""
-        from podlab.podutil import qos_class
-
-        node_name = pod.spec.node_name
         pod.ClearField("status")
         pod.status.phase = "Pending"
         pod.status.qos_class = qos_class(pod)
-        if node_name:
+        if pod.spec.node_name:
             # A pod created with spec.nodeName bypasses the scheduler, as in Kubernetes.
             pod.status.conditions.add(type="PodScheduled", status="True", last_transition_time=now())
-        present = {(t.key, t.effect) for t in pod.spec.tolerations}
-        for key in NODE_LOSS_TAINTS:
-            if (key, "NoExecute") not in present and (
-                    (key, "") not in present and not any(t.operator == "Exists" and not t.key
-                                                         for t in pod.spec.tolerations)):
-                pod.spec.tolerations.add(key=key, operator="Exists", effect="NoExecute",
-                                         toleration_seconds=self.config.default_toleration_seconds)
+        self._add_node_loss_tolerations(pod)
+
+    def _add_node_loss_tolerations(self, pod: v1.Pod) -> None:
+        """Kubernetes' DefaultTolerationSeconds: ride out a lost node for a while, unless told otherwise."""
+        for toleration in default_node_loss_tolerations(self.config.default_toleration_seconds):
+            if not any(t.key == toleration.key and t.effect in ("", "NoExecute") or
+                       (not t.key and t.operator == "Exists") for t in pod.spec.tolerations):
+                pod.spec.tolerations.append(toleration)
 
     async def _event_lease_id(self) -> int:
         """Events share one etcd lease per ~minute, so each does not cost its own grant."""
@@ -245,6 +243,8 @@ class Registry:
             new.api_version, new.kind = current.api_version, current.kind  # type: ignore[attr-defined]
             if kind.name in STATUS_KINDS:
                 new.status.CopyFrom(current.status)  # type: ignore[attr-defined]
+            if kind.name == "Pod":
+                self._add_node_loss_tolerations(new)  # type: ignore[arg-type]
             validate(new)
             validate_update(current, new)
             new_meta.resource_version = ""
@@ -346,8 +346,6 @@ class Registry:
             raise errors.Conflict(f'Operation cannot be fulfilled on pods/binding "{name}": '
                                   "pod is being deleted")
         pod.spec.node_name = node_name
-        from podlab.podutil import set_condition
-
         set_condition(pod.status, "PodScheduled", "True")
         revision = await self.store.txn(
             [Guard(key, kv.mod_revision), Guard(node_key, 0, target="create", result="greater")],

@@ -58,7 +58,8 @@ def load_files(paths: Sequence[str]) -> list[tuple[str, Message]]:
         try:
             loaded.extend(_objects.load_path(path))
         except errors.ApiError as err:
-            raise CliError(f"error parsing {path}: {err.message}") from None
+            message = err.message if path in err.message else f"error parsing {path}: {err.message}"
+            raise CliError(message) from None
         except Exception as err:  # the manifest loader's own errors: one line, no traceback
             message = " ".join(str(err).split()) or type(err).__name__
             if path not in message:

@@ -1,0 +1,86 @@
+"""A whole podlab cluster of real processes: etcd, control plane, scheduler, agents.
+
+Agents reach the control plane through a per-agent Proxy, so a test can
+partition one node (proxy.cut()) while its agent keeps running, power it off
+(SIGKILL), or freeze it (SIGSTOP).
+"""
+
+from __future__ import annotations
+
+import signal
+import tempfile
+from dataclasses import dataclass, field
+
+from tests.support.procs import ControlPlane, Etcd, Process, free_port, python_component
+from tests.support.proxy import Proxy
+
+
+@dataclass
+class Agent:
+    name: str
+    process: Process
+    proxy: Proxy
+    port: int
+    argv: list[str] = field(default_factory=list)
+
+
+class LocalCluster:
+    def __init__(self, etcd: Etcd, nodes: int = 3, runtime: str = "sim",
+                 control_plane_flags: tuple[str, ...] = (), agent_flags: tuple[str, ...] = (),
+                 scheduler: bool = True) -> None:
+        self.etcd = etcd
+        self.runtime = runtime
+        self.agent_flags = agent_flags
+        self.root = tempfile.mkdtemp(prefix="podlab-cluster-")
+        self.agents: dict[str, Agent] = {}
+        self.scheduler: Process | None = None
+        self.control_plane = ControlPlane(etcd.endpoint, *control_plane_flags)
+        try:
+            if scheduler:
+                self.scheduler = python_component("scheduler", "scheduler", "--server",
+                                                  self.control_plane.address, "--metrics-port", "0")
+            for i in range(1, nodes + 1):
+                self.start_agent(f"node{i}")
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def server_address(self) -> str:
+        return self.control_plane.address
+
+    def start_agent(self, name: str) -> Agent:
+        old = self.agents.get(name)
+        proxy = old.proxy if old else Proxy("127.0.0.1", self.control_plane.port)
+        port = old.port if old else free_port()
+        argv = ["--server", proxy.address, "--node-name", name, "--listen", f"127.0.0.1:{port}",
+                "--advertise", f"127.0.0.1:{port}", "--runtime", self.runtime,
+                "--root-dir", f"{self.root}/{name}", "--host-ip", "127.0.0.1", *self.agent_flags]
+        agent = Agent(name, python_component(name, "nodeagent", *argv), proxy, port, argv)
+        self.agents[name] = agent
+        return agent
+
+    def power_off(self, name: str) -> None:
+        self.agents[name].process.kill()
+
+    def freeze(self, name: str) -> None:
+        self.agents[name].process.signal(signal.SIGSTOP)
+
+    def thaw(self, name: str) -> None:
+        self.agents[name].process.signal(signal.SIGCONT)
+
+    def logs(self) -> str:
+        parts = [f"--- controlplane\n{self.control_plane.process.output()[-4000:]}"]
+        if self.scheduler:
+            parts.append(f"--- scheduler\n{self.scheduler.output()[-3000:]}")
+        for agent in self.agents.values():
+            parts.append(f"--- {agent.name}\n{agent.process.output()[-3000:]}")
+        return "\n".join(parts)
+
+    def stop(self) -> None:
+        for agent in self.agents.values():
+            agent.process.stop()
+            agent.proxy.close()
+        if self.scheduler:
+            self.scheduler.stop()
+        self.control_plane.stop()
