@@ -1,0 +1,291 @@
+#!/usr/bin/env bash
+# Build podlab's offline image kit into the local Docker engine. No registry
+# and no network inside any build: every image comes from host files (gcc,
+# busybox-static, debootstrap from the Debian mirror, host-built wheels).
+#
+#   compose/images/build.sh [--force] [--no-cache] [IMAGE...]
+#
+#   IMAGE      any of: pause busybox debian nginx pytools (default: all)
+#   --force    rebuild the images even when present and current
+#   --no-cache also redo the debootstrap rootfs cached in $PODLAB_CACHE_DIR
+#
+# An image is skipped when it is present and its label io.podlab.kit.recipe
+# matches the hash of its recipe (sources, inputs, base image id), so a warm
+# re-run takes seconds. The map from upstream names to these images is
+# compose/images/mirror.yaml. Needs root, docker, gcc + libc6-dev,
+# busybox-static, debootstrap (scripts/bootstrap.sh installs them).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CACHE_DIR="${PODLAB_CACHE_DIR:-/var/cache/podlab}"
+MIRROR="${PODLAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+KIT_VERSION=1 # bump to rebuild every image everywhere
+DEBIAN_SUITE=bookworm
+DEBIAN_PACKAGES=python3,python3-venv,ca-certificates,bash,procps,nginx,curl,iproute2
+PYTOOLS_REQUIREMENTS=("grpcio>=1.85,<2" "grpcio-health-checking>=1.85,<2")
+BUSYBOX_BIN=/bin/busybox
+DEFAULT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+ALL_IMAGES=(pause busybox debian nginx pytools)
+
+# name -> "primary alias alias..."
+declare -A TAGS=(
+    [pause]="podlab/pause:3.9 registry.k8s.io/pause:3.9"
+    [busybox]="podlab/busybox:latest busybox:latest"
+    [debian]="podlab/debian:bookworm podlab/ubuntu:14.04 ubuntu:14.04"
+    [nginx]="podlab/nginx:latest nginx:latest"
+    [pytools]="podlab/pytools:latest"
+)
+
+FORCE=0
+NO_CACHE=0
+WANTED=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --force) FORCE=1 ;;
+        --no-cache) NO_CACHE=1; FORCE=1 ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -*) echo "build.sh: unknown option $1" >&2; exit 2 ;;
+        *)
+            [ -n "${TAGS[$1]+x}" ] || { echo "build.sh: unknown image $1 (one of: ${ALL_IMAGES[*]})" >&2; exit 2; }
+            WANTED+=("$1") ;;
+    esac
+    shift
+done
+[ ${#WANTED[@]} -gt 0 ] || WANTED=("${ALL_IMAGES[@]}")
+
+T0=$SECONDS
+say() { printf '[kit %3ds] %s\n' "$((SECONDS - T0))" "$*"; }
+die() { printf '[kit] ERROR: %s\n' "$*" >&2; exit 1; }
+
+command -v docker >/dev/null || die "docker client not found"
+docker info >/dev/null 2>&1 || die "docker engine not answering (scripts/bootstrap.sh starts one)"
+mkdir -p "$CACHE_DIR"
+# One kit build at a time (bootstrap and lab.sh may race).
+exec 9>"$CACHE_DIR/.build.lock"
+flock 9
+
+# The legacy builder needs nothing but the engine; BuildKit would need buildx.
+export DOCKER_BUILDKIT="${DOCKER_BUILDKIT:-0}"
+
+WORK="$(mktemp -d "$CACHE_DIR/work.XXXXXX")"
+cleanup() {
+    # debootstrap mounts proc/sys in its target; never rm across a mount.
+    if [ -d "$WORK" ]; then
+        { grep -o " $WORK/[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount -l "$m" || true; done
+        rm -rf --one-file-system "$WORK"
+    fi
+}
+trap cleanup EXIT
+
+hash_of() { # hash_of WORDS... : hash of the words and of every file among them
+    local w
+    {
+        echo "kit=$KIT_VERSION"
+        for w in "$@"; do
+            if [ -f "$w" ]; then echo "file $(basename "$w") $(sha256sum < "$w")"; else echo "word $w"; fi
+        done
+    } | sha256sum | cut -c1-32
+}
+
+image_id() { docker image inspect -f '{{.Id}}' "$1" 2>/dev/null || true; }
+
+current() { # current IMAGE HASH : present with this recipe?
+    [ "$FORCE" = 0 ] || return 1
+    [ "$(docker image inspect -f '{{index .Config.Labels "io.podlab.kit.recipe"}}' "$1" 2>/dev/null || true)" = "$2" ]
+}
+
+tag_aliases() { # tag_aliases NAME : tag every alias from the primary
+    local primary alias
+    read -r primary _ <<<"${TAGS[$1]}"
+    for alias in ${TAGS[$1]}; do
+        [ "$alias" = "$primary" ] || docker tag "$primary" "$alias"
+    done
+}
+
+primary_of() { local p; read -r p _ <<<"${TAGS[$1]}"; echo "$p"; }
+
+# ---------------------------------------------------------------- pause
+build_pause() {
+    local img h ctx
+    img="$(primary_of pause)"
+    h="$(hash_of "$HERE/pause/pause.c" "$HERE/pause/Dockerfile" "$(gcc -dumpfullversion 2>/dev/null || echo nogcc)")"
+    if current "$img" "$h"; then say "pause: $img current"; return; fi
+    command -v gcc >/dev/null || die "gcc missing (apt-get install gcc libc6-dev)"
+    ctx="$WORK/pause"
+    mkdir -p "$ctx"
+    gcc -static -Os -Wall -Wextra -Werror -o "$ctx/pause" "$HERE/pause/pause.c"
+    strip "$ctx/pause"
+    cp "$HERE/pause/Dockerfile" "$ctx/Dockerfile"
+    run_logged pause-build docker build --label io.podlab.kit=1 --label "io.podlab.kit.recipe=$h" -t "$img" "$ctx"
+    say "pause: built $img"
+}
+
+# ---------------------------------------------------------------- busybox
+build_busybox() {
+    local img h root applet
+    img="$(primary_of busybox)"
+    [ -x "$BUSYBOX_BIN" ] || die "$BUSYBOX_BIN missing (apt-get install busybox-static)"
+    file_is_static "$BUSYBOX_BIN" || die "$BUSYBOX_BIN is not static (install busybox-static, not busybox)"
+    h="$(hash_of busybox "$BUSYBOX_BIN" "$0")"
+    if current "$img" "$h"; then say "busybox: $img current"; return; fi
+    root="$WORK/busybox-root"
+    mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,root,home,var/www,var/run,proc,sys,dev}
+    install -d -m 1777 "$root/tmp"
+    install -m 0755 "$BUSYBOX_BIN" "$root/bin/busybox"
+    while read -r applet; do
+        if [ -z "$applet" ] || [ "$applet" = bin/busybox ]; then continue; fi
+        mkdir -p "$root/$(dirname "$applet")"
+        ln -sf /bin/busybox "$root/$applet"
+    done < <("$BUSYBOX_BIN" --list-full)
+    for applet in sh sleep wget netstat cat nc httpd env echo; do
+        compgen -G "$root/*bin/$applet" >/dev/null || compgen -G "$root/usr/*bin/$applet" >/dev/null \
+            || die "busybox lacks the $applet applet"
+    done
+    cat >"$root/etc/passwd" <<'EOF'
+root:x:0:0:root:/root:/bin/sh
+daemon:x:1:1:daemon:/usr/sbin:/bin/false
+www-data:x:33:33:www-data:/var/www:/bin/false
+nobody:x:65534:65534:nobody:/home:/bin/false
+EOF
+    cat >"$root/etc/group" <<'EOF'
+root:x:0:
+daemon:x:1:
+www-data:x:33:
+nogroup:x:65534:
+EOF
+    # Placeholders: the engine bind-mounts the real ones into each container.
+    printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$root/etc/hosts"
+    : >"$root/etc/resolv.conf"
+    echo busybox >"$root/etc/hostname"
+    tar --numeric-owner --owner=0 --group=0 -C "$root" -cf - . \
+        | docker import \
+            --change 'CMD ["sh"]' \
+            --change "ENV PATH=$DEFAULT_PATH" \
+            --change 'LABEL io.podlab.kit=1' \
+            --change "LABEL io.podlab.kit.recipe=$h" \
+            - "$img" >/dev/null
+    say "busybox: built $img"
+}
+
+file_is_static() {
+    # A dynamic ELF has a PT_INTERP program header; readelf comes with gcc (binutils).
+    command -v readelf >/dev/null || return 0
+    ! LC_ALL=C readelf -l "$1" 2>/dev/null | grep -q 'program interpreter'
+}
+
+run_logged() { # run_logged WHAT CMD... : quiet unless CMD fails
+    local what="$1" log="$WORK/$1.log"
+    shift
+    if ! "$@" >"$log" 2>&1; then
+        grep -v -e 'legacy builder is deprecated' -e 'BuildKit is currently disabled' \
+            -e 'environment-variable' "$log" | tail -n 40 >&2
+        die "$what failed"
+    fi
+}
+
+# ---------------------------------------------------------------- debian
+build_debian() {
+    local img h tarball root
+    img="$(primary_of debian)"
+    h="$(hash_of debian "$DEBIAN_SUITE" "$DEBIAN_PACKAGES" variant=minbase cleanup=1)"
+    tarball="$CACHE_DIR/debian-$DEBIAN_SUITE-$h.tar"
+    if current "$img" "$h"; then say "debian: $img current"; return; fi
+    if [ "$NO_CACHE" = 1 ] || [ ! -s "$tarball" ]; then
+        command -v debootstrap >/dev/null || die "debootstrap missing (apt-get install debootstrap)"
+        root="$WORK/debian-root"
+        say "debian: debootstrap $DEBIAN_SUITE (about a minute; log $CACHE_DIR/debootstrap.log)"
+        if ! debootstrap --variant=minbase --include="$DEBIAN_PACKAGES" \
+                "$DEBIAN_SUITE" "$root" "$MIRROR" >"$CACHE_DIR/debootstrap.log" 2>&1; then
+            tail -n 30 "$CACHE_DIR/debootstrap.log" >&2
+            die "debootstrap failed"
+        fi
+        # Keep the image small; nothing in a pod runs apt.
+        rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/cache/apt/*.bin \
+               "$root"/var/lib/apt/lists/* "$root"/usr/share/doc/* "$root"/usr/share/man/* \
+               "$root"/usr/share/info/* "$root"/usr/share/locale/* "$root"/var/log/*.log \
+               "$root"/var/log/apt/* "$root"/var/cache/debconf/*-old "$root"/tmp/*
+        # The engine provides these per container.
+        : >"$root/etc/resolv.conf"
+        echo localhost >"$root/etc/hostname"
+        rm -f "$root"/etc/machine-id && : >"$root/etc/machine-id"
+        rm -f "$CACHE_DIR"/debian-"$DEBIAN_SUITE"-*.tar
+        tar --numeric-owner -C "$root" -cf "$tarball.part" .
+        mv "$tarball.part" "$tarball"
+        rm -rf --one-file-system "$root"
+        say "debian: rootfs cached in $tarball ($(du -h "$tarball" | cut -f1))"
+    else
+        say "debian: using cached rootfs $tarball"
+    fi
+    docker import \
+        --change 'CMD ["bash"]' \
+        --change "ENV PATH=$DEFAULT_PATH" \
+        --change 'ENV LANG=C.UTF-8' \
+        --change 'LABEL io.podlab.kit=1' \
+        --change "LABEL io.podlab.kit.recipe=$h" \
+        "$tarball" "$img" >/dev/null
+    say "debian: built $img"
+}
+
+# ---------------------------------------------------------------- nginx
+build_nginx() {
+    local img base h
+    img="$(primary_of nginx)"
+    base="$(primary_of debian)"
+    [ -n "$(image_id "$base")" ] || die "nginx needs $base (build.sh debian)"
+    h="$(hash_of nginx "$(image_id "$base")" "$HERE"/nginx/*)"
+    if current "$img" "$h"; then say "nginx: $img current"; return; fi
+    run_logged nginx-build docker build --build-arg "BASE_IMAGE=$base" --label io.podlab.kit=1 \
+        --label "io.podlab.kit.recipe=$h" -t "$img" "$HERE/nginx"
+    say "nginx: built $img"
+}
+
+# ---------------------------------------------------------------- pytools
+build_pytools() {
+    local img base h ctx
+    img="$(primary_of pytools)"
+    base="$(primary_of debian)"
+    [ -n "$(image_id "$base")" ] || die "pytools needs $base (build.sh debian)"
+    h="$(hash_of pytools "$(image_id "$base")" "$HERE/pytools/Dockerfile" "${PYTOOLS_REQUIREMENTS[@]}")"
+    if current "$img" "$h"; then say "pytools: $img current"; return; fi
+    ctx="$WORK/pytools"
+    mkdir -p "$ctx/wheels"
+    cp "$HERE/pytools/Dockerfile" "$ctx/Dockerfile"
+    # Wheels for the image's CPython (Debian bookworm: 3.11), fetched on the host.
+    local pyver
+    pyver="$(docker run --rm --network none --entrypoint python3 "$base" \
+        -c 'import sys; print(f"{sys.version_info[0]}{sys.version_info[1]}")')"
+    run_logged pytools-wheels python3 -m pip download --disable-pip-version-check --only-binary=:all: \
+        --python-version "$pyver" --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 \
+        --platform manylinux_2_28_x86_64 --implementation cp \
+        -d "$ctx/wheels" "${PYTOOLS_REQUIREMENTS[@]}" </dev/null
+    run_logged pytools-build docker build --build-arg "BASE_IMAGE=$base" --label io.podlab.kit=1 \
+        --label "io.podlab.kit.recipe=$h" -t "$img" "$ctx"
+    say "pytools: built $img"
+}
+
+for name in "${WANTED[@]}"; do
+    "build_$name"
+    tag_aliases "$name"
+done
+# Drop kit images a rebuild left without a name (not those a container still uses).
+docker image prune -f --filter label=io.podlab.kit=1 >/dev/null 2>&1 || true
+
+# Every local image mirror.yaml points at must exist.
+missing=()
+while read -r target; do
+    [ -n "$(image_id "$target")" ] || missing+=("$target")
+done < <(awk '/^images:/{m=1; next} m && /^[^ #]/{m=0} m && /^  [^ #][^ ]*: /{print $2}' "$HERE/mirror.yaml" | sort -u)
+if [ "${#WANTED[@]}" -eq "${#ALL_IMAGES[@]}" ] && [ "${#missing[@]}" -gt 0 ]; then
+    die "mirror.yaml points at images that are not built: ${missing[*]}"
+fi
+
+say "kit images:"
+for name in "${ALL_IMAGES[@]}"; do
+    for tag in ${TAGS[$name]}; do
+        if [ -n "$(image_id "$tag")" ]; then
+            printf '  %-28s %s %s\n' "$tag" \
+                "$(docker image inspect -f '{{.Id}}' "$tag" | cut -c8-19)" \
+                "$(docker image inspect -f '{{.Size}}' "$tag" | awk '{printf "%.1fMB", $1/1e6}')"
+        fi
+    done
+done

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# podlab's one test command (CI runs exactly this through .ci/run):
+#
+#   scripts/run-tests.sh [PYTEST_ARGS...]
+#
+# 1. scripts/bootstrap.sh: Debian packages, Compose v2, a Docker engine, the
+#    project (pip install -e '.[dev]') and the offline image kit;
+# 2. python3 proto/generate.py --check   (generated code matches proto/);
+# 3. ruff check .
+# 4. pytest over every tier: unit, integration, e2e, lab, with
+#    PODLAB_REQUIRE_ALL_TIERS=1 so a tier whose dependency is missing fails
+#    instead of skipping. Extra arguments go to pytest (e.g. -k, -x).
+#    "No tests collected" (exit 5) is a failure;
+# 5. every benchmark listed in bench/__main__.py's BENCHMARKS that has a
+#    bench/NAME.py, as a smoke test: python3 -m bench NAME --quick, whose
+#    last stdout line must be a JSON object.
+#
+# Every step runs even when an earlier one failed (bootstrap excepted); the
+# exit status is non-zero when any failed. Environment:
+#   PODLAB_SKIP_BENCH=1        skip step 5
+#   PODLAB_BENCH_TIMEOUT=600   seconds per benchmark
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT" || exit 1
+export PODLAB_REQUIRE_ALL_TIERS=1
+export PYTHONUNBUFFERED=1
+
+T0=$SECONDS
+FAILED=()
+step() { printf '\n=== %s (at %ds)\n' "$*" "$((SECONDS - T0))"; }
+fail() { printf '=== FAILED: %s\n' "$*"; FAILED+=("$*"); }
+
+step "bootstrap"
+if ! bash scripts/bootstrap.sh </dev/null; then
+    echo "=== FAILED: bootstrap; nothing else can run"
+    exit 1
+fi
+
+step "proto: generated code is current"
+python3 proto/generate.py --check || fail "proto/generate.py --check"
+
+step "ruff check ."
+python3 -m ruff check . || fail "ruff check"
+
+step "pytest: unit, integration, e2e, lab"
+PYTEST_LOG="$(mktemp)"
+trap 'rm -f "$PYTEST_LOG"' EXIT
+python3 -m pytest -m "unit or integration or e2e or lab" -p no:cacheprovider "$@" </dev/null \
+    | tee "$PYTEST_LOG"
+rc=${PIPESTATUS[0]}
+case "$rc" in
+    0) ;;
+    5) fail "pytest collected no tests (exit 5)" ;;
+    *) fail "pytest (exit $rc)" ;;
+esac
+
+if [ "${PODLAB_SKIP_BENCH:-0}" = 1 ]; then
+    step "benchmarks skipped (PODLAB_SKIP_BENCH=1)"
+elif [ -f bench/__main__.py ]; then
+    mapfile -t BENCHES < <(python3 - <<'EOF'
+import importlib
+from pathlib import Path
+names = getattr(importlib.import_module("bench.__main__"), "BENCHMARKS", ())
+for name in names:
+    if Path("bench", f"{name}.py").is_file() or Path("bench", name, "__init__.py").is_file():
+        print(name)
+EOF
+    )
+    mkdir -p bench/out
+    for name in "${BENCHES[@]}"; do
+        step "bench smoke: python3 -m bench $name --quick"
+        out="bench/out/smoke-$name.json"
+        timeout --kill-after=30 "${PODLAB_BENCH_TIMEOUT:-600}" \
+            python3 -m bench "$name" --quick </dev/null >"$out.stdout"
+        rc=$?
+        if [ "$rc" != 0 ]; then
+            fail "bench $name --quick (exit $rc)"
+        elif ! tail -n 1 "$out.stdout" | python3 -c 'import json, sys; assert isinstance(json.loads(sys.stdin.read()), dict)' 2>/dev/null; then
+            fail "bench $name --quick: last stdout line is not a JSON object"
+        else
+            tail -n 1 "$out.stdout" >"$out"
+            cut -c1-400 "$out"
+        fi
+        rm -f "$out.stdout"
+    done
+fi
+
+echo
+status=0
+if [ "${#FAILED[@]}" -gt 0 ]; then
+    printf '=== run-tests: %d step(s) failed after %ds:\n' "${#FAILED[@]}" "$((SECONDS - T0))"
+    printf '===   - %s\n' "${FAILED[@]}"
+    status=1
+else
+    printf '=== run-tests: all steps passed in %ds\n' "$((SECONDS - T0))"
+fi
+# pytest's own summary line closes the output, for whoever reads the tail.
+grep -E '^=+ .* in [0-9.]+s.* =+$' "$PYTEST_LOG" | tail -n 1
+exit "$status"
