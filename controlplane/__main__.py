@@ -13,6 +13,7 @@ import socket
 from dataclasses import dataclass, field
 
 from controlplane.apiserver import serve
+from controlplane.controllers.evictions import EvictionReplacementController
 from controlplane.controllers.nodelifecycle import NodeLifecycleConfig, NodeLifecycleController
 from controlplane.registry import Registry, RegistryConfig
 from controlplane.storage import Store
@@ -79,8 +80,15 @@ async def run(config: ControlPlaneConfig, stop: asyncio.Event) -> None:
     log.info("API server listening on %s (port %d)", config.listen, port)
     async with asyncio.TaskGroup() as tasks:
         if config.controllers:
-            controller = NodeLifecycleController(registry, config.node_lifecycle)
-            tasks.create_task(_run_controllers(config, port, controller.run))
+            controllers = [NodeLifecycleController(registry, config.node_lifecycle),
+                           EvictionReplacementController(registry)]
+
+            async def run_all() -> None:
+                async with asyncio.TaskGroup() as group:
+                    for controller in controllers:
+                        group.create_task(controller.run())
+
+            tasks.create_task(_run_controllers(config, port, run_all))
         await stop.wait()
         for task in tasks._tasks:  # type: ignore[attr-defined]
             task.cancel()

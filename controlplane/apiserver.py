@@ -116,11 +116,10 @@ class ClusterService(rpc.ClusterServicer):
     @_guarded
     async def Evict(self, request: api.EvictRequest, context: grpc.aio.ServicerContext) -> api.Object:
         grace = request.grace_period_seconds if request.HasField("grace_period_seconds") else None
-        pod, _ = await self.registry.delete(kind_named("Pod"), request.namespace or "default",
-                                            request.name, grace)
-        await self.registry.record_event(pod, "Evicted", request.message or "Evicted through the API",
-                                         type_="Warning", component="podlab-apiserver")
-        return wrap(pod)
+        if grace is not None and grace < 0:
+            raise errors.BadRequest("gracePeriodSeconds must be >= 0")
+        return wrap(await self.registry.evict(request.namespace or "default", request.name, grace,
+                                              request.message))
 
     @_guarded
     async def RenewLease(self, request: api.RenewLeaseRequest,

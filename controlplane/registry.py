@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 PREFIX = "/registry"
 BUILTIN_NAMESPACES = ("default", "kube-system", "kube-node-lease")
+# Marks a pod being evicted: when its agent confirms it stopped, a new pod replaces it.
+EVICTED_ANNOTATION = "podlab.io/evicted"
 # Kinds whose status is written only through update_status.
 STATUS_KINDS = ("Pod", "Node", "Namespace")
 
@@ -300,6 +302,15 @@ class Registry:
                     f"ResourceVersion in object meta: {kv.mod_revision}")
             graceful = kind.name == "Pod" and await self._needs_graceful_delete(current, grace_period_seconds)  # type: ignore[arg-type]
             if not graceful:
+                evicted = kind.name == "Pod" and uid and EVICTED_ANNOTATION in meta.annotations
+                if evicted:
+                    # The agent confirmed an evicted pod is stopped: its replacement takes the name.
+                    try:
+                        await self.replace_pod(current, "Evicted",  # type: ignore[arg-type]
+                                               meta.annotations[EVICTED_ANNOTATION], component="eviction")
+                    except errors.Conflict:
+                        continue
+                    return current, True
                 if await self.store.txn([Guard(key, kv.mod_revision)], [Delete(key)]) is not None:
                     return current, True
                 continue
@@ -358,7 +369,34 @@ class Registry:
         pod.metadata.resource_version = str(revision)
         return pod
 
-    async def replace_pod(self, old: v1.Pod, reason: str, message: str) -> v1.Pod:
+    async def evict(self, namespace: str, name: str, grace_period_seconds: int | None,
+                    message: str) -> v1.Pod:
+        """Evict a pod: terminate it gracefully; one that would restart comes back as a new pod.
+
+        A pod with restartPolicy Always or OnFailure is marked so that, when its
+        agent confirms it has stopped, the registry swaps in a replacement (same
+        name and spec, new UID, no node) instead of deleting it. A Never pod is
+        just deleted.
+        """
+        pods = kind_named("Pod")
+        message = message or "Evicted through the API"
+
+        def mark(current: Message) -> Message | None:
+            pod: v1.Pod = current  # type: ignore[assignment]
+            if pod.spec.restart_policy == "Never" or EVICTED_ANNOTATION in pod.metadata.annotations:
+                return None
+            pod.metadata.annotations[EVICTED_ANNOTATION] = message
+            return pod
+
+        marked: v1.Pod = await self._swap(pods, namespace, name, "", mark)  # type: ignore[assignment]
+        await self.record_event(marked, "Evicted", message, type_="Warning", component="eviction")
+        if not marked.spec.node_name and EVICTED_ANNOTATION in marked.metadata.annotations:
+            return await self.replace_pod(marked, "Evicted", message, component="eviction")
+        pod, _ = await self.delete(pods, namespace, name, grace_period_seconds, uid=marked.metadata.uid)
+        return pod  # type: ignore[return-value]
+
+    async def replace_pod(self, old: v1.Pod, reason: str, message: str,
+                          component: str = "node-lifecycle-controller") -> v1.Pod:
         """Swap `old` for a new pod with the same name and spec, a new UID and no node.
 
         One etcd transaction removes the old object (guarded by its revision)
@@ -373,6 +411,7 @@ class Registry:
         new.metadata.ClearField("deletion_timestamp")
         new.metadata.ClearField("deletion_grace_period_seconds")
         new.spec.node_name = ""
+        new.metadata.annotations.pop(EVICTED_ANNOTATION, None)
         self._admit_pod(new)
         key = object_key(pods, old.metadata.namespace, old.metadata.name)
         revision = await self.store.txn([Guard(key, int(old.metadata.resource_version))],
@@ -381,7 +420,7 @@ class Registry:
             raise errors.Conflict(f'pods "{old.metadata.name}" changed while being replaced')
         new.metadata.resource_version = str(revision)
         await self.record_event(new, reason, f"replaced {old.metadata.uid} → {new.metadata.uid}: {message}",
-                                type_="Warning", component="node-lifecycle-controller")
+                                type_="Warning", component=component)
         return new
 
     async def record_event(self, obj: Message, reason: str, message: str, type_: str = "Normal",

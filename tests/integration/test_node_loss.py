@@ -8,91 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
 
-from podlab import errors
 from podlab.client import Client
 from podlab.v1 import objects_pb2 as v1
-from tests.integration.conftest import wipe
-from tests.support.cluster import LocalCluster
+from tests.integration.conftest import EVICTION, FENCE, NODE_GRACE
+from tests.support.cluster import eventually, pods_by_name, running_everywhere, sleeper
 from tests.support.overlap import OverlapWatcher
 
 pytestmark = pytest.mark.integration
-
-NODE_GRACE, EVICTION, FENCE = 2, 2, 3
-AGENT_FLAGS = ("--heartbeat", "0.5", "--fence-timeout", str(FENCE))
-
-
-def cp_flags(*extra: str) -> tuple[str, ...]:
-    return ("--node-grace", str(NODE_GRACE), "--pod-eviction-timeout", str(EVICTION), *extra)
-
-
-async def eventually(predicate, timeout: float, message: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            last = await predicate()
-            if last:
-                return last
-        except errors.ApiError as err:
-            last = err
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message} (last: {last})")
-
-
-def sleeper(name: str, node: str = "", restart: str = "Always", command: str = "sleep 3600") -> v1.Pod:
-    pod = v1.Pod(metadata=v1.ObjectMeta(name=name, labels={"app": "loss"}))
-    pod.spec.restart_policy = restart
-    pod.spec.node_name = node
-    pod.spec.containers.add(name="app", image="busybox", command=["sh", "-c", command])
-    return pod
-
-
-async def pods_by_name(client: Client) -> dict[str, v1.Pod]:
-    items, _ = await client.list(v1.Pod, "default")
-    return {p.metadata.name: p for p in items}
-
-
-@pytest_asyncio.fixture
-async def make_cluster(etcd) -> AsyncIterator:  # type: ignore[no-untyped-def]
-    started: list[LocalCluster] = []
-    clients: list[Client] = []
-
-    async def make(nodes: int = 3, *flags: str) -> tuple[LocalCluster, Client]:
-        wipe(etcd.endpoint)
-        cluster = LocalCluster(etcd, nodes=nodes, runtime="sim", control_plane_flags=cp_flags(*flags),
-                               agent_flags=AGENT_FLAGS)
-        started.append(cluster)
-        client = Client(cluster.server_address)
-        clients.append(client)
-
-        async def all_ready() -> bool:
-            items, _ = await client.list(v1.Node)
-            return len(items) == nodes and all(
-                any(c.type == "Ready" and c.status == "True" for c in n.status.conditions) for n in items)
-
-        await eventually(all_ready, 30, "every node Ready")
-        return cluster, client
-
-    try:
-        yield make
-    finally:
-        for client in clients:
-            await client.close()
-        for cluster in started:
-            cluster.stop()
-
-
-async def running_everywhere(client: Client, names: list[str]) -> dict[str, v1.Pod]:
-    async def check() -> dict[str, v1.Pod] | None:
-        pods = await pods_by_name(client)
-        ok = all(n in pods and pods[n].status.phase == "Running" for n in names)
-        return pods if ok else None
-    return await eventually(check, 30, f"pods {names} Running")
 
 
 async def test_pods_of_powered_off_node_come_back_once_with_new_uids(make_cluster) -> None:

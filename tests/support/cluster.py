@@ -7,10 +7,15 @@ partition one node (proxy.cut()) while its agent keeps running, power it off
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import tempfile
+import time
 from dataclasses import dataclass, field
 
+from podlab import errors
+from podlab.client import Client
+from podlab.v1 import objects_pb2 as v1
 from tests.support.procs import ControlPlane, Etcd, Process, free_port, python_component
 from tests.support.proxy import Proxy
 
@@ -84,3 +89,49 @@ class LocalCluster:
         if self.scheduler:
             self.scheduler.stop()
         self.control_plane.stop()
+
+
+# -- async helpers for tests that drive a cluster through the API ------------------
+
+async def eventually(predicate, timeout: float, message: str):  # type: ignore[no-untyped-def]
+    """Await `predicate()` until it returns something truthy; AssertionError after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            last = await predicate()
+            if last:
+                return last
+        except errors.ApiError as err:
+            last = err
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message} (last: {last})")
+
+
+def sleeper(name: str, node: str = "", restart: str = "Always", command: str = "sleep 3600") -> v1.Pod:
+    pod = v1.Pod(metadata=v1.ObjectMeta(name=name, labels={"app": "test"}))
+    pod.spec.restart_policy = restart
+    pod.spec.node_name = node
+    pod.spec.containers.add(name="app", image="busybox", command=["sh", "-c", command])
+    return pod
+
+
+async def pods_by_name(client: Client) -> dict[str, v1.Pod]:
+    items, _ = await client.list(v1.Pod, "default")
+    return {p.metadata.name: p for p in items}  # type: ignore[attr-defined]
+
+
+async def running_everywhere(client: Client, names: list[str], timeout: float = 30) -> dict[str, v1.Pod]:
+    async def check() -> dict[str, v1.Pod] | None:
+        pods = await pods_by_name(client)
+        ok = all(n in pods and pods[n].status.phase == "Running" for n in names)
+        return pods if ok else None
+    return await eventually(check, timeout, f"pods {names} Running")
+
+
+async def all_nodes_ready(client: Client, count: int, timeout: float = 30) -> None:
+    async def check() -> bool:
+        items, _ = await client.list(v1.Node)
+        return len(items) == count and all(
+            any(c.type == "Ready" and c.status == "True" for c in n.status.conditions) for n in items)  # type: ignore[attr-defined]
+    await eventually(check, timeout, f"{count} nodes Ready")
