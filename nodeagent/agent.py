@@ -1,0 +1,349 @@
+"""The node agent: registration, heartbeats, self-fencing, and one worker per pod.
+
+    informer (pods with spec.nodeName=<node>) ─┐
+    runtime events (by pod uid) ───────────────┼─▶ PodWorker.wake() ─▶ sync_pod
+    periodic relist (safety net) ──────────────┘
+
+The agent owns only containers labelled with its node name. After a restart it
+adopts what is running (workers find containers by label and keep them), and
+once the first pod list has arrived it removes containers whose pod UID is no
+longer bound here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import platform
+import time
+from typing import Any, Protocol
+
+from google.protobuf.message import Message
+
+from nodeagent._compat import now_ts, set_condition
+from nodeagent.backoff import CrashBackoff
+from nodeagent.config import AgentConfig
+from nodeagent.pod_worker import PodWorker, WorkerContext
+from nodeagent.probes import NoProbes, ProbeManager
+from nodeagent.runtime.base import RUNNING, Runtime
+from nodeagent.volumes import VolumeManager
+from podlab import errors
+from podlab.client import Informer
+from podlab.v1 import objects_pb2 as v1
+
+log = logging.getLogger("podlab.nodeagent")
+VERSION = "podlab-nodeagent/0.1.0"
+
+
+class AgentClient(Protocol):
+    """The part of podlab.client.Client the agent uses (a fake can stand in for tests)."""
+
+    async def get(self, kind: Any, name: str, namespace: str = "") -> Any: ...
+    async def create(self, obj: Any) -> Any: ...
+    async def list(self, kind: Any, namespace: str = "", label_selector: str = "",
+                   field_selector: str = "") -> Any: ...
+    async def update_status(self, obj: Any) -> Any: ...
+    async def delete(self, kind: Any, name: str, namespace: str = "",
+                     grace_period_seconds: int | None = None, uid: str = "",
+                     resource_version: str = "") -> Any: ...
+    async def renew_lease(self, node_name: str) -> int: ...
+    def watch(self, kind: Any, namespace: str = "", resource_version: str = "",
+              label_selector: str = "", field_selector: str = "",
+              bookmark_seconds: int = 0) -> Any: ...
+
+
+def make_runtime(config: AgentConfig) -> Runtime:
+    """The runtime the config asks for."""
+    if config.runtime == "sim":
+        from nodeagent.runtime.sim import SimRuntime
+        return SimRuntime(config.node_name)
+    from nodeagent.runtime.docker import DockerRuntime, load_mirror
+    return DockerRuntime(config.node_name, config.pod_network, config.pause_image,
+                         load_mirror(config.mirror), config.node_netns_container)
+
+
+class NodeAgent:
+    """One node. `run()` until cancelled; `workers` holds the live pod workers by uid."""
+
+    def __init__(self, config: AgentConfig, client: AgentClient, runtime: Runtime,
+                 probes: ProbeManager | None = None) -> None:
+        self.config = config
+        self.client = client
+        self.runtime = runtime
+        self.probes = probes or NoProbes()
+        self.node_name = config.node_name
+        self.workers: dict[str, PodWorker] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._uid_by_key: dict[str, str] = {}
+        self.fenced = False
+        self.listen_port = 0
+        self.registered = asyncio.Event()
+        self._last_renew = time.monotonic()
+        self._last_node_status = 0.0
+        self.informer = Informer(
+            client, v1.Pod, field_selector=f"spec.nodeName={self.node_name}",  # type: ignore[arg-type]
+            on_change=self._on_pod_change)
+        self.allocatable = {"cpu": config.cpu, "memory": config.memory,
+                            "pods": str(config.max_pods)}
+        self.volumes = VolumeManager(config.root_dir, runtime, self._get_object, self.allocatable)
+        self.ctx = WorkerContext(
+            node_name=self.node_name, host_ip=config.host_ip, runtime=runtime,
+            volumes=self.volumes, probes=self.probes, getter=self._get_object,
+            backoff=CrashBackoff(config.backoff_base, config.backoff_cap),
+            allocatable=self.allocatable, write_status=self._write_status,
+            confirm_delete=self._confirm_delete, fenced=lambda: self.fenced,
+            resync_period=config.resync_period)
+
+    # -- running --------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Register, heartbeat, watch pods and reconcile until cancelled."""
+        log.info("node agent starting node=%s runtime=%s\n%s", self.node_name,
+                 self.runtime.version(), self.config.describe())
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._heartbeat_loop(), name="heartbeat")
+                tg.create_task(self._register_until_done(), name="register")
+                tg.create_task(self.informer.run(), name="pod-informer")
+                tg.create_task(self._events_loop(), name="runtime-events")
+                tg.create_task(self._relist_loop(), name="relist")
+        finally:
+            for task in self._tasks.values():
+                task.cancel()
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+    # -- pods -----------------------------------------------------------------------
+
+    def _on_pod_change(self, key: str, old: Message | None, new: Message | None) -> None:
+        assert new is None or isinstance(new, v1.Pod)
+        old_uid = self._uid_by_key.get(key)
+        new_uid = new.metadata.uid if new is not None else None
+        if old_uid is not None and old_uid != new_uid:
+            worker = self.workers.get(old_uid)
+            if worker is not None:
+                worker.update(None)  # removed, or replaced by a new incarnation
+            self._uid_by_key.pop(key, None)
+        if new is None or new_uid is None:
+            return
+        self._uid_by_key[key] = new_uid
+        worker = self.workers.get(new_uid)
+        if worker is None:
+            self._start_worker(new)
+        else:
+            worker.update(new)
+
+    def _start_worker(self, pod: v1.Pod) -> None:
+        uid = pod.metadata.uid
+        worker = PodWorker(self.ctx, pod)
+        self.workers[uid] = worker
+        worker.wake()
+
+        async def run() -> None:
+            try:
+                await worker.run()
+            finally:
+                self.workers.pop(uid, None)
+                self._tasks.pop(uid, None)
+
+        self._tasks[uid] = asyncio.create_task(run(), name=f"pod-{uid[:8]}")
+
+    async def _events_loop(self) -> None:
+        while True:
+            try:
+                async for event in self.runtime.events():
+                    worker = self.workers.get(event.pod_uid)
+                    if worker is not None:
+                        worker.wake()
+            except Exception as err:  # noqa: BLE001 - the engine went away; relist covers it
+                log.warning("runtime events failed: %r node=%s", err, self.node_name)
+            await asyncio.sleep(1.0)
+
+    async def _relist_loop(self) -> None:
+        """The safety net: wake every worker and remove orphans every resync period."""
+        await self.informer.synced.wait()
+        while True:
+            if not self.fenced:
+                try:
+                    await self.remove_orphans()
+                except Exception as err:  # noqa: BLE001
+                    log.warning("orphan sweep failed: %r node=%s", err, self.node_name)
+            for worker in list(self.workers.values()):
+                worker.wake()
+            await asyncio.sleep(self.config.resync_period)
+
+    async def remove_orphans(self) -> list[str]:
+        """Remove containers whose pod UID is not bound to this node; returns those UIDs."""
+        if not self.informer.synced.is_set():
+            return []
+        bound = {p.metadata.uid for p in self.informer.items()}  # type: ignore[attr-defined]
+        bound |= set(self.workers)
+        containers = await self.runtime.list_containers()
+        sandboxes = await self.runtime.list_sandboxes()
+        orphans = {c.pod_uid for c in containers} | {s.pod_uid for s in sandboxes}
+        orphans -= bound
+        for uid in orphans:
+            log.info("removing orphaned containers node=%s uid=%s", self.node_name, uid)
+            for c in containers:
+                if c.pod_uid == uid:
+                    await self.runtime.remove_container(c.id)
+            for s in sandboxes:
+                if s.pod_uid == uid:
+                    await self.runtime.remove_container(s.id)
+            await self.volumes.teardown(uid)
+        return sorted(orphans)
+
+    # -- API helpers ----------------------------------------------------------------
+
+    async def _get_object(self, kind: str, namespace: str, name: str) -> object | None:
+        try:
+            return await self.client.get(kind, name, namespace)
+        except errors.NotFound:
+            return None
+
+    async def _write_status(self, pod: v1.Pod) -> v1.Pod | None:
+        """update_status; on Conflict re-get and reapply. None when the pod is gone."""
+        attempt = pod
+        for _ in range(5):
+            try:
+                return await self.client.update_status(attempt)  # type: ignore[no-any-return]
+            except errors.NotFound:
+                return None
+            except errors.Conflict:
+                try:
+                    fresh = await self.client.get(v1.Pod, pod.metadata.name, pod.metadata.namespace)
+                except errors.NotFound:
+                    return None
+                if fresh.metadata.uid != pod.metadata.uid:
+                    return None
+                fresh.status.CopyFrom(pod.status)
+                attempt = fresh
+        raise errors.Conflict(f"status of pod {pod.metadata.name} kept conflicting")
+
+    async def _confirm_delete(self, pod: v1.Pod) -> None:
+        try:
+            await self.client.delete(v1.Pod, pod.metadata.name, pod.metadata.namespace,
+                                     grace_period_seconds=0, uid=pod.metadata.uid)
+        except (errors.NotFound, errors.Conflict):
+            pass
+
+    # -- the node -------------------------------------------------------------------
+
+    def node_object(self) -> v1.Node:
+        """The Node as this agent describes it (status only; spec is the API's)."""
+        node = v1.Node(api_version="v1", kind="Node")
+        node.metadata.name = self.node_name
+        node.metadata.labels.update({"kubernetes.io/hostname": self.node_name,
+                                     "kubernetes.io/os": "linux",
+                                     "kubernetes.io/arch": platform.machine()})
+        node.metadata.labels.update(self.config.labels)
+        self._fill_status(node.status)
+        return node
+
+    def _fill_status(self, status: v1.NodeStatus) -> None:
+        status.capacity.clear()
+        status.capacity.update(self.allocatable)
+        status.allocatable.clear()
+        status.allocatable.update(self.allocatable)
+        del status.addresses[:]
+        status.addresses.add(type="InternalIP", address=self.config.host_ip)
+        status.addresses.add(type="Hostname", address=self.node_name)
+        status.agent_endpoint = self.config.advertise
+        port = self.config.advertise.rsplit(":", 1)[-1]
+        if port.isdigit():
+            status.daemon_endpoints.kubelet_endpoint.port = int(port)
+        info = status.node_info
+        info.kernel_version = platform.release()
+        info.os_image = platform.platform()
+        info.container_runtime_version = self.runtime.version()
+        info.kubelet_version = VERSION
+        info.operating_system = "linux"
+        info.architecture = platform.machine()
+        set_condition(status, "Ready", True, "KubeletReady",
+                      "podlab node agent is posting ready status")
+        for ctype, reason in (("MemoryPressure", "KubeletHasSufficientMemory"),
+                              ("DiskPressure", "KubeletHasNoDiskPressure"),
+                              ("PIDPressure", "KubeletHasSufficientPID")):
+            set_condition(status, ctype, False, reason)
+        for cond in status.conditions:
+            cond.last_heartbeat_time.CopyFrom(now_ts())
+
+    async def register(self) -> None:
+        """Create the Node, or bring an existing one's status up to date."""
+        try:
+            existing = await self.client.get(v1.Node, self.node_name)
+        except errors.NotFound:
+            try:
+                await self.client.create(self.node_object())
+                log.info("registered node=%s", self.node_name)
+                self._last_node_status = time.monotonic()
+                return
+            except errors.AlreadyExists:
+                existing = await self.client.get(v1.Node, self.node_name)
+        self._fill_status(existing.status)
+        existing.metadata.labels.update(self.config.labels)
+        await self.client.update_status(existing)
+        self._last_node_status = time.monotonic()
+        log.info("re-registered node=%s", self.node_name)
+
+    async def _register_until_done(self) -> None:
+        delay = 0.2
+        while True:
+            try:
+                await self.register()
+                self.registered.set()
+                return
+            except errors.ApiError as err:
+                log.warning("registration failed: %s node=%s", err, self.node_name)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _refresh_node_status(self) -> None:
+        try:
+            node = await self.client.get(v1.Node, self.node_name)
+            self._fill_status(node.status)
+            await self.client.update_status(node)
+            self._last_node_status = time.monotonic()
+        except errors.NotFound:
+            await self.register()
+        except errors.ApiError as err:
+            log.debug("node status refresh failed: %s node=%s", err, self.node_name)
+
+    async def _heartbeat_loop(self) -> None:
+        """Renew the lease every `heartbeat` s; fence after `fence_timeout` s without one."""
+        cfg = self.config
+        while True:
+            try:
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel
+                async with asyncio.timeout(max(cfg.heartbeat, 1.0)):
+                    await self.client.renew_lease(self.node_name)
+                self._last_renew = time.monotonic()
+                if self.fenced:
+                    await self._unfence()
+                elif self.registered.is_set() and \
+                        time.monotonic() - self._last_node_status >= cfg.status_refresh:
+                    await self._refresh_node_status()
+            except (errors.ApiError, TimeoutError) as err:
+                log.debug("lease renewal failed: %r node=%s", err, self.node_name)
+            if not self.fenced and time.monotonic() - self._last_renew > cfg.fence_timeout:
+                await self._fence()
+            await asyncio.sleep(cfg.heartbeat)
+
+    async def _fence(self) -> None:
+        self.fenced = True
+        log.warning("lease not renewed for %.1fs: fencing, killing every pod node=%s",
+                    self.config.fence_timeout, self.node_name)
+        containers = await self.runtime.list_containers()
+        sandboxes = await self.runtime.list_sandboxes()
+        await asyncio.gather(*(self.runtime.stop_container(c.id, 0) for c in containers
+                               if c.state == RUNNING), return_exceptions=True)
+        await asyncio.gather(*(self.runtime.stop_container(s.id, 0) for s in sandboxes
+                               if s.state == RUNNING), return_exceptions=True)
+
+    async def _unfence(self) -> None:
+        log.info("lease renewed again: re-registering and resyncing node=%s", self.node_name)
+        with contextlib.suppress(errors.ApiError):
+            await self.register()
+        self.fenced = False
+        for worker in list(self.workers.values()):
+            worker.wake()

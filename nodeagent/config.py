@@ -1,0 +1,106 @@
+"""The node agent's configuration: one typed object built from flags and environment."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+from dataclasses import asdict, dataclass, field
+
+from podlab.config import DEFAULT_SERVER, ENV_SERVER
+
+
+def _host_memory_bytes() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+@dataclass
+class AgentConfig:
+    server: str = DEFAULT_SERVER
+    node_name: str = field(default_factory=socket.gethostname)
+    listen: str = "0.0.0.0:7450"
+    advertise: str = ""
+    runtime: str = "docker"
+    mirror: str = ""
+    pod_network: str = "podlab-pods"
+    host_ip: str = "127.0.0.1"
+    root_dir: str = ""
+    pause_image: str = "podlab/pause:3.9"
+    node_netns_container: str = ""
+    heartbeat: float = 1.0
+    fence_timeout: float = 6.0
+    cpu: str = ""
+    memory: str = ""
+    max_pods: int = 110
+    backoff_base: float = 10.0
+    backoff_cap: float = 300.0
+    labels: dict[str, str] = field(default_factory=dict)
+    resync_period: float = 10.0
+    status_refresh: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not self.root_dir:
+            self.root_dir = f"/var/lib/podlab/{self.node_name}"
+        if not self.cpu:
+            self.cpu = str(os.cpu_count() or 1)
+        if not self.memory:
+            self.memory = f"{_host_memory_bytes() // 1024}Ki"
+        if not self.advertise:
+            port = self.listen.rsplit(":", 1)[-1]
+            self.advertise = f"{self.host_ip}:{port}"
+
+    def describe(self) -> str:
+        """One line per setting, for the start-up log."""
+        return "\n".join(f"  {k}={v}" for k, v in asdict(self).items())
+
+
+def _labels(text: str) -> dict[str, str]:
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise argparse.ArgumentTypeError(f"label {part!r} is not key=value")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def parse_args(argv: list[str] | None = None) -> AgentConfig:
+    """Flags (as the lab compose file uses them) into an AgentConfig."""
+    p = argparse.ArgumentParser("podlab-nodeagent", description="podlab node agent (kubelet)")
+    p.add_argument("--server", default=os.environ.get(ENV_SERVER, DEFAULT_SERVER),
+                   help="API server HOST:PORT (env PODLAB_SERVER)")
+    p.add_argument("--node-name", default=os.environ.get("PODLAB_NODE_NAME", socket.gethostname()))
+    p.add_argument("--listen", default="0.0.0.0:7450", help="gRPC listen address")
+    p.add_argument("--advertise", default="", help="HOST:PORT published as agentEndpoint")
+    p.add_argument("--runtime", choices=["docker", "sim"], default="docker")
+    p.add_argument("--mirror", default="", help="YAML map upstream image -> local image")
+    p.add_argument("--pod-network", default="podlab-pods", help="docker bridge network for pods")
+    p.add_argument("--host-ip", default="127.0.0.1", help="node IP (InternalIP, hostPort)")
+    p.add_argument("--root-dir", default="", help="volumes root (default /var/lib/podlab/<node>)")
+    p.add_argument("--pause-image", default="podlab/pause:3.9")
+    p.add_argument("--node-netns-container", default="",
+                   help="container whose network namespace hostNetwork pods join")
+    p.add_argument("--heartbeat", type=float, default=1.0, help="lease renewal period (s)")
+    p.add_argument("--fence-timeout", type=float, default=6.0,
+                   help="stop all pods when the lease has not been renewed for this long (s)")
+    p.add_argument("--cpu", default="", help="capacity override, e.g. 2 or 1500m")
+    p.add_argument("--memory", default="", help="capacity override, e.g. 4Gi")
+    p.add_argument("--max-pods", type=int, default=110)
+    p.add_argument("--backoff-base", type=float, default=10.0, help="CrashLoopBackOff base (s)")
+    p.add_argument("--backoff-cap", type=float, default=300.0, help="CrashLoopBackOff cap (s)")
+    p.add_argument("--labels", type=_labels, default={}, help="node labels k=v,...")
+    a = p.parse_args(argv)
+    return AgentConfig(
+        server=a.server, node_name=a.node_name, listen=a.listen, advertise=a.advertise,
+        runtime=a.runtime, mirror=a.mirror, pod_network=a.pod_network, host_ip=a.host_ip,
+        root_dir=a.root_dir, pause_image=a.pause_image,
+        node_netns_container=a.node_netns_container, heartbeat=a.heartbeat,
+        fence_timeout=a.fence_timeout, cpu=a.cpu, memory=a.memory, max_pods=a.max_pods,
+        backoff_base=a.backoff_base, backoff_cap=a.backoff_cap, labels=a.labels)

@@ -1,0 +1,228 @@
+"""The container runtime interface the node agent drives.
+
+The pod worker decides *what* should run; a `Runtime` decides *how*. Nothing
+above this module knows whether it talks to Docker (`docker.py`) or to the
+in-memory simulation (`sim.py`).
+
+Every container a runtime creates carries the `io.podlab.*` labels below; they
+are the only state the agent needs to adopt containers after a restart.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+LABEL_MANAGED = "io.podlab.managed"
+LABEL_NODE = "io.podlab.node"
+LABEL_POD_UID = "io.podlab.pod.uid"
+LABEL_POD_NAME = "io.podlab.pod.name"
+LABEL_POD_NAMESPACE = "io.podlab.pod.namespace"
+LABEL_CONTAINER_NAME = "io.podlab.container.name"
+LABEL_ATTEMPT = "io.podlab.container.attempt"
+LABEL_TYPE = "io.podlab.container.type"
+
+TYPE_SANDBOX = "sandbox"
+TYPE_INIT = "init"
+TYPE_APP = "app"
+
+RUNNING = "running"
+EXITED = "exited"
+CREATED = "created"
+
+
+class RuntimeError_(Exception):
+    """A runtime operation failed (the engine refused or is unreachable)."""
+
+
+class ImagePullError(RuntimeError_):
+    """An image could not be made available. `reason` is Kubernetes' waiting reason:
+    ErrImagePull or ErrImageNeverPull."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass
+class ContainerInfo:
+    """What the runtime knows about one (non-sandbox) container."""
+
+    id: str
+    pod_uid: str
+    pod_name: str
+    namespace: str
+    container_name: str
+    attempt: int
+    state: str  # running / exited / created
+    exit_code: int = 0
+    started_at: float = 0.0  # epoch seconds; 0 = never
+    finished_at: float = 0.0
+    oom_killed: bool = False
+    image: str = ""
+    image_id: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def type(self) -> str:
+        return self.labels.get(LABEL_TYPE, TYPE_APP)
+
+
+@dataclass
+class SandboxInfo:
+    """A pod sandbox: the pause container holding the pod's namespaces."""
+
+    id: str
+    pod_uid: str
+    ip: str
+    state: str  # running / exited / created
+    attempt: int = 0
+    pod_name: str = ""
+    namespace: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class PortMapping:
+    container_port: int
+    host_port: int
+    protocol: str = "TCP"
+    host_ip: str = ""
+
+
+@dataclass
+class SandboxSpec:
+    """What the pause container needs. `host_network` joins the node's namespace."""
+
+    pod_uid: str
+    pod_name: str
+    namespace: str
+    attempt: int
+    hostname: str
+    labels: dict[str, str]
+    host_network: bool = False
+    ports: list[PortMapping] = field(default_factory=list)
+    extra_hosts: dict[str, list[str]] = field(default_factory=dict)  # hostname -> ips
+    dns: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Mount:
+    """A mount: `kind` is bind (source = host path) or volume (source = runtime volume name)."""
+
+    target: str
+    source: str
+    kind: str = "bind"
+    read_only: bool = False
+
+
+@dataclass
+class ContainerSpec:
+    """A fully resolved container: env expanded, volumes placed, image decided."""
+
+    pod_uid: str
+    pod_name: str
+    namespace: str
+    name: str
+    attempt: int
+    type: str  # init / app
+    image: str
+    labels: dict[str, str]
+    command: list[str] = field(default_factory=list)  # entrypoint override ([] = image's)
+    args: list[str] = field(default_factory=list)  # cmd override ([] = image's)
+    env: dict[str, str] = field(default_factory=dict)
+    working_dir: str = ""
+    mounts: list[Mount] = field(default_factory=list)
+    nano_cpus: int = 0
+    memory_limit: int = 0
+    tty: bool = False
+    stdin: bool = False
+    user: str = ""
+    read_only_rootfs: bool = False
+
+
+@dataclass
+class RuntimeEvent:
+    """The runtime says something happened to a container of `pod_uid`; a hint, not state."""
+
+    pod_uid: str
+    container_id: str
+    action: str  # start, die, oom, destroy, ...
+
+
+@dataclass
+class ExecResult:
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+
+
+class Runtime(abc.ABC):
+    """The container runtime. Every method is async and may raise RuntimeError_."""
+
+    node_name: str
+
+    @abc.abstractmethod
+    async def ensure_image(self, image: str, pull_policy: str) -> None:
+        """Make `image` available per `pull_policy` (Always/IfNotPresent/Never).
+        Raises ImagePullError."""
+
+    @abc.abstractmethod
+    async def run_sandbox(self, spec: SandboxSpec) -> SandboxInfo:
+        """Create and start a pause container; returns it with its pod IP."""
+
+    @abc.abstractmethod
+    async def list_sandboxes(self, pod_uid: str | None = None) -> list[SandboxInfo]:
+        """This node's sandboxes (of one pod when `pod_uid` is given), any state."""
+
+    @abc.abstractmethod
+    async def create_container(self, spec: ContainerSpec, sandbox: SandboxInfo) -> str:
+        """Create (not start) a container joined to `sandbox`; returns its id."""
+
+    @abc.abstractmethod
+    async def start_container(self, container_id: str) -> None: ...
+
+    @abc.abstractmethod
+    async def stop_container(self, container_id: str, timeout: float) -> None:
+        """SIGTERM, then SIGKILL after `timeout` seconds (0: SIGKILL at once)."""
+
+    @abc.abstractmethod
+    async def remove_container(self, container_id: str) -> None:
+        """Remove a container (forcefully); a missing container is not an error."""
+
+    @abc.abstractmethod
+    async def list_containers(self, pod_uid: str | None = None) -> list[ContainerInfo]:
+        """This node's non-sandbox containers (of one pod when given), any state."""
+
+    @abc.abstractmethod
+    async def exec(self, container_id: str, command: list[str], timeout: float) -> ExecResult:
+        """Run `command` in a running container and wait for it (at most `timeout`)."""
+
+    @abc.abstractmethod
+    def events(self) -> AsyncIterator[RuntimeEvent]:
+        """Container events of this node's containers, until the runtime is closed."""
+
+    @abc.abstractmethod
+    async def ensure_memory_volume(self, name: str, size_bytes: int, labels: dict[str, str]) -> str:
+        """A tmpfs volume shared by a pod's containers; returns the runtime's volume name."""
+
+    @abc.abstractmethod
+    async def remove_volumes(self, pod_uid: str) -> None:
+        """Remove the runtime volumes made for `pod_uid`."""
+
+    @abc.abstractmethod
+    def logs(self, container_id: str, follow: bool, tail: int | None, timestamps: bool,
+             since: float | None) -> AsyncIterator[bytes]:
+        """The container's output (stdout and stderr interleaved)."""
+
+    @abc.abstractmethod
+    async def memory_working_set(self, container_id: str) -> int:
+        """Bytes of memory the container uses, minus inactive file pages (0 when unknown)."""
+
+    async def close(self) -> None:  # noqa: B027 - optional for runtimes holding nothing
+        """Release the runtime's resources."""
+
+    def version(self) -> str:
+        return "unknown"

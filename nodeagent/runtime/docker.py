@@ -1,0 +1,574 @@
+"""The Docker runtime: pods as a pause container plus app containers joined to it.
+
+The docker SDK (7.x) is synchronous. Every call to it goes through ONE bridge,
+`DockerRuntime._bridge` (a dedicated thread pool, so a `docker stop` waiting
+out a grace period never starves other pods), and Docker's event stream is
+turned into an asyncio queue by ONE thread, `_event_pump`.
+
+Images and the offline mirror
+-----------------------------
+`pull_policy` follows Kubernetes:
+
+* Never: the image must be present locally, else ErrImageNeverPull.
+* IfNotPresent: a local image is used as is; otherwise it is "pulled".
+* Always: the image is "pulled" every time a container starts.
+
+"Pulling" first consults the mirror (`--mirror FILE`, a YAML map of upstream
+name -> local image, e.g. `nginx: nginx:latest` or `nginx:1.25: podlab/nginx`):
+a mirrored image is pulled by tagging the local mirror image as the requested
+name, with no network at all. An image that is not mirrored is pulled from its
+registry with `docker pull`. A failed pull raises ImagePullError(ErrImagePull)
+(the pod worker then reports ImagePullBackOff while it backs off) -- except
+that with policy Always an image already present locally is used anyway, so a
+lab with no registry can still run `image: nginx` (whose default policy is
+Always); the fallback is logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import docker
+import docker.errors
+import docker.types
+import yaml
+
+from nodeagent.runtime.base import (
+    CREATED,
+    EXITED,
+    LABEL_ATTEMPT,
+    LABEL_CONTAINER_NAME,
+    LABEL_MANAGED,
+    LABEL_NODE,
+    LABEL_POD_NAME,
+    LABEL_POD_NAMESPACE,
+    LABEL_POD_UID,
+    LABEL_TYPE,
+    RUNNING,
+    TYPE_SANDBOX,
+    ContainerInfo,
+    ContainerSpec,
+    ExecResult,
+    ImagePullError,
+    Runtime,
+    RuntimeError_,
+    RuntimeEvent,
+    SandboxInfo,
+    SandboxSpec,
+)
+
+log = logging.getLogger("podlab.nodeagent.docker")
+T = TypeVar("T")
+
+
+def normalize_image(ref: str) -> str:
+    """Docker Hub short form with an explicit tag: docker.io/library/nginx -> nginx:latest."""
+    name = ref.strip()
+    for prefix in ("docker.io/library/", "index.docker.io/library/", "docker.io/"):
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+    if "@" in name:
+        return name
+    last = name.rsplit("/", 1)[-1]
+    if ":" not in last:
+        name += ":latest"
+    return name
+
+
+def load_mirror(path: str | None) -> dict[str, str]:
+    """The mirror map from a YAML file (upstream -> local), names normalised.
+    Accepts a plain map or one under `images:` (compose/images/mirror.yaml's format)."""
+    if not path:
+        return {}
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    if isinstance(data, dict):
+        for section in ("images", "mirror"):
+            if isinstance(data.get(section), dict):
+                data = data[section]
+                break
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: the mirror must be a map of upstream image -> local image")
+    return {normalize_image(str(k)): normalize_image(str(v)) for k, v in data.items()}
+
+
+def _epoch(ts: str | None) -> float:
+    if not ts or ts.startswith("0001-"):
+        return 0.0
+    ts = ts.rstrip("Z")
+    if "." in ts:
+        head, frac = ts.split(".", 1)
+        ts = f"{head}.{frac[:6]}"
+    try:
+        return datetime.fromisoformat(ts + "+00:00").timestamp()
+    except ValueError:
+        return 0.0
+
+
+def _state(attrs: dict[str, Any]) -> str:
+    status = attrs.get("State", {}).get("Status", "")
+    if status in ("running", "paused", "restarting"):
+        return RUNNING
+    if status == "created":
+        return CREATED
+    return EXITED
+
+
+class DockerRuntime(Runtime):
+    """Pods on a Docker engine. Owns only containers labelled with `node_name`."""
+
+    def __init__(self, node_name: str, pod_network: str = "podlab-pods",
+                 pause_image: str = "podlab/pause:3.9", mirror: dict[str, str] | None = None,
+                 node_netns_container: str = "", base_url: str | None = None,
+                 workers: int = 32) -> None:
+        self.node_name = node_name
+        self.pod_network = pod_network
+        self.pause_image = pause_image
+        self.mirror = mirror or {}
+        self.node_netns_container = node_netns_container
+        kwargs: dict[str, Any] = {"max_pool_size": workers, "timeout": 120}
+        self._client = (docker.DockerClient(base_url=base_url, **kwargs) if base_url
+                        else docker.from_env(**kwargs))
+        self._api = self._client.api
+        self._pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="docker-bridge")
+        self._network_id = ""
+        self._network_lock = threading.Lock()
+        self._exited_cache: dict[str, dict[str, Any]] = {}
+        self._pulls: dict[str, asyncio.Future[None]] = {}
+        self._event_stream: Any = None
+        self._closed = False
+
+    # -- the bridge -------------------------------------------------------------------
+
+    async def _bridge(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run one blocking docker SDK call on the bridge pool; APIError -> RuntimeError_."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
+        except docker.errors.DockerException as err:
+            raise RuntimeError_(str(err)) from err
+
+    # -- images -----------------------------------------------------------------------
+
+    def _image_present(self, name: str) -> bool:
+        try:
+            self._api.inspect_image(name)
+            return True
+        except docker.errors.ImageNotFound:
+            return False
+
+    def _pull(self, name: str) -> None:
+        local = self.mirror.get(name)
+        if local is not None:
+            if not self._image_present(local):
+                raise ImagePullError("ErrImagePull",
+                                     f'mirror image "{local}" for "{name}" is not present locally')
+            if local != name:
+                repo, _, tag = name.rpartition(":")
+                self._api.tag(local, repo, tag)
+            return
+        try:
+            repo, _, tag = name.rpartition(":")
+            self._api.pull(repo, tag=tag)
+        except docker.errors.DockerException as err:
+            raise ImagePullError("ErrImagePull", f'failed to pull image "{name}": {err}') from err
+
+    async def ensure_image(self, image: str, pull_policy: str) -> None:
+        name = normalize_image(image)
+        present = await self._bridge(self._image_present, name)
+        if pull_policy == "Never":
+            if not present:
+                raise ImagePullError(
+                    "ErrImageNeverPull",
+                    f'Container image "{image}" is not present with pull policy of Never')
+            return
+        if present and pull_policy != "Always":
+            return
+        # One pull per image at a time; concurrent starters share it.
+        pending = self._pulls.get(name)
+        if pending is None:
+            pending = asyncio.ensure_future(self._bridge(self._pull, name))
+            self._pulls[name] = pending
+            pending.add_done_callback(lambda _f: self._pulls.pop(name, None))
+        try:
+            await asyncio.shield(pending)
+        except ImagePullError:
+            if present:
+                log.warning("pull of %s failed; using the local image (offline)", name,
+                            extra={"node": self.node_name})
+                return
+            raise
+
+    # -- network ------------------------------------------------------------------------
+
+    def _ensure_network(self) -> str:
+        """The pod network's id, creating the network once. Docker allows duplicate
+        names, so creation is serialised here and, should another agent race us,
+        the oldest network of that name wins and the others are removed."""
+        with self._network_lock:
+            if self._network_id:
+                return self._network_id
+            found = self._api.networks(names=[self.pod_network])
+            if not [n for n in found if n.get("Name") == self.pod_network]:
+                self._api.create_network(self.pod_network, driver="bridge", check_duplicate=True,
+                                         labels={LABEL_MANAGED: "true"})
+                found = self._api.networks(names=[self.pod_network])
+            same = sorted((n for n in found if n.get("Name") == self.pod_network),
+                          key=lambda n: (n.get("Created", ""), n["Id"]))
+            for extra in same[1:]:
+                with contextlib.suppress(docker.errors.DockerException):
+                    self._api.remove_network(extra["Id"])
+            self._network_id = str(same[0]["Id"])
+            return self._network_id
+
+    def _host_network_mode(self) -> str:
+        if self.node_netns_container:
+            return f"container:{self.node_netns_container}"
+        return "host"
+
+    # -- sandboxes ----------------------------------------------------------------------
+
+    def _name(self, namespace: str, pod: str, container: str, attempt: int, uid: str) -> str:
+        return f"podlab_{self.node_name}_{namespace}_{pod}_{container}_{attempt}_{uid[:8]}"
+
+    def _run_sandbox(self, spec: SandboxSpec) -> SandboxInfo:
+        kwargs: dict[str, Any] = {}
+        if spec.host_network:
+            kwargs["network_mode"] = self._host_network_mode()
+        else:
+            kwargs["network"] = self._ensure_network()
+            kwargs["hostname"] = spec.hostname[:63]
+            if spec.extra_hosts:
+                kwargs["extra_hosts"] = [f"{h}:{ip}" for h, ips in spec.extra_hosts.items()
+                                         for ip in ips]
+            if spec.ports:
+                ports: dict[str, Any] = {}
+                for p in spec.ports:
+                    key = f"{p.container_port}/{p.protocol.lower() or 'tcp'}"
+                    binding = (p.host_ip, p.host_port) if p.host_ip else p.host_port
+                    ports.setdefault(key, []).append(binding)
+                kwargs["ports"] = ports
+            if spec.dns:
+                kwargs["dns"] = spec.dns
+        name = self._name(spec.namespace, spec.pod_name, "POD", spec.attempt, spec.pod_uid)
+        self._remove_if_exists(name)
+        container = self._client.containers.create(
+            self.pause_image, name=name, labels=spec.labels, detach=True, ipc_mode="shareable",
+            init=False, **kwargs)
+        try:
+            container.start()
+        except docker.errors.DockerException:
+            container.remove(force=True)
+            raise
+        container.reload()
+        return self._sandbox_info(container.attrs)
+
+    def _remove_if_exists(self, name: str) -> None:
+        try:
+            self._api.remove_container(name, force=True)
+        except docker.errors.NotFound:
+            pass
+
+    def _sandbox_info(self, attrs: dict[str, Any]) -> SandboxInfo:
+        labels = attrs.get("Config", {}).get("Labels") or {}
+        networks = attrs.get("NetworkSettings", {}).get("Networks") or {}
+        ip = (networks.get(self.pod_network) or {}).get("IPAddress", "")
+        if not ip:
+            ip = next((n.get("IPAddress", "") for n in networks.values()
+                       if n.get("NetworkID") == self._network_id and n.get("IPAddress")), "")
+        return SandboxInfo(
+            id=attrs["Id"], pod_uid=labels.get(LABEL_POD_UID, ""), ip=ip, state=_state(attrs),
+            attempt=int(labels.get(LABEL_ATTEMPT, "0") or 0),
+            pod_name=labels.get(LABEL_POD_NAME, ""), namespace=labels.get(LABEL_POD_NAMESPACE, ""),
+            labels=labels)
+
+    async def run_sandbox(self, spec: SandboxSpec) -> SandboxInfo:
+        await self.ensure_image(self.pause_image, "IfNotPresent")
+        return await self._bridge(self._run_sandbox, spec)
+
+    def _inspect_all(self, filters: dict[str, Any]) -> list[dict[str, Any]]:
+        out = []
+        for summary in self._api.containers(all=True, filters=filters):
+            cid = summary["Id"]
+            cached = self._exited_cache.get(cid)
+            if cached is not None:
+                out.append(cached)
+                continue
+            try:
+                attrs = self._api.inspect_container(cid)
+            except docker.errors.NotFound:
+                continue
+            if _state(attrs) == EXITED:
+                self._exited_cache[cid] = attrs
+            out.append(attrs)
+        return out
+
+    def _filters(self, pod_uid: str | None) -> dict[str, Any]:
+        labels = [f"{LABEL_MANAGED}=true", f"{LABEL_NODE}={self.node_name}"]
+        if pod_uid:
+            labels.append(f"{LABEL_POD_UID}={pod_uid}")
+        return {"label": labels}
+
+    async def list_sandboxes(self, pod_uid: str | None = None) -> list[SandboxInfo]:
+        filters = self._filters(pod_uid)
+        filters["label"].append(f"{LABEL_TYPE}={TYPE_SANDBOX}")
+        attrs = await self._bridge(self._inspect_all, filters)
+        return [self._sandbox_info(a) for a in attrs]
+
+    # -- containers ---------------------------------------------------------------------
+
+    def _create(self, spec: ContainerSpec, sandbox: SandboxInfo) -> str:
+        mounts = [docker.types.Mount(target=m.target, source=m.source, type=m.kind,
+                                     read_only=m.read_only, no_copy=m.kind == "volume")
+                  for m in spec.mounts]
+        name = self._name(spec.namespace, spec.pod_name, spec.name, spec.attempt, spec.pod_uid)
+        self._remove_if_exists(name)
+        kwargs: dict[str, Any] = {}
+        if spec.command:
+            kwargs["entrypoint"] = spec.command
+        if spec.args:
+            kwargs["command"] = spec.args
+        elif spec.command:
+            kwargs["command"] = []
+        if spec.nano_cpus:
+            kwargs["nano_cpus"] = spec.nano_cpus
+        if spec.memory_limit:
+            kwargs["mem_limit"] = spec.memory_limit
+            kwargs["memswap_limit"] = spec.memory_limit
+        if spec.user:
+            kwargs["user"] = spec.user
+        if spec.working_dir:
+            kwargs["working_dir"] = spec.working_dir
+        container = self._client.containers.create(
+            spec.image, name=name, labels=spec.labels, environment=spec.env, mounts=mounts,
+            network_mode=f"container:{sandbox.id}", ipc_mode=f"container:{sandbox.id}",
+            tty=spec.tty, stdin_open=spec.stdin, read_only=spec.read_only_rootfs, detach=True,
+            **kwargs)
+        return str(container.id)
+
+    async def create_container(self, spec: ContainerSpec, sandbox: SandboxInfo) -> str:
+        return await self._bridge(self._create, spec, sandbox)
+
+    async def start_container(self, container_id: str) -> None:
+        await self._bridge(self._api.start, container_id)
+
+    def _stop(self, container_id: str, timeout: float) -> None:
+        try:
+            if timeout <= 0:
+                self._api.kill(container_id)
+            else:
+                self._api.stop(container_id, timeout=max(1, round(timeout)))
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as err:
+            if "is not running" not in str(err):
+                raise
+
+    async def stop_container(self, container_id: str, timeout: float) -> None:
+        await self._bridge(self._stop, container_id, timeout)
+
+    def _remove(self, container_id: str) -> None:
+        self._exited_cache.pop(container_id, None)
+        try:
+            self._api.remove_container(container_id, force=True, v=False)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as err:
+            if "already in progress" not in str(err):
+                raise
+
+    async def remove_container(self, container_id: str) -> None:
+        await self._bridge(self._remove, container_id)
+
+    @staticmethod
+    def container_info(attrs: dict[str, Any]) -> ContainerInfo:
+        labels = attrs.get("Config", {}).get("Labels") or {}
+        st = attrs.get("State", {})
+        return ContainerInfo(
+            id=attrs["Id"], pod_uid=labels.get(LABEL_POD_UID, ""),
+            pod_name=labels.get(LABEL_POD_NAME, ""), namespace=labels.get(LABEL_POD_NAMESPACE, ""),
+            container_name=labels.get(LABEL_CONTAINER_NAME, ""),
+            attempt=int(labels.get(LABEL_ATTEMPT, "0") or 0), state=_state(attrs),
+            exit_code=int(st.get("ExitCode", 0) or 0), started_at=_epoch(st.get("StartedAt")),
+            finished_at=_epoch(st.get("FinishedAt")), oom_killed=bool(st.get("OOMKilled")),
+            image=attrs.get("Config", {}).get("Image", ""), image_id=attrs.get("Image", ""),
+            labels=labels)
+
+    async def list_containers(self, pod_uid: str | None = None) -> list[ContainerInfo]:
+        attrs = await self._bridge(self._inspect_all, self._filters(pod_uid))
+        return [self.container_info(a) for a in attrs
+                if (a.get("Config", {}).get("Labels") or {}).get(LABEL_TYPE) != TYPE_SANDBOX]
+
+    def _exec(self, container_id: str, command: list[str]) -> ExecResult:
+        exec_id = self._api.exec_create(container_id, command, stdout=True, stderr=True)["Id"]
+        out, err = self._api.exec_start(exec_id, demux=True)
+        code = self._api.exec_inspect(exec_id).get("ExitCode")
+        return ExecResult(int(code if code is not None else -1), out or b"", err or b"")
+
+    async def exec(self, container_id: str, command: list[str], timeout: float) -> ExecResult:
+        async with asyncio.timeout(timeout):
+            return await self._bridge(self._exec, container_id, command)
+
+    def exec_socket(self, container_id: str, command: list[str], stdin: bool,
+                    tty: bool) -> tuple[str, Any]:
+        """Blocking: start an exec attached to a raw socket; returns (exec id, socket).
+        Used by the gRPC server's interactive exec through `bridge_call`."""
+        exec_id = self._api.exec_create(container_id, command, stdin=stdin, stdout=True,
+                                        stderr=True, tty=tty)["Id"]
+        sock = self._api.exec_start(exec_id, socket=True, tty=tty)
+        return exec_id, sock
+
+    def exec_exit_code(self, exec_id: str) -> int | None:
+        code = self._api.exec_inspect(exec_id).get("ExitCode")
+        return None if code is None else int(code)
+
+    def exec_resize(self, exec_id: str, height: int, width: int) -> None:
+        self._api.exec_resize(exec_id, height=height, width=width)
+
+    async def bridge_call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Public access to the bridge for callers that need engine-specific calls."""
+        return await self._bridge(fn, *args)
+
+    # -- events -------------------------------------------------------------------------
+
+    def _event_pump(self, loop: asyncio.AbstractEventLoop,
+                    queue: asyncio.Queue[RuntimeEvent | None]) -> None:
+        """The one thread that reads Docker's event stream into `queue`."""
+        try:
+            self._event_stream = self._client.events(
+                decode=True, filters={"type": "container", "label": [f"{LABEL_NODE}={self.node_name}"]})
+            for ev in self._event_stream:
+                attrs = (ev.get("Actor") or {}).get("Attributes") or {}
+                event = RuntimeEvent(attrs.get(LABEL_POD_UID, ""), ev.get("id", ""),
+                                     ev.get("Action", ev.get("status", "")))
+                loop.call_soon_threadsafe(queue.put_nowait, event)
+        except Exception as err:  # noqa: BLE001 - the stream ends on close or engine loss
+            if not self._closed:
+                log.warning("docker event stream ended: %s", err, extra={"node": self.node_name})
+        finally:
+            with contextlib.suppress(RuntimeError):  # the loop may be closed already
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    async def events(self) -> AsyncIterator[RuntimeEvent]:  # type: ignore[override]
+        queue: asyncio.Queue[RuntimeEvent | None] = asyncio.Queue()
+        thread = threading.Thread(target=self._event_pump, name="docker-event-pump",
+                                  args=(asyncio.get_running_loop(), queue), daemon=True)
+        thread.start()
+        try:
+            while True:
+                event = await queue.get()
+                if event is None:
+                    return
+                yield event
+        finally:
+            stream = self._event_stream
+            if stream is not None:
+                try:
+                    stream.close()
+                except Exception:  # noqa: BLE001
+                    pass
+
+    # -- volumes ------------------------------------------------------------------------
+
+    def _ensure_volume(self, name: str, size_bytes: int, labels: dict[str, str]) -> str:
+        try:
+            self._client.volumes.get(name)
+        except docker.errors.NotFound:
+            opts = {"type": "tmpfs", "device": "tmpfs"}
+            if size_bytes:
+                opts["o"] = f"size={size_bytes}"
+            self._client.volumes.create(name, driver="local", driver_opts=opts, labels=labels)
+        return name
+
+    async def ensure_memory_volume(self, name: str, size_bytes: int, labels: dict[str, str]) -> str:
+        return await self._bridge(self._ensure_volume, name, size_bytes, labels)
+
+    def _remove_volumes(self, pod_uid: str) -> None:
+        for vol in self._client.volumes.list(filters={"label": f"{LABEL_POD_UID}={pod_uid}"}):
+            try:
+                vol.remove(force=True)
+            except docker.errors.NotFound:
+                pass
+
+    async def remove_volumes(self, pod_uid: str) -> None:
+        await self._bridge(self._remove_volumes, pod_uid)
+
+    # -- logs and stats -----------------------------------------------------------------
+
+    async def logs(self, container_id: str, follow: bool, tail: int | None,  # type: ignore[override]
+                   timestamps: bool, since: float | None) -> AsyncIterator[bytes]:
+        kwargs: dict[str, Any] = {"stdout": True, "stderr": True, "timestamps": timestamps,
+                                  "tail": "all" if tail is None else tail}
+        if since:
+            kwargs["since"] = int(since)
+        if not follow:
+            data = await self._bridge(self._api.logs, container_id, **kwargs)
+            if data:
+                yield data
+            return
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        holder: dict[str, Any] = {}
+
+        def pump() -> None:
+            try:
+                stream = self._api.logs(container_id, stream=True, follow=True, **kwargs)
+                holder["stream"] = stream
+                for chunk in stream:
+                    loop.call_soon_threadsafe(queue.put_nowait, chunk)
+            except Exception:  # noqa: BLE001 - the stream ends when the container goes
+                pass
+            finally:
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        thread = threading.Thread(target=pump, name="docker-log-pump", daemon=True)
+        thread.start()
+        try:
+            while (chunk := await queue.get()) is not None:
+                yield chunk
+        finally:
+            stream = holder.get("stream")
+            if stream is not None and hasattr(stream, "close"):
+                try:
+                    stream.close()
+                except Exception:  # noqa: BLE001
+                    pass
+
+    def _working_set(self, container_id: str) -> int:
+        stats = self._api.stats(container_id, stream=False)
+        mem = stats.get("memory_stats") or {}
+        usage = int(mem.get("usage", 0) or 0)
+        detail = mem.get("stats") or {}
+        inactive = int(detail.get("total_inactive_file", detail.get("inactive_file", 0)) or 0)
+        return max(0, usage - inactive)
+
+    async def memory_working_set(self, container_id: str) -> int:
+        try:
+            return await self._bridge(self._working_set, container_id)
+        except (RuntimeError_, docker.errors.NotFound):
+            return 0
+
+    def version(self) -> str:
+        try:
+            return f"docker://{self._api.version().get('Version', '?')}"
+        except docker.errors.DockerException:
+            return "docker://unknown"
+
+    async def close(self) -> None:
+        self._closed = True
+        stream = self._event_stream
+        if stream is not None:
+            try:
+                stream.close()
+            except Exception:  # noqa: BLE001
+                pass
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._client.close()

@@ -1,0 +1,247 @@
+"""The node agent's control loop on the simulated runtime, against an in-memory API."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from google.protobuf.json_format import ParseDict
+
+from nodeagent.agent import NodeAgent
+from nodeagent.config import AgentConfig
+from nodeagent.runtime.base import LABEL_TYPE, RUNNING, TYPE_APP, ContainerInfo
+from nodeagent.runtime.sim import SimRuntime
+from nodeagent.testing import FakeCluster
+from podlab.v1 import objects_pb2 as v1
+
+pytestmark = pytest.mark.unit
+NODE = "sim-1"
+
+Body = Callable[[FakeCluster, SimRuntime, NodeAgent], Awaitable[None]]
+
+
+def make_pod(name: str, spec: dict) -> v1.Pod:
+    return ParseDict({"metadata": {"name": name}, "spec": spec}, v1.Pod())
+
+
+def run(tmp_path: Path, body: Body, runtime: SimRuntime | None = None, **cfg: object) -> None:
+    async def main() -> None:
+        cluster = FakeCluster()
+        rt = runtime or SimRuntime(NODE)
+        config = AgentConfig(node_name=NODE, root_dir=str(tmp_path), backoff_base=0.2,
+                             backoff_cap=1.0, heartbeat=0.1, fence_timeout=0.6,
+                             resync_period=0.5, **cfg)  # type: ignore[arg-type]
+        agent = NodeAgent(config, cluster, rt)
+        task = asyncio.create_task(agent.run())
+        try:
+            async with asyncio.timeout(30):
+                await body(cluster, rt, agent)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    asyncio.run(main())
+
+
+def status_of(cluster: FakeCluster, name: str) -> v1.PodStatus | None:
+    pod = cluster.pod(name)
+    return pod.status if pod else None
+
+
+def test_agent_registers_node_as_ready_and_renews_its_lease(tmp_path: Path) -> None:
+    async def body(cluster: FakeCluster, rt: SimRuntime, agent: NodeAgent) -> None:
+        await cluster.wait_for(lambda: cluster.objects.get(("Node", "", NODE)) and cluster.leases)
+        node = await cluster.get(v1.Node, NODE)
+        ready = {c.type: c for c in node.status.conditions}["Ready"]
+        assert ready.status == "True" and ready.reason == "KubeletReady"
+        assert node.status.allocatable["pods"] == "110"
+        assert {a.type for a in node.status.addresses} == {"InternalIP", "Hostname"}
+    run(tmp_path, body)
+
+
+def test_running_pod_reports_running_ready_ip_and_qos(tmp_path: Path) -> None:
+    async def body(cluster: FakeCluster, rt: SimRuntime, agent: NodeAgent) -> None:
+        await cluster.add_pod(make_pod("web", {"containers": [
+            {"name": "a", "image": "busybox", "resources": {"limits": {"cpu": "100m", "memory": "10Mi"}}}]}),
+            NODE)
+        st = await cluster.wait_for(lambda: (s := status_of(cluster, "web")) and
+                                    s.phase == "Running" and s)
+        conds = {c.type: c.status for c in st.conditions}
+        assert conds == {"PodScheduled": "True", "Initialized": "True",
+                         "ContainersReady": "True", "Ready": "True"}
+        assert st.pod_ip.startswith("10.244.") and st.qos_class == "Guaranteed"
+        assert st.container_statuses[0].state.HasField("running")
+        assert st.container_statuses[0].ready and st.container_statuses[0].started
+    run(tmp_path, body)
+
+
+def test_crashing_container_enters_crash_loop_back_off_and_counts_restarts(tmp_path: Path) -> None:
+    async def body(cluster: FakeCluster, rt: SimRuntime, agent: NodeAgent) -> None:
+        await cluster.add_pod(make_pod("crash", {"containers": [
+            {"name": "a", "image": "busybox", "command": ["sh", "-c", "exit 1"]}]}), NODE)
+        await cluster.wait_for(lambda: any(
+            u.metadata.name == "crash" and u.status.container_statuses and
+            u.status.container_statuses[0].state.waiting.reason == "CrashLoopBackOff"
+            for u in cluster.status_updates))
+        st = await cluster.wait_for(lambda: (s := status_of(cluster, "crash")) and
+                                    s.container_statuses[0].restart_count >= 3 and s)
+        cs = st.container_statuses[0]
+        assert st.phase == "Running"
+        assert cs.last_state.terminated.exit_code == 1 and cs.last_state.terminated.reason == "Error"
+        # old attempts are removed: at most the current one and the previous one remain
+        assert len(await rt.list_containers()) <= 2
+    run(tmp_path, body)
+
+
+def test_completed_pod_with_never_policy_succeeds_and_stops_its_sandbox(tmp_path: Path) -> None:
+    async def body(cluster: FakeCluster, rt: SimRuntime, agent: NodeAgent) -> None:
+        await cluster.add_pod(make_pod("job", {"restartPolicy": "Never", "containers": [
+            {"name": "a", "image": "busybox", "command": ["sh", "-c", "exit 0"]}]}), NODE)
+        st = await cluster.wait_for(lambda: (s := status_of(cluster, "job")) and
+                                    s.phase == "Succeeded" and s)
+        assert st.container_statuses[0].state.terminated.reason == "Completed"
+        await cluster.wait_for(lambda: all(s.state != RUNNING for s in rt._sandboxes.values()))
+    run(tmp_path, body)
+
+
+def test_init_containers_run_in_order_before_app_containers(tmp_path: Path) -> None:
+    async def body(cluster: FakeCluster, rt: SimRuntime, agent: NodeAgent) -> None:
+        await cluster.add_pod(make_pod("init", {
+            "initContainers": [{"name": "i1", "image": "b", "command": ["sh", "-c", "exit 0"]},
+                               {"name": "i2", "image": "b", "command": ["sh", "-c", "exit 0"]}],
+            "containers": [{"name": "a", "image": "b"}]}), NODE)
+        await cluster.wait_for(lambda: (s := status_of(cluster, "init")) and s.phase == "Running")
+        started = sorted(await rt.list_containers(), key=lambda c: c.started_at)
+        assert [c.container_name for c in started] == ["i1", "i2", "a"]
+        st = status_of(cluster, "init")
+        assert st is not None
+        assert [s.state.terminated.reason for s in st.init_container_statuses] == ["Completed"] * 2
+    run(tmp_path, body)
+
+
+def test_graceful_deletion_stops_with_grace_then_confirms(tmp_path: Path) -> None:
+    async def body(cluster: FakeCluster, rt: SimRuntime, agent: NodeAgent) -> None:
+        pod = await cluster.add_pod(make_pod("del", {
+            "terminationGracePeriodSeconds": 7,
+            "containers": [{"name": "a", "image": "b",
+                            "lifecycle": {"preStop": {"exec": {"command": ["echo", "bye"]}}}}]}), NODE)
+        await cluster.wait_for(lambda: (s := status_of(cluster, "del")) and s.phase == "Running")
+        cid = (await rt.list_containers())[0].id
+        await cluster.delete(v1.Pod, "del", "default")
+        await cluster.wait_for(lambda: cluster.pod("del") is None)
+        assert ("default", "del") in cluster.deleted
+        assert (cid, ["echo", "bye"]) in rt.execs
+        assert any(c == cid and 6 <= t <= 7 for c, t in rt.stops)
+        assert await rt.list_containers(pod.metadata.uid) == []
+        assert not (tmp_path / "pods" / pod.metadata.uid).exists()
+    run(tmp_path, body)
+
+
+def test_restarted_agent_adopts_running_containers_without_restarting(tmp_path: Path) -> None:
+    rt = SimRuntime(NODE)
+
+    async def body(cluster: FakeCluster, rt_: SimRuntime, agent: NodeAgent) -> None:
+        pass
+
+    async def main() -> None:
+        cluster = FakeCluster()
+        pod = await cluster.add_pod(make_pod("keep", {"containers": [{"name": "a", "image": "b"}]}), NODE)
+        from nodeagent.runtime.base import SandboxSpec
+        sb = await rt.run_sandbox(SandboxSpec(pod.metadata.uid, "keep", "default", 0, "keep",
+                                              {"io.podlab.container.type": "sandbox"}))
+        info = ContainerInfo("old-1", pod.metadata.uid, "keep", "default", "a", 4, RUNNING,
+                             started_at=1.0, labels={LABEL_TYPE: TYPE_APP})
+        rt.adopt(info)
+        config = AgentConfig(node_name=NODE, root_dir=str(tmp_path), resync_period=0.5)
+        agent = NodeAgent(config, cluster, rt)
+        task = asyncio.create_task(agent.run())
+        try:
+            st = await cluster.wait_for(lambda: (s := status_of(cluster, "keep")) and
+                                        s.phase == "Running" and s, 10)
+            assert st.container_statuses[0].restart_count == 4
+            assert st.pod_ip == sb.ip
+            assert [c.id for c in await rt.list_containers()] == ["old-1"]
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    asyncio.run(main())
+
+
+def test_containers_of_pods_no_longer_bound_here_are_removed(tmp_path: Path) -> None:
+    rt = SimRuntime(NODE)
+    rt.adopt(ContainerInfo("orphan-1", "gone-uid", "old", "default", "a", 0, RUNNING,
+                           labels={LABEL_TYPE: TYPE_APP}))
+
+    async def body(cluster: FakeCluster, rt_: SimRuntime, agent: NodeAgent) -> None:
+        await cluster.wait_for(lambda: not rt_._containers)
+    run(tmp_path, body, runtime=rt)
+
+
+def test_lost_lease_fences_the_node_and_reconnect_resyncs(tmp_path: Path) -> None:
+    async def body(cluster: FakeCluster, rt: SimRuntime, agent: NodeAgent) -> None:
+        await cluster.add_pod(make_pod("f", {"containers": [{"name": "a", "image": "b"}]}), NODE)
+        await cluster.wait_for(lambda: (s := status_of(cluster, "f")) and s.phase == "Running")
+        first = (await rt.list_containers())[0].id
+        cluster.lease_fail = True
+        await cluster.wait_for(lambda: agent.fenced)
+        assert rt.container(first).state != RUNNING
+        cluster.lease_fail = False
+        await cluster.wait_for(lambda: not agent.fenced)
+        await cluster.wait_for(lambda: any(x.info.state == RUNNING and x.info.id != first
+                                           for x in rt._containers.values()))
+    run(tmp_path, body)
+
+
+def test_missing_image_reports_err_image_pull_then_back_off(tmp_path: Path) -> None:
+    async def body(cluster: FakeCluster, rt: SimRuntime, agent: NodeAgent) -> None:
+        await cluster.add_pod(make_pod("img", {"containers": [{"name": "a", "image": "nope:1"}]}), NODE)
+        await cluster.add_pod(make_pod("never", {"containers": [
+            {"name": "a", "image": "nope:1", "imagePullPolicy": "Never"}]}), NODE)
+
+        def reason(name: str) -> str:
+            st = status_of(cluster, name)
+            return st.container_statuses[0].state.waiting.reason if st and st.container_statuses else ""
+        await cluster.wait_for(lambda: reason("img") == "ErrImagePull")
+        await cluster.wait_for(lambda: reason("img") == "ImagePullBackOff")
+        await cluster.wait_for(lambda: reason("never") == "ErrImageNeverPull")
+        assert status_of(cluster, "img").phase == "Pending"  # type: ignore[union-attr]
+    run(tmp_path, body, runtime=SimRuntime(NODE, images={"b"}))
+
+
+def test_active_deadline_fails_the_pod_with_deadline_exceeded(tmp_path: Path) -> None:
+    async def body(cluster: FakeCluster, rt: SimRuntime, agent: NodeAgent) -> None:
+        await cluster.add_pod(make_pod("dl", {"activeDeadlineSeconds": 1,
+                                              "containers": [{"name": "a", "image": "b"}]}), NODE)
+        st = await cluster.wait_for(lambda: (s := status_of(cluster, "dl")) and
+                                    s.phase == "Failed" and s)
+        assert st.reason == "DeadlineExceeded"
+        assert all(c.state != RUNNING for c in await rt.list_containers())
+    run(tmp_path, body)
+
+
+def test_env_from_downward_api_and_config_map_reaches_the_container(tmp_path: Path) -> None:
+    seen: dict[str, str] = {}
+
+    def behavior(spec):  # type: ignore[no-untyped-def]
+        seen.update(spec.env)
+        seen["__cmd"] = " ".join(spec.command + spec.args)
+        return None
+
+    async def body(cluster: FakeCluster, rt: SimRuntime, agent: NodeAgent) -> None:
+        await cluster.create(ParseDict({"metadata": {"name": "cfg", "namespace": "default"},
+                                        "data": {"color": "blue"}}, v1.ConfigMap()))
+        await cluster.add_pod(make_pod("env", {"containers": [{
+            "name": "a", "image": "b", "command": ["echo", "$(MY_POD_NAME)", "$$(X)"],
+            "env": [{"name": "MY_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                    {"name": "MY_POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                    {"name": "COLOR", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "color"}}},
+                    {"name": "MEM", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory",
+                                                                       "divisor": "1Mi"}}},
+                    {"name": "GREETING", "value": "hi $(COLOR)"}],
+            "resources": {"limits": {"memory": "64Mi"}}}]}), NODE)
+        await cluster.wait_for(lambda: (s := status_of(cluster, "env")) and s.phase == "Running")
+        assert seen["MY_POD_NAME"] == "env" and seen["MY_POD_IP"].startswith("10.244.")
+        assert seen["COLOR"] == "blue" and seen["GREETING"] == "hi blue" and seen["MEM"] == "64"
+        assert seen["__cmd"] == "echo env $(X)"
+    run(tmp_path, body, runtime=SimRuntime(NODE, behavior=behavior))
