@@ -13,7 +13,6 @@ longer bound here.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import platform
 import time
@@ -341,9 +340,20 @@ class NodeAgent:
                                if s.state == RUNNING), return_exceptions=True)
 
     async def _unfence(self) -> None:
+        """Come back from a fence: learn which pods are still ours *before* anything restarts.
+
+        The informer's cache predates the partition; a pod replaced elsewhere
+        meanwhile must not come back here. So list afresh first (dropping the
+        replaced pods' workers and containers), and stay fenced if that fails.
+        """
         log.info("lease renewed again: re-registering and resyncing node=%s", self.node_name)
-        with contextlib.suppress(errors.ApiError):
+        try:
             await self.register()
+            await self.informer.resync()
+            await self.remove_orphans()
+        except errors.ApiError as err:
+            log.warning("resync after fence failed, staying fenced: %s node=%s", err, self.node_name)
+            return
         self.fenced = False
         for worker in list(self.workers.values()):
             worker.wake()

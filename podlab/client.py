@@ -209,6 +209,8 @@ class Informer:
         self.cache: dict[str, Message] = {}
         self.synced = asyncio.Event()
         self.resource_version = ""
+        # Events at or below the last list's revision are history the list already holds.
+        self._floor = 0
         self._handlers: list[Handler] = [on_change] if on_change else []
 
     def add_handler(self, handler: Handler) -> None:
@@ -226,12 +228,22 @@ class Informer:
             if result is not None:
                 await result
 
+    async def resync(self) -> None:
+        """List again now, so the cache holds the server's current state.
+
+        Watch events still in flight from before the list are dropped when
+        they arrive (they are older than the list), so a resync can never be
+        undone by history.
+        """
+        await self._relist()
+
     async def _relist(self) -> None:
         items, rv = await self.client.list(self.kind.name, self.namespace, self.label_selector,
                                            self.field_selector)
         fresh = {object_key(o): o for o in items}
         old_cache, self.cache = self.cache, fresh
         self.resource_version = rv
+        self._floor = max(self._floor, int(rv or 0))
         for key, obj in fresh.items():
             await self._notify(key, old_cache.get(key), obj)
         for key in old_cache.keys() - fresh.keys():
@@ -251,8 +263,9 @@ class Informer:
                         self.kind.name, self.namespace, self.resource_version, self.label_selector,
                         self.field_selector, bookmark_seconds=5):
                     backoff = 0.2
-                    self.resource_version = event.resource_version or self.resource_version
-                    if event.object is None:
+                    if event.resource_version and int(event.resource_version) > int(self.resource_version or 0):
+                        self.resource_version = event.resource_version
+                    if event.object is None or int(event.resource_version or 0) <= self._floor:
                         continue
                     key = object_key(event.object)
                     old = self.cache.get(key)
