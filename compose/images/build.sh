@@ -23,7 +23,6 @@ KIT_VERSION=1 # bump to rebuild every image everywhere
 DEBIAN_SUITE=bookworm
 DEBIAN_PACKAGES=python3,python3-venv,ca-certificates,bash,procps,nginx,curl,iproute2
 PYTOOLS_REQUIREMENTS=("grpcio>=1.85,<2" "grpcio-health-checking>=1.85,<2")
-BUSYBOX_BIN=/bin/busybox
 DEFAULT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 ALL_IMAGES=(pause busybox debian nginx pytools)
 
@@ -124,20 +123,49 @@ build_pause() {
 build_busybox() {
     local img h root applet
     img="$(primary_of busybox)"
-    [ -x "$BUSYBOX_BIN" ] || die "$BUSYBOX_BIN missing (apt-get install busybox-static)"
-    file_is_static "$BUSYBOX_BIN" || die "$BUSYBOX_BIN is not static (install busybox-static, not busybox)"
-    h="$(hash_of busybox "$BUSYBOX_BIN" "$0")"
+    # Debian's dynamic busybox, not busybox-static: the static build's shell runs
+    # applets before looking at $PATH, so no command could stand in for an applet
+    # (see netstat below). The dynamic one needs only libc and libresolv.
+    local bin deb
+    bin="$(dynamic_busybox)"
+    h="$(hash_of busybox "$bin" "$0")"
     if current "$img" "$h"; then say "busybox: $img current"; return; fi
     root="$WORK/busybox-root"
     mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,root,home,var/www,var/run,proc,sys,dev}
     install -d -m 1777 "$root/tmp"
-    install -m 0755 "$BUSYBOX_BIN" "$root/bin/busybox"
+    install -m 0755 "$bin" "$root/bin/busybox"
+    for lib in $(ldd "$bin" | grep -o '/[^ ]*'); do
+        mkdir -p "$root$(dirname "$lib")"
+        cp -L "$lib" "$root$lib"
+    done
     while read -r applet; do
         if [ -z "$applet" ] || [ "$applet" = bin/busybox ]; then continue; fi
         mkdir -p "$root/$(dirname "$applet")"
         ln -sf /bin/busybox "$root/$applet"
-    done < <("$BUSYBOX_BIN" --list-full)
-    for applet in sh sleep wget netstat cat nc httpd env echo; do
+    done < <("$bin" --list-full)
+    # Debian's busybox is built without `netstat -p`, which the seeds use. This
+    # netstat accepts -p and prints the PID/Program name column as "-": busybox in
+    # one container cannot see the processes of the pod's other containers, so "-"
+    # is exactly what -p shows there (as in the seed's own output).
+    rm -f "$root/bin/netstat"
+    cat >"$root/bin/netstat" <<'NETSTAT'
+#!/bin/sh
+prog=0
+args=""
+for a in "$@"; do
+    case "$a" in
+        --*) ;;
+        -*p*) prog=1; a=$(echo "$a" | tr -d p); [ "$a" = "-" ] && continue ;;
+    esac
+    args="$args $a"
+done
+[ "$prog" = 0 ] && exec busybox netstat "$@"
+# shellcheck disable=SC2086
+busybox netstat $args | awk '/^Proto/ { print $0 " PID/Program name"; next }
+    /^(tcp|udp|raw)/ { print $0 " -"; next } { print }'
+NETSTAT
+    chmod 0755 "$root/bin/netstat"
+    for applet in sh sleep wget netstat cat nc httpd env echo awk tr; do
         compgen -G "$root/*bin/$applet" >/dev/null || compgen -G "$root/usr/*bin/$applet" >/dev/null \
             || die "busybox lacks the $applet applet"
     done
@@ -165,6 +193,18 @@ EOF
             --change "LABEL io.podlab.kit.recipe=$h" \
             - "$img" >/dev/null
     say "busybox: built $img"
+}
+
+# The busybox binary from Debian's (dynamic) busybox package, unpacked into a cache
+# without installing it (it conflicts with busybox-static, which bootstrap installs).
+dynamic_busybox() {
+    local dir=/var/cache/podlab/busybox-dyn
+    if [ ! -x "$dir/root/bin/busybox" ]; then
+        rm -rf "$dir" && mkdir -p "$dir"
+        (cd "$dir" && apt-get download busybox >/dev/null 2>&1) || die "apt-get download busybox failed"
+        dpkg -x "$dir"/busybox_*.deb "$dir/root"
+    fi
+    echo "$dir/root/bin/busybox"
 }
 
 file_is_static() {

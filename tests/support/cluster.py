@@ -32,20 +32,22 @@ class Agent:
 class LocalCluster:
     def __init__(self, etcd: Etcd, nodes: int = 3, runtime: str = "sim",
                  control_plane_flags: tuple[str, ...] = (), agent_flags: tuple[str, ...] = (),
-                 scheduler: bool = True) -> None:
+                 scheduler: bool = True, node_prefix: str = "node") -> None:
         self.etcd = etcd
         self.runtime = runtime
         self.agent_flags = agent_flags
         self.root = tempfile.mkdtemp(prefix="podlab-cluster-")
         self.agents: dict[str, Agent] = {}
+        self.node_names: list[str] = []
         self.scheduler: Process | None = None
         self.control_plane = ControlPlane(etcd.endpoint, *control_plane_flags)
         try:
             if scheduler:
                 self.scheduler = python_component("scheduler", "scheduler", "--server",
                                                   self.control_plane.address, "--metrics-port", "0")
-            for i in range(1, nodes + 1):
-                self.start_agent(f"node{i}")
+            self.node_names = [f"{node_prefix}{i}" for i in range(1, nodes + 1)]
+            for name in self.node_names:
+                self.start_agent(name)
         except BaseException:
             self.stop()
             raise
@@ -60,10 +62,14 @@ class LocalCluster:
         port = old.port if old else free_port()
         argv = ["--server", proxy.address, "--node-name", name, "--listen", f"127.0.0.1:{port}",
                 "--advertise", f"127.0.0.1:{port}", "--runtime", self.runtime,
-                "--root-dir", f"{self.root}/{name}", "--host-ip", "127.0.0.1", *self.agent_flags]
+                "--root-dir", f"{self.root}/{name}", "--host-ip", self.host_ip(name), *self.agent_flags]
         agent = Agent(name, python_component(name, "nodeagent", *argv), proxy, port, argv)
         self.agents[name] = agent
         return agent
+
+    def host_ip(self, name: str) -> str:
+        """Each node its own loopback address, so hostPorts on different nodes never clash."""
+        return f"127.0.20.{self.node_names.index(name) + 1}"
 
     def power_off(self, name: str) -> None:
         self.agents[name].process.kill()
