@@ -23,9 +23,11 @@ from pathlib import Path
 import typer
 import yaml
 
+from podlab.chaos import chaos_app
 from podlab.config import config_path
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
+app.add_typer(chaos_app, name="chaos")
 
 STATE_DIR = Path(os.environ.get("PODLAB_STATE_DIR", Path.home() / ".podlab" / "local"))
 
