@@ -1,13 +1,17 @@
 """API create throughput and latency against raw etcd puts of the same bytes.
 
-Starts a real etcd and a real control plane process, creates N pods through
-the API with a fixed number of concurrent clients, then puts the same
-serialized bytes straight into etcd with the same concurrency.
+Starts a real etcd and real control plane processes, creates N pods through
+the API with a fixed number of concurrent callers, then puts the same
+serialized bytes straight into etcd with the same concurrency from the same
+kind of client. Runs twice: one API process, and two API processes sharing
+the port (the API server is stateless; gRPC binds with SO_REUSEPORT), to show
+where the limit is.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 import grpc
@@ -17,13 +21,13 @@ from etcd3.etcdrpc import rpc_pb2_grpc as etcd_rpc
 from bench.stats import progress, summary_ms
 from podlab.client import Client
 from podlab.v1 import objects_pb2 as v1
-from tests.support.procs import ControlPlane, Etcd
+from tests.support.procs import ControlPlane, Etcd, free_port
 
-CONCURRENCY = int(__import__("os").environ.get("BENCH_CONCURRENCY", "16"))
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))
 
 
-def make_pod(i: int) -> v1.Pod:
-    pod = v1.Pod(metadata=v1.ObjectMeta(name=f"bench-{i}", labels={"app": "bench"}))
+def make_pod(i: int, prefix: str = "bench") -> v1.Pod:
+    pod = v1.Pod(metadata=v1.ObjectMeta(name=f"{prefix}-{i}", labels={"app": "bench"}))
     c = pod.spec.containers.add(name="app", image="nginx:1.25", command=["nginx", "-g", "daemon off;"])
     c.resources.requests["cpu"] = "10m"
     c.resources.requests["memory"] = "16Mi"
@@ -32,51 +36,74 @@ def make_pod(i: int) -> v1.Pod:
 
 
 async def _drive(n: int, one) -> tuple[float, list[float]]:  # type: ignore[no-untyped-def]
+    """Run one(i) for i in range(n) from CONCURRENCY callers; wall time and per-call latencies."""
     latencies: list[float] = []
     queue = iter(range(n))
 
-    async def worker() -> None:
+    async def worker(w: int) -> None:
         for i in queue:
             t = time.perf_counter()
-            await one(i)
+            await one(i, w)
             latencies.append(time.perf_counter() - t)
 
     started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    await asyncio.gather(*(worker(w) for w in range(CONCURRENCY)))
     return time.perf_counter() - started, latencies
 
 
-async def _bench(n: int, etcd_endpoint: str, api_address: str) -> dict[str, object]:
-    async with Client(api_address) as client:
-        await client.create(make_pod(-1))  # warm the connection
-        progress(f"api: creating {n} pods through the API ({CONCURRENCY} concurrent)")
-        api_secs, api_lat = await _drive(n, lambda i: client.create(make_pod(i)))
-        stored = await client.get(v1.Pod, "bench-0")
-    payload = stored.SerializeToString()
-    channel = grpc.aio.insecure_channel(etcd_endpoint.removeprefix("http://"))
+async def _api(n: int, address: str, connections: int, prefix: str) -> tuple[float, list[float], bytes]:
+    # Separate connections, so the kernel can spread them over API processes.
+    clients = [Client(address, options=[("grpc.use_local_subchannel_pool", 1)]) for _ in range(connections)]
+    try:
+        for i, client in enumerate(clients):
+            await client.create(make_pod(-1 - i, prefix))  # warm every connection
+        secs, lat = await _drive(n, lambda i, w: clients[w % connections].create(make_pod(i, prefix)))
+        payload = (await clients[0].get(v1.Pod, f"{prefix}-0")).SerializeToString()
+        return secs, lat, payload
+    finally:
+        for client in clients:
+            await client.close()
+
+
+async def _raw(n: int, endpoint: str, payload: bytes) -> tuple[float, list[float]]:
+    channel = grpc.aio.insecure_channel(endpoint.removeprefix("http://"))
     kv = etcd_rpc.KVStub(channel)
-    progress(f"api: {n} raw etcd puts of the same {len(payload)} bytes")
-    raw_secs, raw_lat = await _drive(n, lambda i: kv.Put(etcd.PutRequest(
-        key=f"/bench/raw/{i}".encode(), value=payload), timeout=5))
-    await channel.close()
-    api_rate, raw_rate = n / api_secs, n / raw_secs
-    return {
-        "config": {"pods": n, "concurrency": CONCURRENCY, "object_bytes": len(payload)},
-        "api_create": {"per_second": round(api_rate, 1), **summary_ms(api_lat)},
-        "raw_etcd_put": {"per_second": round(raw_rate, 1), **summary_ms(raw_lat)},
-        "ratio": {"throughput_api_over_etcd": round(api_rate / raw_rate, 3)},
-        "targets": {"p99_create_ms_max": 20, "throughput_ratio_min": 0.4},
-    }
+    try:
+        return await _drive(n, lambda i, w: kv.Put(etcd.PutRequest(key=f"/bench/raw/{i}".encode(),
+                                                                     value=payload), timeout=5))
+    finally:
+        await channel.close()
 
 
 def run(quick: bool = False) -> dict[str, object]:
     n = 500 if quick else 10_000
     store = Etcd()
+    results: dict[str, object] = {}
     try:
-        cp = ControlPlane(store.endpoint, "--no-controllers")
+        port = free_port()
+        planes = [ControlPlane(store.endpoint, "--no-controllers", port=port)]
         try:
-            return asyncio.run(_bench(n, store.endpoint, cp.address))
+            address = planes[0].address
+            progress(f"api: {n} creates through 1 API process ({CONCURRENCY} concurrent)")
+            one_secs, one_lat, payload = asyncio.run(_api(n, address, 1, "one"))
+            progress(f"api: {n} raw etcd puts of the same {len(payload)} bytes")
+            raw_secs, raw_lat = asyncio.run(_raw(n, store.endpoint, payload))
+            planes.append(ControlPlane(store.endpoint, "--no-controllers", port=port))
+            progress(f"api: {n} creates through 2 API processes sharing port {port}")
+            two_secs, two_lat, _ = asyncio.run(_api(n, address, 4, "two"))
         finally:
-            cp.stop()
+            for plane in planes:
+                plane.stop()
+        raw_rate = n / raw_secs
+        results = {
+            "config": {"pods": n, "concurrency": CONCURRENCY, "object_bytes": len(payload)},
+            "api_create_1_process": {"per_second": round(n / one_secs, 1), **summary_ms(one_lat)},
+            "api_create_2_processes": {"per_second": round(n / two_secs, 1), **summary_ms(two_lat)},
+            "raw_etcd_put": {"per_second": round(raw_rate, 1), **summary_ms(raw_lat)},
+            "ratio": {"throughput_1_process_over_etcd": round(n / one_secs / raw_rate, 3),
+                      "throughput_2_processes_over_etcd": round(n / two_secs / raw_rate, 3)},
+            "targets": {"p99_create_ms_max": 20, "throughput_ratio_min": 0.4},
+        }
     finally:
         store.stop()
+    return results

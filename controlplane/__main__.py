@@ -80,8 +80,8 @@ async def run(config: ControlPlaneConfig, stop: asyncio.Event) -> None:
     log.info("API server listening on %s (port %d)", config.listen, port)
     async with asyncio.TaskGroup() as tasks:
         if config.controllers:
-            controllers = [NodeLifecycleController(registry, config.node_lifecycle),
-                           EvictionReplacementController(registry)]
+            controllers: list[NodeLifecycleController | EvictionReplacementController] = [
+                NodeLifecycleController(registry, config.node_lifecycle), EvictionReplacementController(registry)]
 
             async def run_all() -> None:
                 async with asyncio.TaskGroup() as group:

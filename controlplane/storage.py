@@ -56,6 +56,10 @@ class Change:
     revision: int
 
 
+ChangeBatch = list[Change]
+KeyValues = list[KeyValue]
+
+
 @dataclass(frozen=True)
 class Guard:
     """A transaction precondition on one key's revision: mod (or create) revision == value."""
@@ -213,7 +217,7 @@ class Store:
         kv = reply.kvs[0]
         return KeyValue(kv.key, kv.value, kv.mod_revision, kv.create_revision)
 
-    async def list(self, prefix: bytes) -> tuple[list[KeyValue], int]:
+    async def list(self, prefix: bytes) -> tuple[KeyValues, int]:
         """Every key under `prefix`, and the revision the read saw."""
         reply = await self._rpc(self._kv.Range, etcd.RangeRequest(key=prefix, range_end=_prefix_end(prefix)))
         kvs = [KeyValue(kv.key, kv.value, kv.mod_revision, kv.create_revision) for kv in reply.kvs]
@@ -236,7 +240,7 @@ class Store:
         await self._rpc(self._kv.Compact, etcd.CompactionRequest(revision=revision, physical=True))
 
     async def watch(self, prefix: bytes, start_revision: int = 0,
-                    progress_every: float = 0.0) -> AsyncIterator[list[Change] | int]:
+                    progress_every: float = 0.0) -> AsyncIterator[ChangeBatch | int]:
         """Changes under `prefix` from `start_revision` on (0: from now).
 
         Yields lists of changes, and — every `progress_every` seconds when

@@ -381,7 +381,11 @@ def wipe_pods(lab: Lab, api: LabApi, timeout: float = 60.0) -> list[str]:
     Returns the names of containers the agents did not remove in time (force-removed
     here so the next scenario starts clean); the caller decides whether that fails.
     """
-    wait_until(lambda: api.delete_all_pods() or True, 30, 0.5, "the API to delete pods")
+    def delete_all() -> bool:
+        api.delete_all_pods()
+        return True
+
+    wait_until(delete_all, 30, 0.5, "the API to delete pods")
     leftovers: list[str] = []
     try:
         wait_until(lambda: not api.pods() and not any(lab.pod_containers(n) for n in NODES),

@@ -16,7 +16,7 @@ import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeVar, overload
 
 import grpc
 from google.protobuf.message import Message
@@ -51,11 +51,13 @@ def _kind(ref: KindRef) -> Kind:
     return kind_named(ref.DESCRIPTOR.name)
 
 
-def open_channel(target: str, credentials: grpc.ChannelCredentials | None = None) -> grpc.aio.Channel:
+def open_channel(target: str, credentials: grpc.ChannelCredentials | None = None,
+                 options: list[tuple[str, object]] | None = None) -> grpc.aio.Channel:
     """An aio channel to `target`; TLS when `credentials` are given."""
+    opts = CHANNEL_OPTIONS + (options or [])
     if credentials is None:
-        return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
-    return grpc.aio.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
+        return grpc.aio.insecure_channel(target, options=opts)
+    return grpc.aio.secure_channel(target, credentials, options=opts)
 
 
 @dataclass
@@ -69,10 +71,10 @@ class Client:
     """A connection to the API server. Every call raises podlab.errors.ApiError subclasses."""
 
     def __init__(self, target: str, credentials: grpc.ChannelCredentials | None = None,
-                 timeout: float = DEFAULT_TIMEOUT) -> None:
+                 timeout: float = DEFAULT_TIMEOUT, options: list[tuple[str, object]] | None = None) -> None:
         self.target = target
         self.timeout = timeout
-        self._channel = open_channel(target, credentials)
+        self._channel = open_channel(target, credentials, options)
         self._stub = rpc.ClusterStub(self._channel)
 
     async def close(self) -> None:
@@ -95,14 +97,26 @@ class Client:
     async def create(self, obj: M) -> M:
         return unwrap(await self._call(self._stub.Create, api.CreateRequest(object=wrap(obj))))  # type: ignore[return-value]
 
-    async def get(self, kind: type[M] | str, name: str, namespace: str = "") -> M:
+    @overload
+    async def get(self, kind: type[M], name: str, namespace: str = "") -> M: ...
+    @overload
+    async def get(self, kind: str, name: str, namespace: str = "") -> Message: ...
+
+    async def get(self, kind: type[M] | str, name: str, namespace: str = "") -> M | Message:
         k = _kind(kind)
         ns = (namespace or "default") if k.namespaced else ""
         reply = await self._call(self._stub.Get, api.GetRequest(kind=k.name, namespace=ns, name=name))
         return unwrap(reply)  # type: ignore[return-value]
 
+    @overload
+    async def list(self, kind: type[M], namespace: str = "", label_selector: str = "",
+                   field_selector: str = "") -> tuple[list[M], str]: ...
+    @overload
+    async def list(self, kind: str, namespace: str = "", label_selector: str = "",
+                   field_selector: str = "") -> tuple[list[Message], str]: ...
+
     async def list(self, kind: type[M] | str, namespace: str = "", label_selector: str = "",
-                   field_selector: str = "") -> tuple[list[M], str]:
+                   field_selector: str = "") -> tuple[list[M], str] | tuple[list[Message], str]:
         """Objects of `kind` (every namespace when `namespace` is empty) and the list's revision."""
         k = _kind(kind)
         reply = await self._call(self._stub.List, api.ListRequest(
@@ -238,6 +252,7 @@ class Informer:
         await self._relist()
 
     async def _relist(self) -> None:
+        items: list[Message]
         items, rv = await self.client.list(self.kind.name, self.namespace, self.label_selector,
                                            self.field_selector)
         fresh = {object_key(o): o for o in items}

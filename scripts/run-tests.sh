@@ -6,7 +6,7 @@
 # 1. scripts/bootstrap.sh: Debian packages, Compose v2, a Docker engine, the
 #    project (pip install -e '.[dev]') and the offline image kit;
 # 2. python3 proto/generate.py --check   (generated code matches proto/);
-# 3. ruff check .
+# 3. ruff check . and mypy;
 # 4. pytest over every tier: unit, integration, e2e, lab, with
 #    PODLAB_REQUIRE_ALL_TIERS=1 so a tier whose dependency is missing fails
 #    instead of skipping. Extra arguments go to pytest (e.g. -k, -x).
@@ -42,6 +42,9 @@ python3 proto/generate.py --check || fail "proto/generate.py --check"
 
 step "ruff check ."
 python3 -m ruff check . || fail "ruff check"
+
+step "mypy"
+python3 -m mypy podlab controlplane scheduler nodeagent bench || fail "mypy"
 
 step "pytest: unit, integration, e2e, lab"
 PYTEST_LOG="$(mktemp)"

@@ -68,7 +68,7 @@ def _children(node: Any) -> list[Any]:
 
 
 def _recurse(node: Any, name: str) -> list[Any]:
-    found = []
+    found: list[Any] = []
     if isinstance(node, dict):
         if name == "*":
             found.extend(node.values())
@@ -91,8 +91,11 @@ def _literal(text: str) -> Any:
 
 def _compare(left: Any, op: str, right: Any) -> bool:
     try:
-        return {"==": left == right, "!=": left != right}.get(op) if op in ("==", "!=") else \
-            {"<": left < right, ">": left > right, "<=": left <= right, ">=": left >= right}[op]
+        if op == "==":
+            return bool(left == right)
+        if op == "!=":
+            return bool(left != right)
+        return bool({"<": left < right, ">": left > right, "<=": left <= right, ">=": left >= right}[op])
     except TypeError:
         return False
 

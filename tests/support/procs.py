@@ -126,14 +126,15 @@ def python_component(name: str, module: str, *args: str) -> Process:
 
 
 class ControlPlane:
-    def __init__(self, etcd_endpoint: str, *flags: str) -> None:
-        self.port = free_port()
+    def __init__(self, etcd_endpoint: str, *flags: str, port: int | None = None) -> None:
+        # Several API processes may share one port: gRPC binds with SO_REUSEPORT.
+        self.port = port or free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.process = python_component("controlplane", "controlplane", "--etcd", etcd_endpoint,
                                         "--listen", self.address, *flags)
         try:
-            wait_for(lambda: port_open(self.port) or not self.process.alive(), 30,
-                     message="the control plane to listen")
+            wait_for(lambda: ("API server listening" in self.process.output()) or not self.process.alive(),
+                     30, message="the control plane to listen")
         finally:
             if not self.process.alive():
                 raise RuntimeError(f"control plane died:\n{self.process.output()[-3000:]}")

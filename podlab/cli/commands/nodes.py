@@ -84,7 +84,8 @@ def uncordon(names: tuple[str, ...]) -> None:
 
 def parse_taints(specs: tuple[str, ...]) -> tuple[list[v1.Taint], list[v1.Taint]]:
     """(to add, to remove) from `key=value:Effect`, `key:Effect-` and `key-`."""
-    add, remove = [], []
+    add: list[v1.Taint] = []
+    remove: list[v1.Taint] = []
     for spec in specs:
         removing = spec.endswith("-")
         body = spec[:-1] if removing else spec
