@@ -43,7 +43,7 @@ POD_KIND = kind_named("Pod")
 class NodeLifecycleConfig:
     node_grace: float = 4.0
     pod_eviction_timeout: float = 4.0
-    monitor_period: float = 0.5
+    monitor_period: float = 0.25
     eviction_rate: float = 10.0  # nodes per second whose pods may be replaced
     secondary_eviction_rate: float = 0.1
     unhealthy_threshold: float = 0.55
@@ -53,7 +53,7 @@ class NodeLifecycleConfig:
 class _Observed:
     heartbeat: int = -1
     seen_at: float = field(default_factory=time.monotonic)
-    lost_at: float | None = None  # when this controller marked it Unknown
+    lost_at: float | None = None  # when it became lost: last heartbeat seen + node_grace
     allowed_at: float | None = None  # when the rate limiter let its evictions start
 
 
@@ -112,7 +112,9 @@ class NodeLifecycleController:
                     seen.lost_at = seen.allowed_at = None
                 continue
             if seen.lost_at is None:
-                seen.lost_at = t
+                # The node became lost node_grace after its last heartbeat, whenever this
+                # pass happens to notice; the eviction clock starts there.
+                seen.lost_at = seen.seen_at + self.config.node_grace
                 await self._mark_lost(node)  # type: ignore[arg-type]
             lost.append(node)  # type: ignore[arg-type]
         for name in set(self.observed) - {n.metadata.name for n in nodes}:  # type: ignore[attr-defined]
