@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from controlplane.apiserver import serve
 from controlplane.controllers.evictions import EvictionReplacementController
 from controlplane.controllers.nodelifecycle import NodeLifecycleConfig, NodeLifecycleController
+from controlplane.metrics import ControlPlaneMetrics
 from controlplane.registry import Registry, RegistryConfig
 from controlplane.storage import Store
 from podlab.logs import setup_logging
+from podlab.metrics import serve_metrics
 
 log = logging.getLogger("controlplane")
 
@@ -30,6 +32,7 @@ class ControlPlaneConfig:
     leader_elect: bool = True
     controllers: bool = True
     event_ttl: int = 3600
+    metrics_port: str = "0.0.0.0:10257"
     node_lifecycle: NodeLifecycleConfig = field(default_factory=NodeLifecycleConfig)
 
     @classmethod
@@ -43,6 +46,9 @@ class ControlPlaneConfig:
         p.add_argument("--controllers", action=argparse.BooleanOptionalAction, default=True,
                        help="run the controllers in this process")
         p.add_argument("--event-ttl", type=int, default=cls.event_ttl, help="seconds events live")
+        p.add_argument("--metrics", default=cls.metrics_port,
+                       help="[host:]port for Prometheus /metrics (the controllers' failover figures); "
+                            "empty turns it off")
         nl = NodeLifecycleConfig()
         p.add_argument("--node-grace", type=float, default=nl.node_grace,
                        help="seconds without a heartbeat before a node is Unknown")
@@ -55,7 +61,7 @@ class ControlPlaneConfig:
         p.add_argument("--unhealthy-threshold", type=float, default=nl.unhealthy_threshold)
         a = p.parse_args(argv)
         config = cls(etcd=a.etcd, listen=a.listen, leader_elect=a.leader_elect, controllers=a.controllers,
-                     event_ttl=a.event_ttl, node_lifecycle=NodeLifecycleConfig(
+                     event_ttl=a.event_ttl, metrics_port=a.metrics, node_lifecycle=NodeLifecycleConfig(
                          node_grace=a.node_grace, pod_eviction_timeout=a.pod_eviction_timeout,
                          eviction_rate=a.eviction_rate, secondary_eviction_rate=a.secondary_eviction_rate,
                          unhealthy_threshold=a.unhealthy_threshold))
@@ -80,8 +86,13 @@ async def run(config: ControlPlaneConfig, stop: asyncio.Event) -> None:
     log.info("API server listening on %s (port %d)", config.listen, port)
     async with asyncio.TaskGroup() as tasks:
         if config.controllers:
+            metrics = ControlPlaneMetrics()
             controllers: list[NodeLifecycleController | EvictionReplacementController] = [
-                NodeLifecycleController(registry, config.node_lifecycle), EvictionReplacementController(registry)]
+                NodeLifecycleController(registry, config.node_lifecycle, metrics),
+                EvictionReplacementController(registry, metrics)]
+            if config.metrics_port:
+                host, _, port_text = config.metrics_port.rpartition(":")
+                tasks.create_task(serve_metrics(metrics.registry, host or "0.0.0.0", int(port_text)))
 
             async def run_all() -> None:
                 async with asyncio.TaskGroup() as group:

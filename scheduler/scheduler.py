@@ -26,11 +26,12 @@ from google.protobuf.message import Message
 from podlab import errors
 from podlab.client import Client, Informer
 from podlab.leaderelection import LeaderElector
+from podlab.metrics import serve_metrics
 from podlab.v1 import objects_pb2 as v1
 from scheduler.cache import SchedulerCache
 from scheduler.config import SchedulerConfig
 from scheduler.framework import Framework, PodInfo
-from scheduler.metrics import SchedulerMetrics, serve_metrics
+from scheduler.metrics import SchedulerMetrics
 from scheduler.plugins import default_plugins
 from scheduler.queue import QueueClosed, QueuedPod, SchedulingQueue
 
@@ -164,7 +165,7 @@ class Scheduler:
         cfg = self.config
         async with asyncio.TaskGroup() as tg:
             if cfg.metrics_port:
-                tg.create_task(serve_metrics(self.metrics, cfg.metrics_host, cfg.metrics_port))
+                tg.create_task(serve_metrics(self.metrics.registry, cfg.metrics_host, cfg.metrics_port))
             if cfg.leader_elect:
                 self.elector = LeaderElector(
                     self.client, cfg.lease_name, cfg.lease_namespace, cfg.identity,
@@ -267,13 +268,13 @@ class Scheduler:
             result = self.framework.schedule(info, self.cache.node_list())
         except Exception:
             log.exception("scheduling failed", extra=_extra(info))
-            self.metrics.attempts["error"] += 1
+            self.metrics.attempts.labels("error").inc()
             self.queue.add_backoff(qp)
             return
         if result.node is None:
             assert result.error is not None
             self.metrics.attempt_duration.observe(time.perf_counter() - started)
-            self.metrics.attempts["unschedulable"] += 1
+            self.metrics.attempts.labels("unschedulable").inc()
             message = result.error.message()
             log.info("pod unschedulable: %s", message, extra=_extra(info, attempts=qp.attempts))
             self.queue.add_unschedulable(qp)
@@ -282,7 +283,7 @@ class Scheduler:
         self.cache.assume(info, result.node)
         self.queue.done(qp)
         self.metrics.attempt_duration.observe(time.perf_counter() - started)
-        self.metrics.attempts["scheduled"] += 1
+        self.metrics.attempts.labels("scheduled").inc()
         self._status_wanted.pop(info.key, None)
         await self._binds.acquire()
         task = asyncio.create_task(self._bind(qp, result.node))
@@ -295,7 +296,7 @@ class Scheduler:
             await self.client.bind(info.namespace, info.name, info.uid, node)
         except errors.ApiError as err:
             self.cache.forget(info)
-            self.metrics.binds[err.reason] += 1
+            self.metrics.binds.labels(err.reason).inc()
             log.info("bind to %s failed: %s", node, err, extra=_extra(info, node=node))
             current: v1.Pod | None = self.pod_informer.get(info.key)  # type: ignore[assignment]
             if (current is not None and current.metadata.uid == info.uid
@@ -309,7 +310,7 @@ class Scheduler:
         finally:
             self._binds.release()
         self.cache.finish_binding(info)
-        self.metrics.binds["ok"] += 1
+        self.metrics.binds.labels("ok").inc()
         self.metrics.e2e_duration.observe(time.monotonic() - qp.initial_timestamp)
         log.debug("bound to %s", node, extra=_extra(info, node=node))
         self.events.record(info.pod, "Normal", "Scheduled",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from controlplane.metrics import ControlPlaneMetrics
 from controlplane.registry import Registry
 from podlab import errors
 from podlab.kinds import kind_named
@@ -23,10 +24,11 @@ POD_KIND = kind_named("Pod")
 
 
 class EvictionReplacementController:
-    def __init__(self, registry: Registry, period: float = 0.5) -> None:
+    def __init__(self, registry: Registry, metrics: ControlPlaneMetrics | None = None,
+                 period: float = 0.5) -> None:
         self.registry = registry
+        self.metrics = metrics or ControlPlaneMetrics()
         self.period = period
-        self.replacements = 0
 
     async def run(self) -> None:
         while True:
@@ -48,6 +50,6 @@ class EvictionReplacementController:
             except errors.ApiError as err:
                 log.info("pod %s: replacement deferred: %s", pod.metadata.name, err)
                 continue
-            self.replacements += 1
+            self.metrics.replacements.labels("Evicted").inc()
             log.warning("pod %s/%s: evicted, replaced %s -> %s", pod.metadata.namespace, pod.metadata.name,
                         pod.metadata.uid, new.metadata.uid)

@@ -26,6 +26,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from controlplane.metrics import ControlPlaneMetrics
 from controlplane.registry import Registry, now
 from podlab import errors
 from podlab.kinds import kind_named
@@ -77,12 +78,13 @@ class TokenBucket:
 
 
 class NodeLifecycleController:
-    def __init__(self, registry: Registry, config: NodeLifecycleConfig) -> None:
+    def __init__(self, registry: Registry, config: NodeLifecycleConfig,
+                 metrics: ControlPlaneMetrics | None = None) -> None:
         self.registry = registry
         self.config = config
+        self.metrics = metrics or ControlPlaneMetrics()
         self.observed: dict[str, _Observed] = {}
         self.limiter = TokenBucket(config.eviction_rate)
-        self.replacements = 0  # metric: pods replaced since start
 
     async def run(self) -> None:
         log.info("node lifecycle controller started: node_grace=%.1fs pod_eviction_timeout=%.1fs",
@@ -115,13 +117,16 @@ class NodeLifecycleController:
                 # The node became lost node_grace after its last heartbeat, whenever this
                 # pass happens to notice; the eviction clock starts there.
                 seen.lost_at = seen.seen_at + self.config.node_grace
+                self.metrics.node_losses.inc()
                 await self._mark_lost(node)  # type: ignore[arg-type]
             lost.append(node)  # type: ignore[arg-type]
         for name in set(self.observed) - {n.metadata.name for n in nodes}:  # type: ignore[attr-defined]
             del self.observed[name]
+        self.metrics.nodes_lost.set(len(lost))
         if not lost:
             return
         if len(lost) == len(nodes):
+            self.metrics.held_back.inc()
             log.warning("all %d nodes are unreachable: assuming the control plane is cut off; "
                         "replacing nothing", len(nodes))
             return
@@ -202,7 +207,8 @@ class NodeLifecycleController:
                     continue
                 new = await self.registry.replace_pod(pod, "NodeLost",  # type: ignore[arg-type]
                                                       f"node {node.metadata.name} is unreachable")
-                self.replacements += 1
+                self.metrics.replacements.labels("NodeLost").inc()
+                self.metrics.replacement_delay.observe(time.monotonic() - seen.seen_at)
                 log.warning("pod %s/%s: replaced %s -> %s (node %s lost)", pod.metadata.namespace,  # type: ignore[attr-defined]
                             pod.metadata.name, pod.metadata.uid, new.metadata.uid, node.metadata.name)  # type: ignore[attr-defined]
             except errors.ApiError as err:

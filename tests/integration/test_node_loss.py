@@ -64,6 +64,10 @@ async def test_pods_of_powered_off_node_come_back_once_with_new_uids(make_cluste
         assert len(replaced_events) == 1, f"{name} replaced {len(replaced_events)} times"
         assert old_uid in replaced_events[0].message and after[name].metadata.uid in replaced_events[0].message
     assert failover < NODE_GRACE + EVICTION + 10
+    plane = cluster.control_plane
+    assert plane.metric('podlab_pod_replacements_total{reason="NodeLost"}') == len(victims)
+    assert plane.metric("podlab_node_losses_total") == 1
+    assert plane.metric("podlab_pod_replacement_delay_seconds_count") == len(victims)
 
 
 async def _phase(client: Client, name: str, phase: str) -> bool:

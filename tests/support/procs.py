@@ -130,8 +130,10 @@ class ControlPlane:
         # Several API processes may share one port: gRPC binds with SO_REUSEPORT.
         self.port = port or free_port()
         self.address = f"127.0.0.1:{self.port}"
+        self.metrics_port = free_port()
         self.process = python_component("controlplane", "controlplane", "--etcd", etcd_endpoint,
-                                        "--listen", self.address, *flags)
+                                        "--listen", self.address, "--metrics", f"127.0.0.1:{self.metrics_port}",
+                                        *flags)
         try:
             wait_for(lambda: ("API server listening" in self.process.output()) or not self.process.alive(),
                      30, message="the control plane to listen")
@@ -141,3 +143,13 @@ class ControlPlane:
 
     def stop(self) -> None:
         self.process.stop()
+
+    def metric(self, name: str) -> float:
+        """One sample's value (`name{labels}` as Prometheus prints it) from /metrics; 0 if absent."""
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as reply:
+            for line in reply.read().decode().splitlines():
+                if line.startswith(name + " "):
+                    return float(line.split()[-1])
+        return 0.0

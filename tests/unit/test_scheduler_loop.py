@@ -102,10 +102,10 @@ def test_unchanged_unschedulable_message_is_written_once() -> None:
         async with scheduler_on(client, initial_backoff=0.05, max_backoff=0.05) as sched:
             client.create_now(make_pod("big", cpu="2"))
             await until(lambda: condition(client, "big") is not None)
-            attempts = sched.metrics.attempts["unschedulable"]
+            attempts = sched.metrics.attempts_with("unschedulable")
             # A node change retries the pod; the answer is the same, so nothing is written.
             client.create_now(make_node("node2", cpu="1"))
-            await until(lambda: sched.metrics.attempts["unschedulable"] > attempts)
+            await until(lambda: sched.metrics.attempts_with("unschedulable") > attempts)
             await asyncio.sleep(0.1)
             assert condition(client, "big") == (
                 "False", "Unschedulable", "0/2 nodes are available: 2 Insufficient cpu.")
