@@ -69,9 +69,9 @@ async def make_cluster(etcd: Etcd) -> AsyncIterator:  # type: ignore[type-arg]
     started: list[LocalCluster] = []
     clients: list[Client] = []
 
-    async def make(nodes: int = 3, *flags: str) -> tuple[LocalCluster, Client]:
+    async def make(nodes: int = 3, *flags: str, agent_flags: tuple[str, ...] = ()) -> tuple[LocalCluster, Client]:
         wipe(etcd.endpoint)
-        cluster = LocalCluster(etcd, nodes=nodes, runtime="sim", agent_flags=AGENT_FLAGS,
+        cluster = LocalCluster(etcd, nodes=nodes, runtime="sim", agent_flags=AGENT_FLAGS + agent_flags,
                                control_plane_flags=("--node-grace", str(NODE_GRACE),
                                                     "--pod-eviction-timeout", str(EVICTION), *flags))
         started.append(cluster)
