@@ -62,3 +62,59 @@ def test_invalid_pod_prints_exact_message_and_stores_nothing(cluster, tmp_path: 
                    '"Mybe": supported values: "Always", "OnFailure", "Never"\n')
     code, out, _ = podctl(cluster.server_address, "get", "pods", "-o", "name")
     assert (code, out) == (0, "")
+
+
+class _Lines:
+    """A process's stdout lines, read on a thread so a test can wait for one with a timeout."""
+
+    def __init__(self, argv: list[str]) -> None:
+        import queue
+        import subprocess
+        import threading
+
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=lambda: [self.lines.put(line) for line in self.proc.stdout], daemon=True).start()  # type: ignore[union-attr]
+
+    def wait_for(self, predicate, timeout: float) -> str:  # type: ignore[no-untyped-def]
+        import queue
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            self.seen.append(line)
+            if predicate(line):
+                return line
+        raise AssertionError(f"no matching line within {timeout}s; saw: {self.seen}")
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait(5)
+
+
+async def test_get_pods_and_nodes_watch_print_each_transition(make_cluster) -> None:
+    import sys
+
+    from tests.support.cluster import sleeper
+
+    cluster, client = await make_cluster(1)
+    base = [sys.executable, "-m", "podlab.cli", "--server", cluster.server_address, "get"]
+    pods = _Lines([*base, "pods", "-w"])
+    nodes = _Lines([*base, "nodes", "-w"])
+    try:
+        nodes.wait_for(lambda line: line.split()[:2] == ["node1", "Ready"], 15)
+        await client.create(sleeper("watched"))
+        pods.wait_for(lambda line: line.startswith("watched") and "Running" in line, 30)
+        cluster.power_off("node1")
+        nodes.wait_for(lambda line: line.split()[:2] == ["node1", "NotReady"], 20)
+        await client.delete("Pod", "watched", grace_period_seconds=0)
+        pods.wait_for(lambda line: line.startswith("watched"), 15)
+    finally:
+        pods.stop()
+        nodes.stop()
+    assert pods.seen[0].split()[:3] == ["NAME", "READY", "STATUS"]
