@@ -16,10 +16,10 @@ class BalancedAllocation(ScorePlugin):
     name = "BalancedAllocation"
 
     def score(self, pod: PodInfo, node: NodeInfo) -> int:
-        return _score(pod.nz_cpu, pod.nz_memory, node)
+        return self.score_all(pod, [node])[0]
 
     def score_all(self, pod: PodInfo, nodes: Sequence[NodeInfo]) -> list[int]:
-        # `_score` inlined: this runs for every feasible node of every pod.
+        # One tight loop over plain ints: this runs for every feasible node of every pod.
         cpu, mem = pod.nz_cpu, pod.nz_memory
         out: list[int] = []
         append = out.append
@@ -38,10 +38,3 @@ class BalancedAllocation(ScorePlugin):
             append(int((1.0 - diff / 2) * 100))
         return out
 
-
-def _score(cpu: int, mem: int, node: NodeInfo) -> int:
-    if node.alloc_cpu <= 0 or node.alloc_memory <= 0:
-        return 0
-    f_cpu = min((node.nz_cpu + cpu) / node.alloc_cpu, 1.0)
-    f_mem = min((node.nz_memory + mem) / node.alloc_memory, 1.0)
-    return int((1.0 - abs(f_cpu - f_mem) / 2) * 100)

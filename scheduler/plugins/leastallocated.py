@@ -16,10 +16,10 @@ class LeastAllocated(ScorePlugin):
     name = "LeastAllocated"
 
     def score(self, pod: PodInfo, node: NodeInfo) -> int:
-        return _score(pod.nz_cpu, pod.nz_memory, node)
+        return self.score_all(pod, [node])[0]
 
     def score_all(self, pod: PodInfo, nodes: Sequence[NodeInfo]) -> list[int]:
-        # `_score` inlined: this runs for every feasible node of every pod.
+        # One tight loop over plain ints: this runs for every feasible node of every pod.
         cpu, mem = pod.nz_cpu, pod.nz_memory
         out: list[int] = []
         append = out.append
@@ -36,15 +36,3 @@ class LeastAllocated(ScorePlugin):
             append(total // 2)
         return out
 
-
-def _score(cpu: int, mem: int, node: NodeInfo) -> int:
-    total = 0
-    alloc = node.alloc_cpu
-    if alloc > 0:
-        free = alloc - node.nz_cpu - cpu
-        total += free * 100 // alloc if free > 0 else 0
-    alloc = node.alloc_memory
-    if alloc > 0:
-        free = alloc - node.nz_memory - mem
-        total += free * 100 // alloc if free > 0 else 0
-    return total // 2

@@ -11,18 +11,7 @@ from podlab.cli import main
 
 pytestmark = pytest.mark.integration
 
-HELLO = """\
-apiVersion: v1
-kind: Pod
-metadata:
-  name: hello-world
-spec:
-  restartPolicy: OnFailure
-  containers:
-  - name: hello
-    image: "ubuntu:14.04"
-    command: ["/bin/echo","Hello","World"]
-"""
+HELLO = (Path(__file__).resolve().parents[1] / "unit" / "manifests" / "seed003-hello-world-pod.yaml").read_text()
 
 
 def podctl(server: str, *args: str) -> tuple[int, str, str]:

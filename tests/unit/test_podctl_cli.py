@@ -21,18 +21,7 @@ from podlab.v1 import services_pb2_grpc as rpc
 
 pytestmark = pytest.mark.unit
 
-HELLO = """\
-apiVersion: v1
-kind: Pod
-metadata:
-  name: hello-world
-spec:
-  restartPolicy: OnFailure
-  containers:
-  - name: hello
-    image: "ubuntu:14.04"
-    command: ["/bin/echo","Hello","World"]
-"""
+HELLO = (Path(__file__).resolve().parents[1] / "unit" / "manifests" / "seed003-hello-world-pod.yaml").read_text()
 ERROR_POD = HELLO.replace("OnFailure", "Mybe")
 INVALID = ('The Pod "hello-world" is invalid: spec.restartPolicy: Unsupported value: "Mybe": '
            'supported values: "Always", "OnFailure", "Never"')
