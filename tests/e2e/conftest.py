@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import sys
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -95,3 +96,58 @@ def run_async(coro: Awaitable[Any], timeout: float = 240) -> Any:
 
 def docker_cli(*args: str) -> str:
     return subprocess.run(["docker", *args], check=True, capture_output=True, text=True).stdout
+
+
+# -- a real cluster (etcd, control plane, scheduler, two agents on Docker) and podctl ----------
+
+class Podctl:
+    """The user's `podctl ...` lines, run as a subprocess against the e2e cluster."""
+
+    def __init__(self, server: str) -> None:
+        self.server = server
+
+    def __call__(self, *args: str, check: bool = True, stdin: str | None = None,
+                 timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([sys.executable, "-m", "podlab.cli", "--server", self.server, *args],
+                                capture_output=True, text=True, input=stdin, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"podctl {' '.join(args)} failed ({result.returncode}):\n"
+                                 f"{result.stdout}\n{result.stderr}")
+        return result
+
+    def status(self, pod: str) -> str:
+        """The STATUS column of `podctl get pod POD`."""
+        lines = self("get", "pod", pod, check=False).stdout.splitlines()
+        return lines[1].split()[2] if len(lines) > 1 else ""
+
+    def wait_status(self, pod: str, status: str, timeout: float = 90) -> None:
+        from tests.support.procs import wait_for
+
+        wait_for(lambda: self.status(pod) == status, timeout, interval=0.3,
+                 message=f"pod {pod} to be {status} (now {self.status(pod)!r})")
+
+
+@pytest.fixture(scope="module")
+def seeds_cluster(etcd: Any, docker_kit: DockerKit) -> Iterator[Any]:
+    from tests.integration.conftest import wipe
+    from tests.support.cluster import LocalCluster
+
+    wipe(etcd.endpoint)
+    cluster = LocalCluster(etcd, nodes=2, runtime="docker", node_prefix=docker_kit.node("n"),
+                           agent_flags=("--mirror", docker_kit.mirror, "--pod-network", docker_kit.network,
+                                        "--backoff-base", "1"))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def podctl(seeds_cluster: Any) -> Iterator[Podctl]:
+    from tests.support.procs import wait_for
+
+    ctl = Podctl(seeds_cluster.server_address)
+    wait_for(lambda: ctl("get", "nodes", check=False).stdout.count(" Ready ") == 2, 30,
+             message="both nodes Ready")
+    yield ctl
+    ctl("delete", "pod", "--all", "--grace-period=0", "--force", check=False)

@@ -7,65 +7,16 @@ subprocess, with kubectl replaced by podctl.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import DockerKit
+from tests.e2e.conftest import Podctl
 from tests.support.cluster import LocalCluster
 from tests.support.procs import wait_for
 
 pytestmark = pytest.mark.e2e
 MANIFESTS = Path(__file__).resolve().parents[1] / "unit" / "manifests"
-
-
-class Podctl:
-    def __init__(self, server: str) -> None:
-        self.server = server
-
-    def __call__(self, *args: str, check: bool = True, stdin: str | None = None,
-                 timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([sys.executable, "-m", "podlab.cli", "--server", self.server, *args],
-                                capture_output=True, text=True, input=stdin, timeout=timeout)
-        if check and result.returncode != 0:
-            raise AssertionError(f"podctl {' '.join(args)} failed ({result.returncode}):\n"
-                                 f"{result.stdout}\n{result.stderr}")
-        return result
-
-    def status(self, pod: str) -> str:
-        """The STATUS column of `podctl get pod POD`."""
-        lines = self("get", "pod", pod, check=False).stdout.splitlines()
-        return lines[1].split()[2] if len(lines) > 1 else ""
-
-    def wait_status(self, pod: str, status: str, timeout: float = 90) -> None:
-        wait_for(lambda: self.status(pod) == status, timeout, interval=0.3,
-                 message=f"pod {pod} to be {status} (now {self.status(pod)!r})")
-
-
-@pytest.fixture(scope="module")
-def seeds_cluster(etcd, docker_kit: DockerKit) -> Iterator[LocalCluster]:  # type: ignore[no-untyped-def]
-    from tests.integration.conftest import wipe
-
-    wipe(etcd.endpoint)
-    cluster = LocalCluster(etcd, nodes=2, runtime="docker", node_prefix=docker_kit.node("n"),
-                           agent_flags=("--mirror", docker_kit.mirror, "--pod-network", docker_kit.network,
-                                        "--backoff-base", "1"))
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-
-
-@pytest.fixture
-def podctl(seeds_cluster: LocalCluster) -> Iterator[Podctl]:
-    ctl = Podctl(seeds_cluster.server_address)
-    wait_for(lambda: ctl("get", "nodes", check=False).stdout.count(" Ready ") == 2, 30,
-             message="both nodes Ready")
-    yield ctl
-    ctl("delete", "pod", "--all", "--grace-period=0", "--force", check=False)
 
 
 def test_pod_network_test_shares_one_network_namespace(podctl: Podctl) -> None:
