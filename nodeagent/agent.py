@@ -13,18 +13,31 @@ longer bound here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import platform
 import time
 from typing import Any, Protocol
 
 from google.protobuf.message import Message
 
-from nodeagent._compat import now_ts, set_condition
+from nodeagent._compat import now_ts, set_condition, to_bytes
 from nodeagent.backoff import CrashBackoff
 from nodeagent.config import AgentConfig
+from nodeagent.events import EventRecorder
+from nodeagent.eviction import (
+    TAINT_OF,
+    EvictionConfig,
+    EvictionManager,
+    NodeSignals,
+    PodUsage,
+    SignalSource,
+    parse_grace_periods,
+    parse_thresholds,
+)
 from nodeagent.pod_worker import PodWorker, WorkerContext
-from nodeagent.probes import NoProbes, ProbeManager
+from nodeagent.probes import ProbeManager, Prober
 from nodeagent.runtime.base import RUNNING, Runtime
 from nodeagent.volumes import VolumeManager
 from podlab import errors
@@ -42,6 +55,7 @@ class AgentClient(Protocol):
     async def create(self, obj: Any) -> Any: ...
     async def list(self, kind: Any, namespace: str = "", label_selector: str = "",
                    field_selector: str = "") -> Any: ...
+    async def update(self, obj: Any) -> Any: ...
     async def update_status(self, obj: Any) -> Any: ...
     async def delete(self, kind: Any, name: str, namespace: str = "",
                      grace_period_seconds: int | None = None, uid: str = "",
@@ -66,11 +80,12 @@ class NodeAgent:
     """One node. `run()` until cancelled; `workers` holds the live pod workers by uid."""
 
     def __init__(self, config: AgentConfig, client: AgentClient, runtime: Runtime,
-                 probes: ProbeManager | None = None) -> None:
+                 probes: ProbeManager | None = None, signals: SignalSource | None = None) -> None:
         self.config = config
         self.client = client
         self.runtime = runtime
-        self.probes = probes or NoProbes()
+        self.recorder = EventRecorder(client.create, config.node_name)
+        self.probes = probes or Prober(runtime, self.recorder, self._wake_pod)
         self.node_name = config.node_name
         self.workers: dict[str, PodWorker] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -92,7 +107,18 @@ class NodeAgent:
             backoff=CrashBackoff(config.backoff_base, config.backoff_cap),
             allocatable=self.allocatable, write_status=self._write_status,
             confirm_delete=self._confirm_delete, fenced=lambda: self.fenced,
-            resync_period=config.resync_period)
+            resync_period=config.resync_period, recorder=self.recorder)
+        self.eviction = EvictionManager(
+            EvictionConfig(
+                hard=parse_thresholds(config.eviction_hard),
+                soft=parse_thresholds(config.eviction_soft,
+                                      parse_grace_periods(config.eviction_soft_grace_period),
+                                      soft=True),
+                interval=config.eviction_interval,
+                pressure_transition_period=config.eviction_pressure_transition_period,
+                max_pod_grace_period=config.eviction_max_pod_grace_period),
+            signals or self._default_signals(), self._pod_usage, self._evict_pod,
+            on_change=self._pressure_changed)
 
     # -- running --------------------------------------------------------------------
 
@@ -107,10 +133,12 @@ class NodeAgent:
                 tg.create_task(self.informer.run(), name="pod-informer")
                 tg.create_task(self._events_loop(), name="runtime-events")
                 tg.create_task(self._relist_loop(), name="relist")
+                tg.create_task(self._eviction_loop(), name="eviction")
         finally:
             for task in self._tasks.values():
                 task.cancel()
             await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+            self.probes.close()
 
     # -- pods -----------------------------------------------------------------------
 
@@ -192,6 +220,105 @@ class NodeAgent:
             await self.volumes.teardown(uid)
         return sorted(orphans)
 
+    def _wake_pod(self, uid: str) -> None:
+        worker = self.workers.get(uid)
+        if worker is not None:
+            worker.wake()
+
+    # -- node-pressure eviction -------------------------------------------------------
+
+    def _default_signals(self) -> SignalSource:
+        capacity = 0
+        if self.config.memory_signal == "working-set":
+            capacity = to_bytes(self.config.memory)
+        return NodeSignals(self.config.root_dir, capacity, self._working_set_total)
+
+    async def _working_set_total(self) -> int:
+        return sum(u.memory for u in await self._pod_usage(all_pods=True))
+
+    async def _pod_usage(self, all_pods: bool = False) -> list[PodUsage]:
+        """Running pods that may be evicted (every running pod when `all_pods`) and their usage."""
+        containers = [c for c in await self.runtime.list_containers() if c.state == RUNNING]
+        sets = await asyncio.gather(*(self.runtime.memory_working_set(c.id) for c in containers))
+        usage: dict[str, PodUsage] = {}
+        for c, ws in zip(containers, sets, strict=True):
+            worker = self.workers.get(c.pod_uid)
+            pod = worker.pod if worker is not None else None
+            if pod is None:
+                if not all_pods:
+                    continue
+                pod = v1.Pod()
+            elif not all_pods and (worker is None or worker.finished
+                                   or pod.metadata.HasField("deletion_timestamp")):
+                continue
+            entry = usage.setdefault(c.pod_uid, PodUsage(pod))
+            entry.containers[c.container_name] = entry.containers.get(c.container_name, 0) + ws
+        if not all_pods:
+            for entry in usage.values():
+                entry.disk = await asyncio.to_thread(
+                    self.volumes_usage, entry.pod.metadata.uid)
+        return list(usage.values())
+
+    def volumes_usage(self, uid: str) -> int:
+        """Bytes under the pod's volume directory (its emptyDirs on the node's disk)."""
+        total = 0
+        for dirpath, _, files in os.walk(os.path.join(self.config.root_dir, "pods", uid)):
+            for name in files:
+                with contextlib.suppress(OSError):
+                    total += os.lstat(os.path.join(dirpath, name)).st_size
+        return total
+
+    async def _evict_pod(self, usage: PodUsage, message: str, grace: float) -> bool:
+        worker = self.workers.get(usage.pod.metadata.uid)
+        if worker is None:
+            return False
+        worker.evict(message, grace)
+        try:
+            async with asyncio.timeout(grace + self.eviction.config.eviction_wait):
+                await worker.evicted.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    async def _pressure_changed(self) -> None:
+        if self.registered.is_set():
+            await self._refresh_node_status()
+
+    async def _eviction_loop(self) -> None:
+        await self.registered.wait()
+        await self.eviction.run()
+
+    def _desired_taints(self, node: v1.Node) -> list[v1.Taint] | None:
+        """The node's taints with the pressure taints as they should be; None when unchanged."""
+        wanted = set(self.eviction.taints())
+        ours = set(TAINT_OF.values())
+        keep = [t for t in node.spec.taints if t.key not in ours or
+                (t.key in wanted and t.effect == "NoSchedule")]
+        have = {t.key for t in keep if t.key in ours}
+        if have == wanted and len(keep) == len(node.spec.taints):
+            return None
+        out = list(keep)
+        for key in sorted(wanted - have):
+            taint = v1.Taint(key=key, effect="NoSchedule")
+            taint.time_added.CopyFrom(now_ts())
+            out.append(taint)
+        return out
+
+    async def _sync_taints(self, node: v1.Node) -> None:
+        """Add or remove the pressure taints (client.update, retried on Conflict)."""
+        for _ in range(5):
+            taints = self._desired_taints(node)
+            if taints is None:
+                return
+            del node.spec.taints[:]
+            node.spec.taints.extend(taints)
+            try:
+                await self.client.update(node)
+                log.info("node taints now %s node=%s", [t.key for t in taints], self.node_name)
+                return
+            except errors.Conflict:
+                node = await self.client.get(v1.Node, self.node_name)
+
     # -- API helpers ----------------------------------------------------------------
 
     async def _get_object(self, kind: str, namespace: str, name: str) -> object | None:
@@ -260,10 +387,17 @@ class NodeAgent:
         info.architecture = platform.machine()
         set_condition(status, "Ready", True, "KubeletReady",
                       "podlab node agent is posting ready status")
-        for ctype, reason in (("MemoryPressure", "KubeletHasSufficientMemory"),
-                              ("DiskPressure", "KubeletHasNoDiskPressure"),
-                              ("PIDPressure", "KubeletHasSufficientPID")):
-            set_condition(status, ctype, False, reason)
+        pressure = self.eviction.conditions()
+        for ctype, ok_reason, bad_reason, bad_message in (
+                ("MemoryPressure", "KubeletHasSufficientMemory", "KubeletHasInsufficientMemory",
+                 "kubelet has insufficient memory available"),
+                ("DiskPressure", "KubeletHasNoDiskPressure", "KubeletHasDiskPressure",
+                 "kubelet has disk pressure"),
+                ("PIDPressure", "KubeletHasSufficientPID", "", "")):
+            if pressure.get(ctype):
+                set_condition(status, ctype, True, bad_reason, bad_message)
+            else:
+                set_condition(status, ctype, False, ok_reason)
         for cond in status.conditions:
             cond.last_heartbeat_time.CopyFrom(now_ts())
 
@@ -281,7 +415,8 @@ class NodeAgent:
                 existing = await self.client.get(v1.Node, self.node_name)
         self._fill_status(existing.status)
         existing.metadata.labels.update(self.config.labels)
-        await self.client.update_status(existing)
+        existing = await self.client.update_status(existing)
+        await self._sync_taints(existing)
         self._last_node_status = time.monotonic()
         log.info("re-registered node=%s", self.node_name)
 
@@ -301,8 +436,9 @@ class NodeAgent:
         try:
             node = await self.client.get(v1.Node, self.node_name)
             self._fill_status(node.status)
-            await self.client.update_status(node)
+            node = await self.client.update_status(node)
             self._last_node_status = time.monotonic()
+            await self._sync_taints(node)
         except errors.NotFound:
             await self.register()
         except errors.ApiError as err:

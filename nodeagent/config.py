@@ -44,6 +44,16 @@ class AgentConfig:
     labels: dict[str, str] = field(default_factory=dict)
     resync_period: float = 10.0
     status_refresh: float = 10.0
+    # node-pressure eviction (nodeagent.eviction)
+    eviction_hard: str = "memory.available<100Mi,nodefs.available<10%"
+    eviction_soft: str = ""
+    eviction_soft_grace_period: str = ""
+    eviction_pressure_transition_period: float = 30.0
+    eviction_interval: float = 5.0
+    eviction_max_pod_grace_period: float = 30.0
+    # memory.available from "meminfo" (the host), or "working-set": --memory minus the
+    # sum of this node's containers' working sets (a node of its own size on a shared host)
+    memory_signal: str = "meminfo"
 
     def __post_init__(self) -> None:
         if not self.root_dir:
@@ -96,11 +106,39 @@ def parse_args(argv: list[str] | None = None) -> AgentConfig:
     p.add_argument("--backoff-base", type=float, default=10.0, help="CrashLoopBackOff base (s)")
     p.add_argument("--backoff-cap", type=float, default=300.0, help="CrashLoopBackOff cap (s)")
     p.add_argument("--labels", type=_labels, default={}, help="node labels k=v,...")
+    p.add_argument("--resync-period", type=float, default=10.0, help="pod relist period (s)")
+    p.add_argument("--eviction-hard", default=AgentConfig.eviction_hard,
+                   help="hard eviction thresholds, e.g. memory.available<100Mi,nodefs.available<10%%"
+                        " ('' disables)")
+    p.add_argument("--eviction-soft", default="", help="soft thresholds (same syntax)")
+    p.add_argument("--eviction-soft-grace-period", default="",
+                   help="grace per soft signal, e.g. memory.available=30s")
+    p.add_argument("--eviction-pressure-transition-period", type=float, default=30.0,
+                   help="seconds a pressure condition stays after its threshold stops being met")
+    p.add_argument("--eviction-interval", type=float, default=5.0,
+                   help="seconds between eviction passes")
+    p.add_argument("--eviction-max-pod-grace-period", type=float, default=30.0,
+                   help="longest grace period given to a pod evicted by a soft threshold (s)")
+    p.add_argument("--memory-signal", choices=["meminfo", "working-set"], default="meminfo",
+                   help="memory.available from /proc/meminfo, or --memory minus the containers' "
+                        "working sets")
     a = p.parse_args(argv)
+    from nodeagent.eviction import ThresholdError, parse_grace_periods, parse_thresholds
+    try:
+        parse_thresholds(a.eviction_hard)
+        parse_thresholds(a.eviction_soft, parse_grace_periods(a.eviction_soft_grace_period), soft=True)
+    except ThresholdError as err:
+        p.error(str(err))
     return AgentConfig(
         server=a.server, node_name=a.node_name, listen=a.listen, advertise=a.advertise,
         runtime=a.runtime, mirror=a.mirror, pod_network=a.pod_network, host_ip=a.host_ip,
         root_dir=a.root_dir, pause_image=a.pause_image,
         node_netns_container=a.node_netns_container, heartbeat=a.heartbeat,
         fence_timeout=a.fence_timeout, cpu=a.cpu, memory=a.memory, max_pods=a.max_pods,
-        backoff_base=a.backoff_base, backoff_cap=a.backoff_cap, labels=a.labels)
+        backoff_base=a.backoff_base, backoff_cap=a.backoff_cap, labels=a.labels,
+        resync_period=a.resync_period, eviction_hard=a.eviction_hard,
+        eviction_soft=a.eviction_soft, eviction_soft_grace_period=a.eviction_soft_grace_period,
+        eviction_pressure_transition_period=a.eviction_pressure_transition_period,
+        eviction_interval=a.eviction_interval,
+        eviction_max_pod_grace_period=a.eviction_max_pod_grace_period,
+        memory_signal=a.memory_signal)

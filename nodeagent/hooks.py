@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 
 from google.protobuf.struct_pb2 import Value
 
@@ -31,12 +32,16 @@ def resolve_port(port: Value, container: v1.Container) -> int:
 
 
 async def http_get(host: str, port: int, path: str, headers: list[v1.HTTPHeader],
-                   timeout: float) -> int:
-    """GET http://host:port/path; returns the status code."""
+                   timeout: float, tls: ssl.SSLContext | None = None) -> int:
+    """GET http(s)://host:port/path (HTTPS when `tls` is given); returns the status code."""
     async with asyncio.timeout(timeout):
-        reader, writer = await asyncio.open_connection(host, port)
+        reader, writer = await asyncio.open_connection(host, port, ssl=tls)
     try:
-        lines = [f"GET {path or '/'} HTTP/1.0", f"Host: {host}:{port}", "User-Agent: podlab-agent"]
+        lines = [f"GET {path or '/'} HTTP/1.0"]
+        if not any(h.name.lower() == "host" for h in headers):
+            lines.append(f"Host: {host}:{port}")
+        if not any(h.name.lower() == "user-agent" for h in headers):
+            lines.append("User-Agent: kube-probe/podlab")
         lines += [f"{h.name}: {h.value}" for h in headers]
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
         await writer.drain()

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from nodeagent._compat import cpu_millis, to_bytes
 from nodeagent.backoff import CrashBackoff, crash_delay
 from nodeagent.env import ContainerConfigError, ObjectGetter, build_env, expand
+from nodeagent.events import NORMAL, WARNING, EventRecorder
 from nodeagent.hooks import HookError, run_handler
 from nodeagent.plan import FAILED, SUCCEEDED, TERMINAL, Plan, Start, plan_pod, pod_phase
-from nodeagent.probes import ProbeManager
+from nodeagent.probes import ProbeManager, kill_grace
 from nodeagent.runtime.base import (
     LABEL_ATTEMPT,
     LABEL_CONTAINER_NAME,
@@ -67,6 +68,13 @@ def grace_period(pod: v1.Pod) -> int:
     return DEFAULT_GRACE
 
 
+def _pod_grace(pod: v1.Pod) -> int:
+    """The pod's own termination grace (a probe kill is not a deletion)."""
+    if pod.spec.HasField("termination_grace_period_seconds"):
+        return max(0, pod.spec.termination_grace_period_seconds)
+    return DEFAULT_GRACE
+
+
 def pod_labels(pod: v1.Pod, node: str) -> dict[str, str]:
     return {LABEL_MANAGED: "true", LABEL_NODE: node, LABEL_POD_UID: pod.metadata.uid,
             LABEL_POD_NAME: pod.metadata.name,
@@ -91,6 +99,7 @@ class WorkerContext:
     confirm_delete: Callable[[v1.Pod], Awaitable[None]]
     fenced: Callable[[], bool] = lambda: False
     resync_period: float = 10.0
+    recorder: EventRecorder | None = None
 
 
 @dataclass
@@ -116,6 +125,10 @@ class PodWorker:
     _final: tuple[str, str, str] | None = None  # phase, reason, message once terminal
     _pod_ip: str = ""
     _wake_at: float | None = None
+    # node-pressure eviction asked for: (message, grace); `evicted` is set once stopped
+    _evict: tuple[str, float] | None = None
+    evicted: asyncio.Event = field(default_factory=asyncio.Event)
+    _backoff_reported: set[tuple[str, int]] = field(default_factory=set)
     done: bool = False
 
     def __post_init__(self) -> None:
@@ -137,6 +150,22 @@ class PodWorker:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def evict(self, message: str, grace: float) -> None:
+        """Stop the pod for node pressure and report it Failed/Evicted with `message`.
+        `evicted` is set when its containers are stopped and the status is written."""
+        if self._evict is None and self._final is None:
+            self._evict = (message, grace)
+        self.wake()
+
+    @property
+    def finished(self) -> bool:
+        """The pod reached a terminal phase on this node (or is being evicted)."""
+        return self._final is not None or self._evict is not None
+
+    def _event(self, type_: str, reason: str, message: str, container: str = "") -> None:
+        if self.ctx.recorder is not None and self.pod is not None:
+            self.ctx.recorder.pod_event(self.pod, type_, reason, message, container)
 
     def _log(self, level: int, msg: str, *args: object) -> None:
         pod = self.pod
@@ -188,7 +217,15 @@ class PodWorker:
             containers = await rt.list_containers(self.uid)
         if sandbox is not None:
             self._pod_ip = sandbox.ip or self._pod_ip
-        await self._check_liveness(pod, containers)
+        if self._evict is not None and self._final is None:
+            message, grace = self._evict
+            self._log(logging.WARNING, "evicting: %s", message)
+            await self._kill_all(pod, containers, grace)
+            self._final = (FAILED, "Evicted", message)
+            self._event(WARNING, "Evicted", message)
+            containers = await rt.list_containers(self.uid)
+        if await self._check_liveness(pod, containers):
+            containers = await rt.list_containers(self.uid)
 
         deadline = self._deadline(pod)
         if self._final is None and deadline is not None and now >= deadline:
@@ -219,6 +256,9 @@ class PodWorker:
             plan = plan_pod(pod, containers, time.time(), self.ctx.backoff)
             phase = pod_phase(pod, containers, plan)
         await self._publish(pod, containers, plan, phase)
+        if self._final is not None and self._final[1] == "Evicted":
+            self.evicted.set()
+        self._report_backoff(pod, plan, containers)
         wake = [t for t in (plan.wake_at, deadline if self._final is None else None,
                             *(b.retry_at for b in self._blocked.values()),
                             # ErrImagePull turns into ImagePullBackOff before the retry
@@ -243,11 +283,40 @@ class PodWorker:
             "start_time") else time.time()
         return start + pod.spec.active_deadline_seconds
 
-    async def _check_liveness(self, pod: v1.Pod, containers: list[ContainerInfo]) -> None:
+    async def _check_liveness(self, pod: v1.Pod, containers: list[ContainerInfo]) -> bool:
+        """Keep the prober in step with the running containers; kill those whose liveness
+        or startup probe failed. True when something was killed."""
+        probes = self.ctx.probes
+        running = {c.container_name: c.id for c in containers if c.state == RUNNING}
+        probes.sync(pod, running, self._pod_ip)
+        killed = []
         for c in containers:
-            if c.state == RUNNING and not self.ctx.probes.liveness(self.uid, c.container_name, c.id):
-                self._log(logging.INFO, "container %s failed liveness; restarting", c.container_name)
-                await self.ctx.runtime.stop_container(c.id, grace_period(pod))
+            failure = probes.failure(self.uid, c.container_name, c.id) if c.state == RUNNING else None
+            if failure is None:
+                continue
+            self._log(logging.INFO, "container %s failed %s probe; restarting", c.container_name,
+                      failure.kind)
+            self._event(NORMAL, "Killing", failure.message, c.container_name)
+            killed.append((c, kill_grace(failure, _pod_grace(pod))))
+        await asyncio.gather(*(self.ctx.runtime.stop_container(c.id, grace) for c, grace in killed))
+        for c, _ in killed:
+            probes.container_stopped(self.uid, c.container_name)
+        return bool(killed)
+
+    def _report_backoff(self, pod: v1.Pod, plan: Plan, containers: list[ContainerInfo]) -> None:
+        """One BackOff event per container attempt waiting out its back-off."""
+        if self.ctx.recorder is None or not plan.backing_off:
+            return
+        latest: dict[str, int] = {}
+        for c in containers:
+            latest[c.container_name] = max(latest.get(c.container_name, -1), c.attempt)
+        for name in plan.backing_off:
+            key = (name, latest.get(name, 0))
+            if key not in self._backoff_reported:
+                self._backoff_reported.add(key)
+                self._event(WARNING, "BackOff", "Back-off restarting failed container "
+                            f"{name} in pod {pod.metadata.name}_{pod.metadata.namespace}({self.uid})",
+                            name)
 
     async def _ensure_sandbox(self, pod: v1.Pod, sandboxes: list[SandboxInfo]) -> SandboxInfo:
         current = self._running_sandbox(sandboxes)
@@ -361,6 +430,7 @@ class PodWorker:
             self._log(logging.WARNING, "container %s failed to start: %s", c.name, err)
             return False
         self._log(logging.INFO, "container %s attempt %d started", c.name, s.attempt)
+        self._event(NORMAL, "Started", f"Started container {c.name}", c.name)
         self.ctx.probes.container_started(pod, c, cid, self._pod_ip)
         if c.lifecycle.HasField("post_start"):
             try:

@@ -445,9 +445,13 @@ class DockerRuntime(Runtime):
             self._event_stream = self._client.events(
                 decode=True, filters={"type": "container", "label": [f"{LABEL_NODE}={self.node_name}"]})
             for ev in self._event_stream:
+                action = ev.get("Action", ev.get("status", ""))
+                # exec_create/start/die: every exec probe makes three; none changes the
+                # container's state, and waking the pod's worker for each costs a full sync.
+                if action.startswith("exec_"):
+                    continue
                 attrs = (ev.get("Actor") or {}).get("Attributes") or {}
-                event = RuntimeEvent(attrs.get(LABEL_POD_UID, ""), ev.get("id", ""),
-                                     ev.get("Action", ev.get("status", "")))
+                event = RuntimeEvent(attrs.get(LABEL_POD_UID, ""), ev.get("id", ""), action)
                 loop.call_soon_threadsafe(queue.put_nowait, event)
         except Exception as err:  # noqa: BLE001 - the stream ends on close or engine loss
             if not self._closed:
@@ -543,7 +547,8 @@ class DockerRuntime(Runtime):
                     pass
 
     def _working_set(self, container_id: str) -> int:
-        stats = self._api.stats(container_id, stream=False)
+        # one_shot: no second sample for CPU, so this answers at once instead of after ~1 s
+        stats = self._api.stats(container_id, stream=False, one_shot=True)
         mem = stats.get("memory_stats") or {}
         usage = int(mem.get("usage", 0) or 0)
         detail = mem.get("stats") or {}

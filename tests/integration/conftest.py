@@ -30,8 +30,12 @@ def wipe(endpoint: str) -> None:
 
 @pytest.fixture(scope="session")
 def control_plane(etcd: Etcd) -> Iterator[ControlPlane]:
-    """One control plane for the session, with the lab's short node-loss timeouts."""
-    cp = ControlPlane(etcd.endpoint, "--node-grace", "2", "--pod-eviction-timeout", "2")
+    """One API server for the session's API tests.
+
+    Without controllers: it shares etcd with the clusters other tests start, and
+    its controllers would compete for their lease and act on their nodes.
+    """
+    cp = ControlPlane(etcd.endpoint, "--no-controllers")
     yield cp
     cp.stop()
 

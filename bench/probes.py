@@ -1,0 +1,154 @@
+"""What probing costs the node agent: CPU for N pods, each with an exec and an HTTP probe every second.
+
+A real node agent runs in this process on Docker (against the in-memory
+FakeCluster, so no control plane shares the process). Each pod is busybox
+`httpd` with a liveness exec probe (`true`) and a readiness httpGet probe,
+both every second. Once every pod is ready, the process's CPU time (user +
+system, every thread: the docker bridge included) is measured over a window
+and divided by the window's wall time: 1.0 = one core busy. A second window
+with the probes stopped gives the agent's own baseline. Target: <= 0.25.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import io
+import pstats
+import resource
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from bench.stats import progress
+from nodeagent.agent import NodeAgent
+from nodeagent.config import AgentConfig
+from nodeagent.probes import NoProbes, Prober
+from nodeagent.runtime.docker import DockerRuntime, load_mirror
+from nodeagent.testing import FakeCluster
+from podlab.v1 import objects_pb2 as v1
+
+MIRROR = Path(__file__).resolve().parents[1] / "compose" / "images" / "mirror.yaml"
+SERVE = "mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 8080 -h /www"
+
+
+def probed_pod(name: str) -> v1.Pod:
+    pod = v1.Pod(metadata=v1.ObjectMeta(name=name))
+    pod.spec.termination_grace_period_seconds = 0
+    c = pod.spec.containers.add(name="web", image="busybox:latest", image_pull_policy="IfNotPresent",
+                                command=["sh", "-c", SERVE])
+    for probe in (c.liveness_probe, c.readiness_probe):
+        probe.period_seconds, probe.timeout_seconds = 1, 1
+        probe.success_threshold, probe.failure_threshold = 1, 3
+    c.liveness_probe.exec.command.append("true")
+    c.readiness_probe.http_get.path = "/"
+    c.readiness_probe.http_get.port.number_value = 8080
+    return pod
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+async def _window(seconds: float, prober: Prober | None = None) -> dict[str, float]:
+    runs = prober.runs if prober else 0
+    cpu, wall = _cpu(), time.monotonic()
+    await asyncio.sleep(seconds)  # the measurement window itself
+    cpu, wall = _cpu() - cpu, time.monotonic() - wall
+    out = {"cpu_cores": round(cpu / wall, 3), "wall_s": round(wall, 1)}
+    if prober is not None:
+        out["probes_per_s"] = round((prober.runs - runs) / wall, 1)
+    return out
+
+
+async def _bench(n: int, window: float) -> dict[str, Any]:
+    run_id = uuid.uuid4().hex[:6]
+    node, network = f"bench-probes-{run_id}", f"podlab-bench-{run_id}"
+    root = tempfile.mkdtemp(prefix="podlab-bench-probes-")
+    runtime = DockerRuntime(node, network, "podlab/pause:3.9", load_mirror(str(MIRROR)))
+    cluster = FakeCluster()
+    config = AgentConfig(node_name=node, root_dir=root, pod_network=network, mirror=str(MIRROR),
+                         heartbeat=1.0, fence_timeout=600, eviction_hard="")
+    agent = NodeAgent(config, cluster, runtime)
+    prober = agent.probes
+    assert isinstance(prober, Prober)
+    task = asyncio.create_task(agent.run())
+    try:
+        started = time.monotonic()
+        for i in range(n):
+            await cluster.add_pod(probed_pod(f"probed-{i}"), node)
+
+        def ready() -> int:
+            count = 0
+            for i in range(n):
+                pod = cluster.pod(f"probed-{i}")
+                if pod is not None and any(c.type == "Ready" and c.status == "True"
+                                           for c in pod.status.conditions):
+                    count += 1
+            return count
+
+        last = -1
+        while (count := ready()) < n:
+            if count != last:
+                progress(f"probes: {count}/{n} pods ready ({time.monotonic() - started:.0f}s)")
+                last = count
+            if time.monotonic() - started > 60 + 6 * n:
+                raise TimeoutError(f"only {count}/{n} pods became ready")
+            await asyncio.sleep(0.5)
+        setup_s = time.monotonic() - started
+        progress(f"probes: all {n} ready after {setup_s:.0f}s; settling")
+        await asyncio.sleep(3)
+        progress(f"probes: measuring {window:.0f}s with probes")
+        with_probes = await _window(window, prober)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        await asyncio.sleep(min(window, 10))
+        profiler.disable()
+        stats = io.StringIO()
+        pstats.Stats(profiler, stream=stats).sort_stats("tottime").print_stats(8)
+        restarts = sum(c.restart_count for i in range(n)
+                       if (p := cluster.pod(f"probed-{i}")) is not None
+                       for c in p.status.container_statuses)
+        prober.close()
+        agent.ctx.probes = NoProbes()  # else the next sync would start probing again
+        progress(f"probes: measuring {window:.0f}s without probes (baseline)")
+        baseline = await _window(window)
+        return {"pods": n, "setup_s": round(setup_s, 1), "with_probes": with_probes,
+                "baseline_no_probes": baseline,
+                "probe_cpu_cores": round(with_probes["cpu_cores"] - baseline["cpu_cores"], 3),
+                "restarts_during_run": restarts,
+                "unhealthy_samples": sorted({e.message[:120] for e in agent.recorder.recorded
+                                             if e.reason == "Unhealthy"})[:5],
+                "target_cpu_cores": 0.25, "meets_target": with_probes["cpu_cores"] <= 0.25,
+                "profile_main_thread_top": _top_lines(stats.getvalue())}
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await runtime.close()
+        _cleanup(node, network)
+
+
+def _top_lines(text: str) -> list[str]:
+    lines = [ln.strip() for ln in text.splitlines()]
+    start = next((i for i, ln in enumerate(lines) if ln.startswith("ncalls")), len(lines))
+    return [ln for ln in lines[start + 1:] if ln][:8]
+
+
+def _cleanup(node: str, network: str) -> None:
+    import docker
+    client = docker.from_env(timeout=120)
+    try:
+        for c in client.containers.list(all=True, filters={"label": f"io.podlab.node={node}"}):
+            c.remove(force=True)
+        for net in client.networks.list(names=[network]):
+            net.remove()
+    finally:
+        client.close()
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    n, window = (10, 10.0) if quick else (100, 30.0)
+    return asyncio.run(_bench(n, window))
