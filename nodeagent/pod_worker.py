@@ -426,6 +426,13 @@ class PodWorker:
             cid = await rt.create_container(spec, sandbox)
             await rt.start_container(cid)
         except RuntimeError_ as err:
+            if not any(sb.id == sandbox.id and sb.state == RUNNING for sb in await rt.list_sandboxes(self.uid)):
+                # The sandbox died under us, so there were no namespaces to join: no fault of
+                # the container's, and no back-off. The next sync makes a new sandbox at once.
+                self._log(logging.WARNING, "sandbox %s died before %s could join it; recreating it",
+                          sandbox.id[:12], c.name)
+                self.wake()
+                return False
             self._block(c.name, "RunContainerError", str(err))
             self._log(logging.WARNING, "container %s failed to start: %s", c.name, err)
             return False
