@@ -59,3 +59,30 @@ async def test_pod_failed_by_node_pressure_is_replaced_with_new_uid(make_cluster
         return now if now and now.metadata.uid != pod.metadata.uid and now.status.phase == "Running" else None
 
     await eventually(replaced, 20, "the evicted pod's replacement Running")
+
+
+async def test_drain_moves_every_pod_off_a_node_and_leaves_it_cordoned(make_cluster) -> None:
+    import subprocess
+    import sys
+
+    cluster, client = await make_cluster(2)
+    names = [f"drained-{i}" for i in range(4)]
+    for name in names:
+        await client.create(sleeper(name))
+    before = await running_everywhere(client, names)
+    on_node1 = {n: p.metadata.uid for n, p in before.items() if p.spec.node_name == "node1"}
+    assert on_node1
+    await client.create(sleeper("one-shot", node="node1", restart="Never"))
+    await running_everywhere(client, ["one-shot"])
+    podctl = [sys.executable, "-m", "podlab.cli", "--server", cluster.server_address]
+    refused = subprocess.run([*podctl, "drain", "node1", "--timeout", "60s"], capture_output=True, text=True)
+    assert refused.returncode == 1 and "default/one-shot" in refused.stderr
+    drained = subprocess.run([*podctl, "drain", "node1", "--force", "--timeout", "60s"],
+                             capture_output=True, text=True, timeout=90)
+    assert drained.returncode == 0, drained.stderr
+    assert "node/node1 drained" in drained.stdout
+    after = await running_everywhere(client, names)
+    assert all(p.spec.node_name == "node2" for p in after.values())
+    assert all(after[n].metadata.uid != uid for n, uid in on_node1.items())
+    assert "one-shot" not in await pods_by_name(client)
+    assert (await client.get(v1.Node, "node1")).spec.unschedulable

@@ -410,9 +410,9 @@ def test_cordon_taint_label_uncordon(fake: Fake) -> None:
     assert podctl("-s", fake.address, "uncordon", "node1").out == "node/node1 uncordoned\n"
 
 
-def test_drain_refuses_unmanaged_pods_without_force(fake: Fake) -> None:
+def test_drain_refuses_pods_that_would_not_come_back_without_force(fake: Fake) -> None:
     _node(fake)
-    podctl("-s", fake.address, "run", "web", "--image=nginx")
+    podctl("-s", fake.address, "run", "web", "--image=nginx", "--restart=Never")
     fake.cluster.objects[("Pod", "default", "web")].spec.node_name = "node1"
     r = podctl("-s", fake.address, "drain", "node1")
     assert r.code == 1 and "use --force to override" in r.err

@@ -189,7 +189,7 @@ async def evict_and_wait(client: Client, pod: v1.Pod, grace: int | None, timeout
 
 @cli.command("drain")
 @click.argument("name")
-@click.option("--force", is_flag=True, help="Also evict pods that no controller manages.")
+@click.option("--force", is_flag=True, help="Also evict pods that will not come back (restartPolicy Never).")
 @click.option("--grace-period", type=int, default=-1, help="Seconds each pod gets to stop.")
 @click.option("--timeout", default="0s", help="Give up after this long (0: no limit).")
 @click.option("--ignore-daemonsets", is_flag=True, help="Accepted for kubectl compatibility.")
@@ -208,11 +208,13 @@ def drain(name: str, force: bool, grace_period: int, timeout: str, ignore_daemon
             pods, _ = await client.list(v1.Pod, field_selector=f"spec.nodeName={name}")
             pods = [p for p in pods if p.spec.node_name == name
                     and p.status.phase not in ("Succeeded", "Failed")]
-            unmanaged = [p for p in pods if not p.metadata.owner_references]
+            # An evicted pod that would restart comes back elsewhere as a new pod (podlab's
+            # stand-in for kubectl's "managed by a controller"); a Never pod would be lost.
+            unmanaged = [p for p in pods if p.spec.restart_policy == "Never" and not p.metadata.owner_references]
             if unmanaged and not force:
                 listed = ", ".join(f"{p.metadata.namespace}/{p.metadata.name}" for p in unmanaged)
                 raise CliError(f'unable to drain node "{name}" due to error: cannot delete Pods '
-                               f"that declare no controller (use --force to override): {listed}")
+                               f"that will not come back (restartPolicy Never; use --force to override): {listed}")
             with_empty = [p for p in pods if any(v.HasField("empty_dir") for v in p.spec.volumes)]
             if with_empty and not delete_emptydir_data:
                 listed = ", ".join(f"{p.metadata.namespace}/{p.metadata.name}" for p in with_empty)
@@ -220,7 +222,7 @@ def drain(name: str, force: bool, grace_period: int, timeout: str, ignore_daemon
                                "with local storage (use --delete-emptydir-data to override): "
                                f"{listed}")
             for p in unmanaged:
-                echo_err(f"Warning: deleting Pods that declare no controller: "
+                echo_err(f"Warning: deleting Pods that will not come back: "
                          f"{p.metadata.namespace}/{p.metadata.name}")
             for p in pods:
                 click.echo(f"evicting pod {p.metadata.namespace}/{p.metadata.name}")
