@@ -77,17 +77,28 @@ class Lab:
 
     # -- finding things ------------------------------------------------------------
 
+    def _containers(self, all: bool = True, **filters: Any) -> list[Any]:
+        """docker's containers.list, which inspects each container it lists: one removed in
+        between (an agent cleaning up, say) makes it fail with NotFound, so list again."""
+        import docker
+
+        for _ in range(10):
+            try:
+                return self.docker.containers.list(all=all, filters=filters)
+            except docker.errors.NotFound:
+                continue
+        return self.docker.containers.list(all=all, filters=filters)
+
     def service(self, name: str) -> Any:
         """The container of compose service `name`; LabError when the lab does not have it."""
-        found = self.docker.containers.list(all=True, filters={
-            "label": [f"{L_PROJECT}={PROJECT}", f"{L_SERVICE}={name}"]})
+        found = self._containers(label=[f"{L_PROJECT}={PROJECT}", f"{L_SERVICE}={name}"])
         if not found:
             raise LabError(f"the lab is not up: no container for service {name!r} "
                            f"(start it with compose/lab.sh up)")
         return found[0]
 
     def services(self) -> list[str]:
-        containers = self.docker.containers.list(all=True, filters={"label": f"{L_PROJECT}={PROJECT}"})
+        containers = self._containers(label=f"{L_PROJECT}={PROJECT}")
         return sorted({c.labels.get(L_SERVICE, "") for c in containers} - {""})
 
     def node(self, name: str) -> Any:
@@ -97,8 +108,7 @@ class Lab:
 
     def pod_containers(self, node: str, all: bool = True) -> list[Any]:
         """Every pod container (sandbox, init, app) the agent of `node` made."""
-        return self.docker.containers.list(all=all, filters={
-            "label": [f"{L_MANAGED}=true", f"{L_NODE}={node}"]})
+        return self._containers(all=all, label=[f"{L_MANAGED}=true", f"{L_NODE}={node}"])
 
     def is_up(self) -> bool:
         try:
