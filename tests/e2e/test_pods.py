@@ -234,3 +234,11 @@ def test_graceful_deletion_runs_pre_stop_then_sigterm(podctl: Podctl) -> None:
     took = time.monotonic() - started
     assert (marks / "log").read_text().split() == ["prestop", "term"]
     assert took < 15, f"the container exited on SIGTERM; deletion should not wait out the grace ({took:.1f}s)"
+
+
+def test_kubernetes_docs_liveness_example_runs_from_the_mirror(podctl: Podctl) -> None:
+    podctl("apply", "-f", str(Path(__file__).resolve().parents[1] / "unit" / "manifests" /
+                              "k8s-liveness-exec-flow.yaml"))
+    podctl.wait_status("liveness-exec", "Running")
+    described = podctl("describe", "pod", "liveness-exec").stdout
+    assert "Liveness:" in described and "cat /tmp/healthy" in described
