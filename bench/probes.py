@@ -29,6 +29,7 @@ from nodeagent.probes import NoProbes, Prober
 from nodeagent.runtime.docker import DockerRuntime, load_mirror
 from nodeagent.testing import FakeCluster
 from podlab.v1 import objects_pb2 as v1
+from tests.support.dockerkit import remove_node
 
 MIRROR = Path(__file__).resolve().parents[1] / "compose" / "images" / "mirror.yaml"
 SERVE = "mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 8080 -h /www"
@@ -128,25 +129,13 @@ async def _bench(n: int, window: float) -> dict[str, Any]:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await runtime.close()
-        _cleanup(node, network)
+        remove_node(node, network)
 
 
 def _top_lines(text: str) -> list[str]:
     lines = [ln.strip() for ln in text.splitlines()]
     start = next((i for i, ln in enumerate(lines) if ln.startswith("ncalls")), len(lines))
     return [ln for ln in lines[start + 1:] if ln][:8]
-
-
-def _cleanup(node: str, network: str) -> None:
-    import docker
-    client = docker.from_env(timeout=120)
-    try:
-        for c in client.containers.list(all=True, filters={"label": f"io.podlab.node={node}"}):
-            c.remove(force=True)
-        for net in client.networks.list(names=[network]):
-            net.remove()
-    finally:
-        client.close()
 
 
 def run(quick: bool = False) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from bench.stats import progress, summary_ms
 from podlab.client import Client
 from podlab.v1 import objects_pb2 as v1
 from tests.support.cluster import LocalCluster, all_nodes_ready, sleeper
+from tests.support.dockerkit import remove_node
 from tests.support.procs import Etcd
 
 APP_IMAGE = "busybox:latest"
@@ -85,7 +86,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             api = asyncio.run(_through_api(n, cluster.server_address))
         finally:
             cluster.stop()
-            _cleanup(cluster.node_names[0], f"podlab-bench-{run_id}")
+            remove_node(cluster.node_names[0], f"podlab-bench-{run_id}")
     finally:
         store.stop()
     progress(f"startup: {n} raw docker runs of pause + app")
@@ -100,16 +101,3 @@ def run(quick: bool = False) -> dict[str, Any]:
                   "p99": round(api_ms["p99_ms"] / raw_ms["p99_ms"], 2)},
         "targets": {"p99_ms_max": 1500, "ratio_max": 1.5},
     }
-
-
-def _cleanup(node: str, network: str) -> None:
-    import docker
-
-    client = docker.from_env(timeout=120)
-    try:
-        for c in client.containers.list(all=True, filters={"label": f"io.podlab.node={node}"}):
-            c.remove(force=True)
-        for net in client.networks.list(names=[network]):
-            net.remove()
-    finally:
-        client.close()
