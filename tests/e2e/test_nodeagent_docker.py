@@ -275,3 +275,31 @@ def test_containers_of_pods_no_longer_bound_are_removed_on_restart(docker_kit: D
             async with asyncio.timeout(60):
                 await gone()
     run_async(body())
+
+
+def test_a_leftover_container_holding_the_sandbox_name_is_replaced(docker_kit: DockerKit,
+                                                                  tmp_path: Path) -> None:
+    """A create whose answer was lost leaves a container under the name the next
+    attempt wants; the agent clears it (Docker's 409 Conflict) instead of failing the pod."""
+    node = docker_kit.node("leftover")
+    pod = pod_from({"metadata": {"name": "leftover", "uid": "0123abcd-0000-4000-8000-000000000000"},
+                    "spec": {"containers": [{"name": "c", "image": "busybox",
+                                             "command": ["sh", "-c", "sleep 3600"]}]}})
+    name = f"podlab_{node}_default_leftover_POD_0_0123abcd"
+    client = docker.from_env(timeout=60)
+    stale = client.containers.create("podlab/pause:3.9", name=name, labels={"io.podlab.test": "leftover"})
+
+    async def body() -> None:
+        async with running_agent(docker_kit, node, tmp_path) as (cluster, rt, _):
+            await cluster.add_pod(pod, node)
+            await wait_phase(cluster, "leftover", "Running")
+            [sandbox] = await rt.list_sandboxes(pod.metadata.uid)
+            assert sandbox.id != stale.id
+    try:
+        run_async(body())
+        with pytest.raises(docker.errors.NotFound):
+            client.containers.get(stale.id)
+    finally:
+        for c in client.containers.list(all=True, filters={"label": "io.podlab.test=leftover"}):
+            c.remove(force=True)
+        client.close()
