@@ -7,6 +7,12 @@ both every second. Once every pod is ready, the process's CPU time (user +
 system, every thread: the docker bridge included) is measured over a window
 and divided by the window's wall time: 1.0 = one core busy. A second window
 with the probes stopped gives the agent's own baseline. Target: <= 0.25.
+
+Exec probes enter the containers with podlab-nsexec when it is installed
+(scripts/bootstrap.sh builds it); those processes run in the pods' cgroups
+and are reported apart (`exec_processes_cpu_cores`), as is the container
+engine's CPU over the same window (`engine_cpu_cores`). `exec_path` says
+which way the execs went.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import cProfile
 import io
+import os
 import pstats
 import resource
 import tempfile
@@ -27,6 +34,7 @@ from nodeagent.agent import NodeAgent
 from nodeagent.config import AgentConfig
 from nodeagent.probes import NoProbes, Prober
 from nodeagent.runtime.docker import DockerRuntime, load_mirror
+from nodeagent.runtime.nsexec import find_helper
 from nodeagent.testing import FakeCluster
 from podlab.v1 import objects_pb2 as v1
 from tests.support.dockerkit import remove_node
@@ -49,17 +57,41 @@ def probed_pod(name: str) -> v1.Pod:
     return pod
 
 
-def _cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
+def _cpu(who: int = resource.RUSAGE_SELF) -> float:
+    r = resource.getrusage(who)
     return r.ru_utime + r.ru_stime
+
+
+ENGINE = ("dockerd", "containerd")  # containerd, containerd-shim*: runc's time ends up in the shims
+
+
+def _engine_cpu() -> float:
+    """CPU seconds of the container engine's processes (and their reaped children)."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if not (entry / "comm").read_text().strip().startswith(ENGINE):
+                continue
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 async def _window(seconds: float, prober: Prober | None = None) -> dict[str, float]:
     runs = prober.runs if prober else 0
-    cpu, wall = _cpu(), time.monotonic()
+    cpu, children, engine, wall = _cpu(), _cpu(resource.RUSAGE_CHILDREN), _engine_cpu(), time.monotonic()
     await asyncio.sleep(seconds)  # the measurement window itself
-    cpu, wall = _cpu() - cpu, time.monotonic() - wall
-    out = {"cpu_cores": round(cpu / wall, 3), "wall_s": round(wall, 1)}
+    wall = time.monotonic() - wall
+    cpu, children = _cpu() - cpu, _cpu(resource.RUSAGE_CHILDREN) - children
+    out = {"cpu_cores": round(cpu / wall, 3),
+           # podlab-nsexec and the probe commands: charged to the pods' cgroups, not the agent's
+           "exec_processes_cpu_cores": round(children / wall, 3),
+           "engine_cpu_cores": round((_engine_cpu() - engine) / wall, 3),
+           "wall_s": round(wall, 1)}
     if prober is not None:
         out["probes_per_s"] = round((prober.runs - runs) / wall, 1)
     return out
@@ -117,7 +149,9 @@ async def _bench(n: int, window: float) -> dict[str, Any]:
         agent.ctx.probes = NoProbes()  # else the next sync would start probing again
         progress(f"probes: measuring {window:.0f}s without probes (baseline)")
         baseline = await _window(window)
-        return {"pods": n, "setup_s": round(setup_s, 1), "with_probes": with_probes,
+        return {"pods": n, "setup_s": round(setup_s, 1),
+                "exec_path": "podlab-nsexec" if find_helper("auto") else "engine",
+                "with_probes": with_probes,
                 "baseline_no_probes": baseline,
                 "probe_cpu_cores": round(with_probes["cpu_cores"] - baseline["cpu_cores"], 3),
                 "restarts_during_run": restarts,

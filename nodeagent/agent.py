@@ -73,7 +73,8 @@ def make_runtime(config: AgentConfig) -> Runtime:
         return SimRuntime(config.node_name)
     from nodeagent.runtime.docker import DockerRuntime, load_mirror
     return DockerRuntime(config.node_name, config.pod_network, config.pause_image,
-                         load_mirror(config.mirror), config.node_netns_container)
+                         load_mirror(config.mirror), config.node_netns_container,
+                         exec_helper=config.exec_helper)
 
 
 class NodeAgent:

@@ -34,6 +34,7 @@ class AgentConfig:
     root_dir: str = ""
     pause_image: str = "podlab/pause:3.9"
     node_netns_container: str = ""
+    exec_helper: str = "auto"
     heartbeat: float = 1.0
     fence_timeout: float = 6.0
     cpu: str = ""
@@ -97,6 +98,9 @@ def parse_args(argv: list[str] | None = None) -> AgentConfig:
     p.add_argument("--pause-image", default="podlab/pause:3.9")
     p.add_argument("--node-netns-container", default="",
                    help="container whose network namespace hostNetwork pods join")
+    p.add_argument("--exec-helper", default="auto",
+                   help="podlab-nsexec for exec probes and hooks: a path, 'auto' (look on PATH) "
+                        "or 'none' (always exec through the engine)")
     p.add_argument("--heartbeat", type=float, default=1.0, help="lease renewal period (s)")
     p.add_argument("--fence-timeout", type=float, default=6.0,
                    help="stop all pods when the lease has not been renewed for this long (s)")
@@ -133,7 +137,7 @@ def parse_args(argv: list[str] | None = None) -> AgentConfig:
         server=a.server, node_name=a.node_name, listen=a.listen, advertise=a.advertise,
         runtime=a.runtime, mirror=a.mirror, pod_network=a.pod_network, host_ip=a.host_ip,
         root_dir=a.root_dir, pause_image=a.pause_image,
-        node_netns_container=a.node_netns_container, heartbeat=a.heartbeat,
+        node_netns_container=a.node_netns_container, exec_helper=a.exec_helper, heartbeat=a.heartbeat,
         fence_timeout=a.fence_timeout, cpu=a.cpu, memory=a.memory, max_pods=a.max_pods,
         backoff_base=a.backoff_base, backoff_cap=a.backoff_cap, labels=a.labels,
         resync_period=a.resync_period, eviction_hard=a.eviction_hard,

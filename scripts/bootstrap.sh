@@ -9,10 +9,12 @@
 #      stay untouched; installed for both docker clients.
 #   3. A running Docker engine (dockerd in the background if none answers).
 #   4. The project, editable, with its dev extras: pip install -e '.[dev]'.
-#   5. The offline image kit (compose/images/build.sh).
+#   5. podlab-nsexec (nodeagent/nsexec.c, static) in /usr/local/bin: the agent's
+#      exec probes and hooks enter containers with it instead of the engine.
+#   6. The offline image kit (compose/images/build.sh).
 #
 # Environment knobs:
-#   PODLAB_SKIP_KIT=1       skip step 5
+#   PODLAB_SKIP_KIT=1       skip step 6
 #   PODLAB_SKIP_PIP=1       skip step 4
 #   PODLAB_DEBIAN_MIRROR    default http://deb.debian.org/debian
 #   PODLAB_DOCKERD_TIMEOUT  seconds to wait for dockerd (default 60)
@@ -190,7 +192,17 @@ else
     fi
 fi
 
-# ---------------------------------------------------------------- 5. image kit
+# ---------------------------------------------------------------- 5. podlab-nsexec
+NSEXEC=/usr/local/bin/podlab-nsexec
+if [ -x "$NSEXEC" ] && [ "$NSEXEC" -nt "$ROOT/nodeagent/nsexec.c" ]; then
+    say "podlab-nsexec present"
+else
+    say "building $NSEXEC"
+    gcc -static -O2 -Wall -Wextra -Werror -o "$NSEXEC.new" "$ROOT/nodeagent/nsexec.c"
+    mv "$NSEXEC.new" "$NSEXEC"
+fi
+
+# ---------------------------------------------------------------- 6. image kit
 if [ "${PODLAB_SKIP_KIT:-0}" = 1 ]; then
     say "image kit skipped (PODLAB_SKIP_KIT=1)"
 else
