@@ -5,7 +5,8 @@
 #
 # 1. `pip wheel` the project and all its dependencies on the host into
 #    compose/.wheels (the host reaches the package index; builds do not);
-# 2. `docker build` compose/Dockerfile with BASE_IMAGE (default:
+# 2. build podlab-nsexec (nodeagent/nsexec.c, static) into compose/.bin;
+# 3. `docker build` compose/Dockerfile with BASE_IMAGE (default:
 #    podlab/debian:bookworm when the offline kit has it, else python:3.12-slim).
 #
 # Skipped when podlab/podlab:dev already carries the hash of the current
@@ -49,7 +50,7 @@ source_hash() {
         echo "base=$base_id"
         find pyproject.toml README.md podlab controlplane scheduler nodeagent bench \
              compose/Dockerfile compose/.dockerignore compose/healthcheck.py compose/images/mirror.yaml \
-             -type f \( -name '*.py' -o -name '*.toml' -o -name '*.md' -o -name '*.yaml' \
+             -type f \( -name '*.py' -o -name '*.toml' -o -name '*.md' -o -name '*.yaml' -o -name '*.c' \
              -o -name '*.json' -o -name '*.proto' -o -name 'Dockerfile' -o -name '.dockerignore' \
              -o -name '*.pyi' -o -name '*.typed' \) \
              -not -path '*/__pycache__/*' 2>/dev/null | LC_ALL=C sort | xargs -r sha256sum
@@ -81,6 +82,9 @@ if ! python3 -m pip wheel -q --disable-pip-version-check -w "$HERE/.wheels" "$SR
     die "pip wheel failed"
 fi
 rm -f "$HERE/.wheels/.pip.log"
+command -v gcc >/dev/null || die "gcc missing (apt-get install gcc libc6-dev)"
+mkdir -p "$HERE/.bin"
+gcc -static -O2 -Wall -Wextra -Werror -o "$HERE/.bin/podlab-nsexec" "$ROOT/nodeagent/nsexec.c"
 say "$(find "$HERE/.wheels" -name '*.whl' | wc -l) wheels; docker build $TAG (BASE_IMAGE=$BASE)"
 
 log="$SRC/.docker-build.log"

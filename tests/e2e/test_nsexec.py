@@ -15,6 +15,7 @@ from conftest import DockerKit, run_async
 
 from nodeagent.runtime.docker import DockerRuntime
 from nodeagent.runtime.nsexec import HELPER
+from tests.conftest import require_tier
 
 pytestmark = pytest.mark.e2e
 
@@ -29,11 +30,11 @@ FACTS = ["id", "hostname", "pwd", "cat /proc/self/cgroup",
 @pytest.fixture(scope="module")
 def helper() -> str:
     found = shutil.which(HELPER)
-    if found is None or os.geteuid() != 0:
-        problem = f"{HELPER} not on PATH (scripts/bootstrap.sh builds it)" if found is None else "not root"
-        if os.environ.get("PODLAB_REQUIRE_ALL_TIERS") == "1":
-            pytest.fail(problem)
-        pytest.skip(problem)
+    if found is None:
+        require_tier("e2e", f"{HELPER} not on PATH (scripts/bootstrap.sh builds it)")
+    if os.geteuid() != 0:
+        require_tier("e2e", f"{HELPER} needs root")
+    assert found is not None
     return found
 
 

@@ -52,3 +52,4 @@ def test_hostport_80_pods_land_on_different_nodes_and_a_third_stays_pending(
         return out.stdout if "FailedScheduling" in out.stdout else None
     described = wait_until(failed_scheduling, 30, 0.5, f"a FailedScheduling event on {pending}")
     assert "free ports" in described, described
+
