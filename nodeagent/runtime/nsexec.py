@@ -140,11 +140,29 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
 
 # -- users --------------------------------------------------------------------------------
 
-def _entries(path: Path) -> list[list[str]]:
+def _read_in_root(root: Path, *parts: str) -> str:
+    """A file of the container's, following no symlink: an absolute one read through
+    /proc/PID/root would lead into the agent's own filesystem. "" when absent."""
     try:
-        text = path.read_text(errors="replace")
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     except OSError:
-        return []
+        return ""
+    try:
+        for part in parts[:-1]:
+            inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        with os.fdopen(os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW, dir_fd=fd),
+                       errors="replace") as f:
+            return f.read(1 << 20)
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
+
+
+def _entries(root: Path, name: str) -> list[list[str]]:
+    text = _read_in_root(root, "etc", name)
     return [line.split(":") for line in text.splitlines() if line and not line.startswith("#")]
 
 
@@ -153,8 +171,8 @@ def _resolve_user(spec: str, root: Path) -> tuple[str, str] | None:
     "name:group", "uid:gid"), resolved in its /etc/passwd and /etc/group as runc
     does; None when a name is unknown (the engine then reports the error)."""
     name, _, group = spec.partition(":")
-    passwd = _entries(root / "etc/passwd")
-    groups = _entries(root / "etc/group")
+    passwd = _entries(root, "passwd")
+    groups = _entries(root, "group")
     if not name:
         name = "0"
     entry = next((e for e in passwd if len(e) > 3 and (e[0] == name or e[2] == name)), None)

@@ -94,3 +94,20 @@ def test_a_cgroup_outside_every_visible_mount_means_no_direct_exec(monkeypatch: 
 def test_a_hierarchy_with_no_mount_means_no_direct_exec(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(nsexec, "_cgroup_mounts", lambda: V1_HOST)
     assert cgroup_files(V1_CONTAINER + "8:pids:/docker/abc\n") is None
+
+
+def test_a_symlinked_passwd_is_not_followed(tmp_path: Path) -> None:
+    """Read through /proc/PID/root, an absolute symlink would lead into the agent's
+    own filesystem: the container's files are read without following any."""
+    elsewhere = tmp_path / "host"
+    elsewhere.mkdir()
+    (elsewhere / "passwd").write_text("www:x:0:0:leak:/host-secret:/bin/sh\n")
+    root = tmp_path / "container"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/passwd").symlink_to(elsewhere / "passwd")
+    assert _resolve_user("www", root) is None
+    assert _resolve_user("33", root) == ("33:0:0", "/")
+    (root / "etc/passwd").unlink()
+    (root / "etc").rmdir()
+    (root / "etc").symlink_to(elsewhere)
+    assert _resolve_user("www", root) is None
