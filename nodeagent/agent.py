@@ -22,7 +22,6 @@ from typing import Any, Protocol
 
 from google.protobuf.message import Message
 
-from nodeagent._compat import now_ts, set_condition, to_bytes
 from nodeagent.backoff import CrashBackoff
 from nodeagent.config import AgentConfig
 from nodeagent.events import EventRecorder
@@ -42,6 +41,9 @@ from nodeagent.runtime.base import RUNNING, Runtime
 from nodeagent.volumes import VolumeManager
 from podlab import errors
 from podlab.client import Informer
+from podlab.podutil import now as now_ts
+from podlab.podutil import set_condition
+from podlab.quantity import to_bytes
 from podlab.v1 import objects_pb2 as v1
 
 log = logging.getLogger("podlab.nodeagent")

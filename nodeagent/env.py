@@ -6,8 +6,8 @@ import math
 import re
 from collections.abc import Awaitable, Callable, Mapping
 
-from nodeagent._compat import cpu_millis, to_bytes
 from podlab import errors
+from podlab.quantity import cpu_millis, to_bytes
 from podlab.v1 import objects_pb2 as v1
 
 

@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from nodeagent._compat import now_ts
+from podlab.podutil import now as now_ts
 from podlab.v1 import objects_pb2 as v1
 
 log = logging.getLogger("podlab.nodeagent.events")

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from nodeagent._compat import to_bytes
+from podlab.quantity import to_bytes
 from podlab.v1 import objects_pb2 as v1
 
 log = logging.getLogger("podlab.nodeagent.eviction")

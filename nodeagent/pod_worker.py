@@ -15,7 +15,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from nodeagent._compat import cpu_millis, to_bytes
 from nodeagent.backoff import CrashBackoff, crash_delay
 from nodeagent.env import ContainerConfigError, ObjectGetter, build_env, expand
 from nodeagent.events import NORMAL, WARNING, EventRecorder
@@ -45,6 +44,7 @@ from nodeagent.runtime.base import (
 )
 from nodeagent.status import StatusInputs, build_status
 from nodeagent.volumes import PreparedVolume, VolumeError, VolumeManager
+from podlab.quantity import cpu_millis, to_bytes
 from podlab.v1 import objects_pb2 as v1
 
 log = logging.getLogger("podlab.nodeagent.worker")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from nodeagent._compat import qos_class, set_condition, ts_from_epoch
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from nodeagent.plan import TERMINAL, Plan, by_name
 from nodeagent.probes import ProbeManager
 from nodeagent.runtime.base import EXITED, RUNNING, ContainerInfo
+from podlab.podutil import qos_class, set_condition
 from podlab.v1 import objects_pb2 as v1
 
 
@@ -24,6 +26,14 @@ class StatusInputs:
     blocked: dict[str, tuple[str, str]] = field(default_factory=dict)
     reason: str = ""
     message: str = ""
+
+
+def ts_from_epoch(epoch: float) -> Timestamp:
+    """A Timestamp for a runtime's epoch seconds; unset (zero) for 0, "never"."""
+    ts = Timestamp()
+    if epoch > 0:
+        ts.FromMilliseconds(int(epoch * 1000))
+    return ts
 
 
 def _terminated(info: ContainerInfo, state: v1.ContainerState) -> None:

@@ -16,10 +16,10 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from nodeagent._compat import now_ts
 from podlab import errors
 from podlab.client import WatchEvent
 from podlab.kinds import kind_named, kind_of
+from podlab.podutil import now as now_ts
 from podlab.v1 import objects_pb2 as v1
 
 

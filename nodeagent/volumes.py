@@ -17,10 +17,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from nodeagent._compat import to_bytes
 from nodeagent.env import ObjectGetter, field_value, resource_value
 from nodeagent.runtime.base import LABEL_MANAGED, LABEL_NODE, LABEL_POD_UID, Mount, Runtime
 from podlab import errors
+from podlab.quantity import to_bytes
 from podlab.v1 import objects_pb2 as v1
 
 

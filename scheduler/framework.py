@@ -17,8 +17,8 @@ from collections import Counter
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 
+from podlab.podutil import pod_requests
 from podlab.v1 import objects_pb2 as v1
-from scheduler._compat import pod_requests
 
 DEFAULT_SCHEDULER = "default-scheduler"
 # Kubernetes' non-zero defaults: a pod without requests still counts this much

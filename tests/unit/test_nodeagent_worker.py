@@ -185,7 +185,7 @@ def test_lost_lease_fences_the_node_and_reconnect_resyncs(tmp_path: Path) -> Non
         first = (await rt.list_containers())[0].id
         cluster.lease_fail = True
         await cluster.wait_for(lambda: agent.fenced)
-        assert rt.container(first).state != RUNNING
+        await cluster.wait_for(lambda: rt.container(first).state != RUNNING)  # killed once fenced
         cluster.lease_fail = False
         await cluster.wait_for(lambda: not agent.fenced)
         await cluster.wait_for(lambda: any(x.info.state == RUNNING and x.info.id != first
