@@ -2,7 +2,11 @@
 
     informer (pods with spec.nodeName=<node>) ─┐
     runtime events (by pod uid) ───────────────┼─▶ PodWorker.wake() ─▶ sync_pod
-    periodic relist (safety net) ──────────────┘
+    each worker's own resync timer (safety net)┘
+
+Workers resync on their own timers, started when their pods arrived, so the
+node's resyncs are spread over the period instead of hitting the engine at
+once (a burst of lists that slows any container starting at that moment).
 
 The agent owns only containers labelled with its node name. After a restart it
 adopts what is running (workers find containers by label and keep them), and
@@ -190,7 +194,7 @@ class NodeAgent:
             await asyncio.sleep(1.0)
 
     async def _relist_loop(self) -> None:
-        """The safety net: wake every worker and remove orphans every resync period."""
+        """Remove orphans every resync period (workers resync themselves)."""
         await self.informer.synced.wait()
         while True:
             if not self.fenced:
@@ -198,8 +202,6 @@ class NodeAgent:
                     await self.remove_orphans()
                 except Exception as err:  # noqa: BLE001
                     log.warning("orphan sweep failed: %r node=%s", err, self.node_name)
-            for worker in list(self.workers.values()):
-                worker.wake()
             await asyncio.sleep(self.config.resync_period)
 
     async def remove_orphans(self) -> list[str]:
