@@ -4,9 +4,11 @@
     runtime events (by pod uid) ───────────────┼─▶ PodWorker.wake() ─▶ sync_pod
     each worker's own resync timer (safety net)┘
 
-Workers resync on their own timers, started when their pods arrived, so the
-node's resyncs are spread over the period instead of hitting the engine at
-once (a burst of lists that slows any container starting at that moment).
+Runtime events drive the agent; when their stream breaks, every worker looks
+again once it is back. The resync (`--resync-period`, 60 s like the kubelet's
+sync frequency) is only the safety net behind that: each worker keeps its own
+timer, started when its pod arrived, so the node's resyncs are spread over the
+period instead of hitting the engine at once.
 
 The agent owns only containers labelled with its node name. After a restart it
 adopts what is running (workers find containers by label and keep them), and
@@ -183,7 +185,12 @@ class NodeAgent:
         self._tasks[uid] = asyncio.create_task(run(), name=f"pod-{uid[:8]}")
 
     async def _events_loop(self) -> None:
+        reconnect = False
         while True:
+            if reconnect:  # what changed while the stream was down went unseen: look again
+                for worker in list(self.workers.values()):
+                    worker.wake()
+            reconnect = True
             try:
                 async for event in self.runtime.events():
                     worker = self.workers.get(event.pod_uid)

@@ -43,7 +43,7 @@ class AgentConfig:
     backoff_base: float = 10.0
     backoff_cap: float = 300.0
     labels: dict[str, str] = field(default_factory=dict)
-    resync_period: float = 10.0
+    resync_period: float = 60.0
     status_refresh: float = 10.0
     # node-pressure eviction (nodeagent.eviction)
     eviction_hard: str = "memory.available<100Mi,nodefs.available<10%"
@@ -110,7 +110,9 @@ def parse_args(argv: list[str] | None = None) -> AgentConfig:
     p.add_argument("--backoff-base", type=float, default=10.0, help="CrashLoopBackOff base (s)")
     p.add_argument("--backoff-cap", type=float, default=300.0, help="CrashLoopBackOff cap (s)")
     p.add_argument("--labels", type=_labels, default={}, help="node labels k=v,...")
-    p.add_argument("--resync-period", type=float, default=10.0, help="pod relist period (s)")
+    p.add_argument("--resync-period", type=float, default=60.0,
+                   help="how often each pod is re-examined without a runtime event, and "
+                        "orphans swept (s; the kubelet's --sync-frequency)")
     p.add_argument("--eviction-hard", default=AgentConfig.eviction_hard,
                    help="hard eviction thresholds, e.g. memory.available<100Mi,nodefs.available<10%%"
                         " ('' disables)")

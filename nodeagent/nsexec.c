@@ -187,6 +187,12 @@ int main(int argc, char **argv)
     gid_t gid = 0, groups[MAX_GROUPS];
     int n_groups = 0;
 
+    /* Nothing but stdin, stdout and stderr may reach the container, whatever the
+       caller left open. */
+    if (syscall(SYS_close_range, 3U, ~0U, 0U) != 0)
+        for (int fd = 3; fd < 1024; fd++)
+            close(fd);
+
     for (; i < argc && strncmp(argv[i], "--", 2) == 0 && argv[i][2]; i += 2) {
         if (i + 1 >= argc)
             usage();

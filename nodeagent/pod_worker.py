@@ -98,7 +98,7 @@ class WorkerContext:
     # Confirms a graceful deletion (client.delete grace 0 with the uid).
     confirm_delete: Callable[[v1.Pod], Awaitable[None]]
     fenced: Callable[[], bool] = lambda: False
-    resync_period: float = 10.0
+    resync_period: float = 60.0
     recorder: EventRecorder | None = None
 
 

@@ -24,7 +24,8 @@ LABEL = "io.podlab.test"
 FACTS = ["id", "hostname", "pwd", "cat /proc/self/cgroup",
          "grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs)' /proc/self/status",
          "env | grep -v -e '^SHLVL=' -e '^_=' -e '^PWD=' | sort", "ls /", "readlink /proc/self/ns/net",
-         "readlink /proc/self/ns/pid", "readlink /proc/self/ns/mnt"]
+         "readlink /proc/self/ns/pid", "readlink /proc/self/ns/mnt",
+         "ls /proc/$$/fd"]  # no descriptor of the agent's reaches the container
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +74,8 @@ async def _both(rt: DockerRuntime, cid: str, cmd: str) -> tuple[tuple[int, bytes
 def test_a_command_entered_directly_sees_what_docker_exec_shows(helper: str, containers: docker.DockerClient,
                                                                  settings: dict[str, object]) -> None:
     cid = _start(containers, **settings)
+    leak = os.open(os.devnull, os.O_RDONLY)
+    os.set_inheritable(leak, True)  # a careless descriptor in the agent
 
     async def body() -> None:
         rt = DockerRuntime("nsexec-test", exec_helper=helper)
@@ -82,7 +85,10 @@ def test_a_command_entered_directly_sees_what_docker_exec_shows(helper: str, con
                 assert direct == engine, fact
         finally:
             await rt.close()
-    run_async(body())
+    try:
+        run_async(body())
+    finally:
+        os.close(leak)
 
 
 def test_direct_exec_goes_around_the_engine(helper: str, containers: docker.DockerClient) -> None:
