@@ -4,11 +4,12 @@
     runtime events (by pod uid) ───────────────┼─▶ PodWorker.wake() ─▶ sync_pod
     each worker's own resync timer (safety net)┘
 
-Runtime events drive the agent; when their stream breaks, every worker looks
-again once it is back. The resync (`--resync-period`, 60 s like the kubelet's
-sync frequency) is only the safety net behind that: each worker keeps its own
-timer, started when its pod arrived, so the node's resyncs are spread over the
-period instead of hitting the engine at once.
+Runtime events drive the agent; whenever their stream (re)connects, every
+worker looks again, since what happened before it was live went unseen. The
+resync (`--resync-period`, 60 s like the kubelet's sync frequency) is only the
+safety net behind that: each worker keeps its own timer, started when its pod
+arrived, so the node's resyncs are spread over the period instead of hitting
+the engine at once.
 
 The agent owns only containers labelled with its node name. After a restart it
 adopts what is running (workers find containers by label and keep them), and
@@ -43,7 +44,7 @@ from nodeagent.eviction import (
 )
 from nodeagent.pod_worker import PodWorker, WorkerContext
 from nodeagent.probes import ProbeManager, Prober
-from nodeagent.runtime.base import RUNNING, Runtime
+from nodeagent.runtime.base import CONNECTED, RUNNING, Runtime
 from nodeagent.volumes import VolumeManager
 from podlab import errors
 from podlab.client import Informer
@@ -185,16 +186,14 @@ class NodeAgent:
         self._tasks[uid] = asyncio.create_task(run(), name=f"pod-{uid[:8]}")
 
     async def _events_loop(self) -> None:
-        reconnect = False
         while True:
-            if reconnect:  # what changed while the stream was down went unseen: look again
-                for worker in list(self.workers.values()):
-                    worker.wake()
-            reconnect = True
             try:
                 async for event in self.runtime.events():
-                    worker = self.workers.get(event.pod_uid)
-                    if worker is not None:
+                    if event is CONNECTED:  # what happened before the stream was live went unseen
+                        woken = list(self.workers.values())
+                    else:
+                        woken = [w for w in (self.workers.get(event.pod_uid),) if w is not None]
+                    for worker in woken:
                         worker.wake()
             except Exception as err:  # noqa: BLE001 - the engine went away; relist covers it
                 log.warning("runtime events failed: %r node=%s", err, self.node_name)

@@ -149,7 +149,12 @@ class RuntimeEvent:
 
     pod_uid: str
     container_id: str
-    action: str  # start, die, oom, destroy, ...
+    action: str  # start, die, oom, destroy, ...; CONNECTED: the stream is live
+
+
+# The first event of every `Runtime.events()` stream: from here on nothing is
+# missed, so whatever happened before deserves a fresh look.
+CONNECTED = RuntimeEvent("", "", "connected")
 
 
 @dataclass
@@ -202,7 +207,8 @@ class Runtime(abc.ABC):
 
     @abc.abstractmethod
     def events(self) -> AsyncIterator[RuntimeEvent]:
-        """Container events of this node's containers, until the runtime is closed."""
+        """Container events of this node's containers, until the runtime is closed;
+        CONNECTED first, once the stream is live."""
 
     @abc.abstractmethod
     async def ensure_memory_volume(self, name: str, size_bytes: int, labels: dict[str, str]) -> str:

@@ -49,6 +49,7 @@ import docker.types
 import yaml
 
 from nodeagent.runtime.base import (
+    CONNECTED,
     CREATED,
     EXITED,
     LABEL_ATTEMPT,
@@ -502,6 +503,7 @@ class DockerRuntime(Runtime):
         try:
             self._event_stream = self._client.events(
                 decode=True, filters={"type": "container", "label": [f"{LABEL_NODE}={self.node_name}"]})
+            loop.call_soon_threadsafe(queue.put_nowait, CONNECTED)  # the engine answered: live
             for ev in self._event_stream:
                 action = ev.get("Action", ev.get("status", ""))
                 # exec_create/start/die: every exec probe makes three; none changes the

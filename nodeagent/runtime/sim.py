@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from nodeagent.runtime.base import (
+    CONNECTED,
     CREATED,
     EXITED,
     LABEL_ATTEMPT,
@@ -88,6 +89,10 @@ class SimRuntime(Runtime):
         if c.timer:
             c.timer.cancel()
         self._events.put_nowait(RuntimeEvent(c.info.pod_uid, container_id, "die"))
+
+    def break_event_stream(self) -> None:
+        """End the current events() stream, as an engine restart would."""
+        self._events.put_nowait(None)
 
     def kill_sandbox(self, sandbox_id: str) -> None:
         self._sandboxes[sandbox_id].state = EXITED
@@ -167,6 +172,7 @@ class SimRuntime(Runtime):
         return ExecResult(0, b"", b"")
 
     async def events(self) -> AsyncIterator[RuntimeEvent]:  # type: ignore[override]
+        yield CONNECTED
         while True:
             event = await self._events.get()
             if event is None:

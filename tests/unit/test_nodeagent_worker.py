@@ -30,9 +30,9 @@ def run(tmp_path: Path, body: Body, runtime: SimRuntime | None = None, **cfg: ob
     async def main() -> None:
         cluster = FakeCluster()
         rt = runtime or SimRuntime(NODE)
-        config = AgentConfig(node_name=NODE, root_dir=str(tmp_path), backoff_base=0.2,
-                             backoff_cap=1.0, heartbeat=0.1, fence_timeout=0.6,
-                             resync_period=0.5, **cfg)  # type: ignore[arg-type]
+        settings: dict[str, object] = {"backoff_base": 0.2, "backoff_cap": 1.0, "heartbeat": 0.1,
+                                       "fence_timeout": 0.6, "resync_period": 0.5, **cfg}
+        config = AgentConfig(node_name=NODE, root_dir=str(tmp_path), **settings)  # type: ignore[arg-type]
         agent = NodeAgent(config, cluster, rt)
         task = asyncio.create_task(agent.run())
         try:
@@ -245,3 +245,24 @@ def test_env_from_downward_api_and_config_map_reaches_the_container(tmp_path: Pa
         assert seen["COLOR"] == "blue" and seen["GREETING"] == "hi blue" and seen["MEM"] == "64"
         assert seen["__cmd"] == "echo env $(X)"
     run(tmp_path, body, runtime=SimRuntime(NODE, behavior=behavior))
+
+
+
+class _CountingWorker:
+    woken = 0
+
+    def wake(self) -> None:
+        self.woken += 1
+
+
+def test_every_worker_looks_again_when_the_event_stream_returns(tmp_path: Path) -> None:
+    """What happened while the stream was down (or before it was live) was never
+    announced: with no resync for ten minutes, the reconnect must wake every pod."""
+    async def body(cluster: FakeCluster, rt: SimRuntime, agent: NodeAgent) -> None:
+        await cluster.wait_for(lambda: cluster.objects.get(("Node", "", NODE)))
+        worker = _CountingWorker()
+        agent.workers["no-event-for-me"] = worker  # type: ignore[assignment]
+        rt.break_event_stream()
+        await cluster.wait_for(lambda: worker.woken >= 1)
+        del agent.workers["no-event-for-me"]
+    run(tmp_path, body, resync_period=600)
