@@ -149,7 +149,9 @@ class DockerRuntime(Runtime):
         self._pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="docker-bridge")
         self._network_id = ""
         self._network_lock = threading.Lock()
-        self._inspected: dict[str, dict[str, Any]] = {}  # container id -> its last inspect
+        # container id -> (its last inspect, the event count it was taken at)
+        self._inspected: dict[str, tuple[dict[str, Any], int]] = {}
+        self._events_seen: dict[str, int] = {}  # container id -> its engine events so far
         # Exec without the engine (nodeagent.runtime.nsexec): the helper, and how to
         # enter each running container (None: through the engine), by container id.
         self._helper = find_helper(exec_helper)
@@ -322,27 +324,32 @@ class DockerRuntime(Runtime):
         return await self._bridge(self._run_sandbox, spec)
 
     def _inspect_all(self, filters: dict[str, Any], complete: bool = False) -> list[dict[str, Any]]:
-        """Every container `filters` lists, inspected. An inspection is reused while the
-        list shows the container in the same state: podlab's containers never restart
-        in place, so what inspect says of a running or exited one holds until its state
-        changes. `complete`: the list is all of this node's containers; forget the rest."""
+        """Every container `filters` lists, inspected. An inspection is reused while no
+        engine event came for the container and the list shows it in the same state:
+        podlab's containers never restart in place, so what inspect says of a running or
+        exited one holds until then. (The list alone is not enough: Docker 20.10 sends
+        "die" before its list shows the exit.) `complete`: the list is all of this node's
+        containers; forget the rest."""
         out = []
         summaries = self._api.containers(all=True, filters=filters)
         if complete:
             listed = {s["Id"] for s in summaries}
-            for cid in [c for c in self._inspected if c not in listed]:
+            # list(): a snapshot, as bridge threads and the event pump add to these
+            for cid in {*list(self._inspected), *list(self._events_seen)} - listed:
                 self._forget(cid)
         for summary in summaries:
             cid = summary["Id"]
-            cached = self._inspected.get(cid)
-            if cached is not None and (cached.get("State") or {}).get("Status") == summary.get("State"):
+            seen = self._events_seen.get(cid, 0)
+            cached, at = self._inspected.get(cid, (None, -1))
+            if cached is not None and at == seen and \
+                    (cached.get("State") or {}).get("Status") == summary.get("State"):
                 out.append(cached)
                 continue
             try:
                 attrs = self._api.inspect_container(cid)
             except docker.errors.NotFound:
                 continue
-            self._inspected[cid] = attrs
+            self._inspected[cid] = (attrs, seen)
             if _state(attrs) == EXITED:
                 self._targets.pop(cid, None)
             elif self._helper and cid not in self._targets and (attrs.get("State") or {}).get("Running"):
@@ -352,6 +359,7 @@ class DockerRuntime(Runtime):
 
     def _forget(self, container_id: str) -> None:
         self._inspected.pop(container_id, None)
+        self._events_seen.pop(container_id, None)
         self._targets.pop(container_id, None)
 
     def _filters(self, pod_uid: str | None) -> dict[str, Any]:
@@ -511,7 +519,9 @@ class DockerRuntime(Runtime):
                 if action.startswith("exec_"):
                     continue
                 attrs = (ev.get("Actor") or {}).get("Attributes") or {}
-                event = RuntimeEvent(attrs.get(LABEL_POD_UID, ""), ev.get("id", ""), action)
+                cid = ev.get("id", "")
+                self._events_seen[cid] = self._events_seen.get(cid, 0) + 1  # its inspection is stale
+                event = RuntimeEvent(attrs.get(LABEL_POD_UID, ""), cid, action)
                 loop.call_soon_threadsafe(queue.put_nowait, event)
         except Exception as err:  # noqa: BLE001 - the stream ends on close or engine loss
             if not self._closed:
