@@ -72,6 +72,12 @@ class AgentConfig:
         return "\n".join(f"  {k}={v}" for k, v in asdict(self).items())
 
 
+def _exec_helper(value: str) -> str:
+    if value in ("auto", "none") or (os.path.isfile(value) and os.access(value, os.X_OK)):
+        return value
+    raise argparse.ArgumentTypeError(f"{value!r} is not an executable file (or 'auto', 'none')")
+
+
 def _labels(text: str) -> dict[str, str]:
     out = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
@@ -98,7 +104,7 @@ def parse_args(argv: list[str] | None = None) -> AgentConfig:
     p.add_argument("--pause-image", default="podlab/pause:3.9")
     p.add_argument("--node-netns-container", default="",
                    help="container whose network namespace hostNetwork pods join")
-    p.add_argument("--exec-helper", default="auto",
+    p.add_argument("--exec-helper", default="auto", type=_exec_helper,
                    help="podlab-nsexec for exec probes and hooks: a path, 'auto' (look on PATH) "
                         "or 'none' (always exec through the engine)")
     p.add_argument("--heartbeat", type=float, default=1.0, help="lease renewal period (s)")

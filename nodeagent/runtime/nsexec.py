@@ -95,7 +95,11 @@ async def nsexec(helper: str, target: Target, command: list[str], timeout: float
     argv = [helper, "--container", target.container_id, "--user", target.user, "--cwd", target.workdir]
     for path in target.cgroups:
         argv += ["--cgroup", path]
-    code, out, err = await _Spawned(argv + [str(target.pid), "--", *command], target.env).result(timeout)
+    try:
+        spawned = _Spawned(argv + [str(target.pid), "--", *command], target.env)
+    except OSError as spawn_error:  # e.g. the helper was removed since the agent started
+        raise NsExecUnavailable(f"{helper}: {spawn_error}") from spawn_error
+    code, out, err = await spawned.result(timeout)
     if code == HELPER_FAILED and err.startswith(f"{HELPER}: ".encode()):
         raise NsExecUnavailable(err.decode(errors="replace").strip())
     return ExecResult(code, out, err)

@@ -8,6 +8,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import docker
 import pytest
@@ -144,6 +145,23 @@ def test_a_stopped_container_is_reported_by_the_engine(helper: str, containers: 
             await asyncio.to_thread(containers.api.kill, cid)
             with pytest.raises(Exception, match="is not running"):
                 await rt.exec(cid, ["true"], 10)
+        finally:
+            await rt.close()
+    run_async(body())
+
+
+def test_a_helper_gone_since_start_falls_back_to_the_engine(helper: str, containers: docker.DockerClient,
+                                                            tmp_path: Path) -> None:
+    cid = _start(containers)
+    copy = tmp_path / HELPER
+    shutil.copy(helper, copy)
+
+    async def body() -> None:
+        rt = DockerRuntime("nsexec-test", exec_helper=str(copy))
+        try:
+            copy.unlink()
+            result = await rt.exec(cid, ["sh", "-c", "echo via the engine"], 10)
+            assert (result.exit_code, result.stdout) == (0, b"via the engine\n")
         finally:
             await rt.close()
     run_async(body())

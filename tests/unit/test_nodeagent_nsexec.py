@@ -111,3 +111,14 @@ def test_a_symlinked_passwd_is_not_followed(tmp_path: Path) -> None:
     (root / "etc").rmdir()
     (root / "etc").symlink_to(elsewhere)
     assert _resolve_user("www", root) is None
+
+
+def test_the_exec_helper_flag_takes_auto_none_or_an_executable(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from nodeagent.config import parse_args
+
+    assert parse_args(["--exec-helper", "none"]).exec_helper == "none"
+    assert parse_args([]).exec_helper == "auto"
+    with pytest.raises(SystemExit):
+        parse_args(["--exec-helper", str(tmp_path / "missing")])
+    assert "is not an executable file" in capsys.readouterr().err
