@@ -116,10 +116,16 @@ class _TxnBatcher:
     transactions — as long as no child writes a key another child reads or
     writes, which the batcher guarantees by deferring such a child to the
     next batch.
+
+    One transaction is in flight at a time (group commit): an idle store
+    sends a write at once, and a busy one sends everything that arrived
+    during the previous round trip together. With two in flight, nine in
+    ten writes went alone, and etcd spends ~150 µs of CPU on a write sent
+    alone against ~60 µs on one in a batch.
     """
 
     MAX_BATCH = 128
-    MAX_IN_FLIGHT = 2
+    MAX_IN_FLIGHT = 1
 
     def __init__(self, kv: etcd_rpc.KVStub, rpc_call) -> None:  # type: ignore[no-untyped-def]
         self._kv = kv
