@@ -20,6 +20,7 @@ class Proxy:
         self.address = f"127.0.0.1:{self.port}"
         self._cut = False
         self._writers: set[asyncio.StreamWriter] = set()
+        self._connections: set[asyncio.Task[None]] = set()
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"proxy-{self.port}", daemon=True)
@@ -49,9 +50,15 @@ class Proxy:
         except OSError:
             writer.close()
             return
+        task = asyncio.current_task()
+        assert task is not None
         self._writers |= {writer, up_writer}
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
-        self._writers -= {writer, up_writer}
+        self._connections.add(task)
+        try:
+            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        finally:
+            self._writers -= {writer, up_writer}
+            self._connections.discard(task)
 
     def _call(self, fn) -> None:  # type: ignore[no-untyped-def]
         asyncio.run_coroutine_threadsafe(fn(), self._loop).result(5)
@@ -74,6 +81,12 @@ class Proxy:
             self._server.close()
             for w in list(self._writers):
                 w.transport.abort()
+            # Let every connection's pipes see the abort and finish, so none is
+            # destroyed pending when the loop stops.
+            if self._connections:
+                _, stuck = await asyncio.wait(self._connections, timeout=2)
+                for task in stuck:
+                    task.cancel()
         with contextlib.suppress(Exception):
             self._call(close)
         self._loop.call_soon_threadsafe(self._loop.stop)
