@@ -6,13 +6,22 @@ serialized bytes straight into etcd with the same concurrency from the same
 kind of client. Runs twice: one API process, and two API processes sharing
 the port (the API server is stateless; gRPC binds with SO_REUSEPORT), to show
 where the limit is.
+
+Two figures say where the CPU goes: the CPU time each process spent per
+create (API server, etcd, the benchmark's own client), and the same creates
+against a no-op gRPC server (`bench.noop_server`) from the same client: the
+floor that gRPC in Python sets before the API server does any work.
+Pods are built before the clock starts, as the raw puts' bytes are.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import grpc
 from etcd3.etcdrpc import rpc_pb2 as etcd
@@ -21,7 +30,9 @@ from etcd3.etcdrpc import rpc_pb2_grpc as etcd_rpc
 from bench.stats import progress, summary_ms
 from podlab.client import Client
 from podlab.v1 import objects_pb2 as v1
-from tests.support.procs import ControlPlane, Etcd, free_port
+from tests.support.procs import ControlPlane, Etcd, free_port, python_component, wait_for
+
+T = TypeVar("T")
 
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))
 
@@ -51,18 +62,47 @@ async def _drive(n: int, one) -> tuple[float, list[float]]:  # type: ignore[no-u
     return time.perf_counter() - started, latencies
 
 
-async def _api(n: int, address: str, connections: int, prefix: str) -> tuple[float, list[float], bytes]:
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_per_op(n: int, work: Callable[[], T], **pids: list[int]) -> tuple[T, dict[str, int]]:
+    """Run work(); its result and the CPU microseconds per op of each named process group and the client."""
+    def sample() -> dict[str, float]:
+        return {name: sum(cpu_seconds(p) for p in group) for name, group in pids.items()} | {
+            "client": own_cpu_seconds()}
+
+    before = sample()
+    result = work()
+    after = sample()
+    return result, {name: round((after[name] - before[name]) / n * 1e6) for name in after}
+
+
+async def _api(n: int, address: str, connections: int, prefix: str) -> tuple[float, list[float]]:
     # Separate connections, so the kernel can spread them over API processes.
     clients = [Client(address, options=[("grpc.use_local_subchannel_pool", 1)]) for _ in range(connections)]
     try:
         for i, client in enumerate(clients):
             await client.create(make_pod(-1 - i, prefix))  # warm every connection
-        secs, lat = await _drive(n, lambda i, w: clients[w % connections].create(make_pod(i, prefix)))
-        payload = (await clients[0].get(v1.Pod, f"{prefix}-0")).SerializeToString()
-        return secs, lat, payload
+        pods = [make_pod(i, prefix) for i in range(n)]
+        return await _drive(n, lambda i, w: clients[w % connections].create(pods[i]))
     finally:
         for client in clients:
             await client.close()
+
+
+async def _stored_bytes(address: str, name: str) -> bytes:
+    """The object as the API stored it: what the raw puts write."""
+    async with Client(address) as client:
+        return (await client.get(v1.Pod, name)).SerializeToString()
 
 
 async def _raw(n: int, endpoint: str, payload: bytes) -> tuple[float, list[float]]:
@@ -75,35 +115,58 @@ async def _raw(n: int, endpoint: str, payload: bytes) -> tuple[float, list[float
         await channel.close()
 
 
+def _noop_floor(n: int) -> tuple[tuple[float, list[float]], dict[str, int]]:
+    address = f"127.0.0.1:{free_port()}"
+    server = python_component("noop-server", "bench.noop_server", address)
+    try:
+        wait_for(lambda: "listening" in server.output() or not server.alive(), 30,
+                 message="the no-op server to listen")
+        return cpu_per_op(n, lambda: asyncio.run(_api(n, address, 1, "noop")), server=[server.pid])
+    finally:
+        server.stop()
+
+
 def run(quick: bool = False) -> dict[str, object]:
     n = 500 if quick else 10_000
     store = Etcd()
-    results: dict[str, object] = {}
+    etcd_pid = [store.process.pid]
     try:
         port = free_port()
         planes = [ControlPlane(store.endpoint, "--no-controllers", port=port)]
         try:
             address = planes[0].address
             progress(f"api: {n} creates through 1 API process ({CONCURRENCY} concurrent)")
-            one_secs, one_lat, payload = asyncio.run(_api(n, address, 1, "one"))
+            (one_secs, one_lat), one_cpu = cpu_per_op(
+                n, lambda: asyncio.run(_api(n, address, 1, "one")),
+                api=[planes[0].process.pid], etcd=etcd_pid)
+            payload = asyncio.run(_stored_bytes(address, "one-0"))
             progress(f"api: {n} raw etcd puts of the same {len(payload)} bytes")
-            raw_secs, raw_lat = asyncio.run(_raw(n, store.endpoint, payload))
+            (raw_secs, raw_lat), raw_cpu = cpu_per_op(
+                n, lambda: asyncio.run(_raw(n, store.endpoint, payload)), etcd=etcd_pid)
             planes.append(ControlPlane(store.endpoint, "--no-controllers", port=port))
             progress(f"api: {n} creates through 2 API processes sharing port {port}")
-            two_secs, two_lat, _ = asyncio.run(_api(n, address, 4, "two"))
+            (two_secs, two_lat), two_cpu = cpu_per_op(
+                n, lambda: asyncio.run(_api(n, address, 4, "two")),
+                api=[p.process.pid for p in planes], etcd=etcd_pid)
         finally:
             for plane in planes:
                 plane.stop()
-        raw_rate = n / raw_secs
-        results = {
-            "config": {"pods": n, "concurrency": CONCURRENCY, "object_bytes": len(payload)},
-            "api_create_1_process": {"per_second": round(n / one_secs, 1), **summary_ms(one_lat)},
-            "api_create_2_processes": {"per_second": round(n / two_secs, 1), **summary_ms(two_lat)},
-            "raw_etcd_put": {"per_second": round(raw_rate, 1), **summary_ms(raw_lat)},
-            "ratio": {"throughput_1_process_over_etcd": round(n / one_secs / raw_rate, 3),
-                      "throughput_2_processes_over_etcd": round(n / two_secs / raw_rate, 3)},
-            "targets": {"p99_create_ms_max": 20, "throughput_ratio_min": 0.4},
-        }
     finally:
         store.stop()
-    return results
+    progress(f"api: {n} creates against a no-op gRPC server")
+    (noop_secs, noop_lat), noop_cpu = _noop_floor(n)
+    raw_rate = n / raw_secs
+    return {
+        "config": {"pods": n, "concurrency": CONCURRENCY, "object_bytes": len(payload)},
+        "api_create_1_process": {"per_second": round(n / one_secs, 1), **summary_ms(one_lat),
+                                 "cpu_us_per_create": one_cpu},
+        "api_create_2_processes": {"per_second": round(n / two_secs, 1), **summary_ms(two_lat),
+                                   "cpu_us_per_create": two_cpu},
+        "raw_etcd_put": {"per_second": round(raw_rate, 1), **summary_ms(raw_lat), "cpu_us_per_put": raw_cpu},
+        "noop_grpc_create": {"per_second": round(n / noop_secs, 1), **summary_ms(noop_lat),
+                             "cpu_us_per_create": noop_cpu},
+        "ratio": {"throughput_1_process_over_etcd": round(n / one_secs / raw_rate, 3),
+                  "throughput_2_processes_over_etcd": round(n / two_secs / raw_rate, 3),
+                  "noop_grpc_over_etcd": round(n / noop_secs / raw_rate, 3)},
+        "targets": {"p99_create_ms_max": 20, "throughput_ratio_min": 0.4},
+    }
