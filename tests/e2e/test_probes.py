@@ -48,6 +48,28 @@ def condition(cluster: FakeCluster, pod: str, ctype: str) -> str:
     return next((c.status for c in st.conditions if c.type == ctype), "") if st else ""
 
 
+def ready_one_restart_the_other(docker_kit: DockerKit, tmp_path: Path, manifest: dict[str, Any],
+                                ready: str, sick: str) -> list[str]:
+    """Run a pod whose `ready` container's readiness probe passes and whose `sick`
+    container's liveness probe fails: wait until the first is ready and the
+    second restarted, check the first never restarted, and return the pod's
+    Unhealthy event messages."""
+    pod = manifest["metadata"]["name"]
+
+    async def body() -> list[str]:
+        node = docker_kit.node(f"probe-{pod}")
+        async with running_agent(docker_kit, node, tmp_path) as (cluster, _, _):
+            await cluster.add_pod(pod_from(manifest), node)
+            await cluster.wait_for(
+                lambda: (c := container(cluster, pod, ready)) is not None and c.ready, 40)
+            await cluster.wait_for(
+                lambda: (c := container(cluster, pod, sick)) is not None and c.restart_count >= 1, 40)
+            healthy = container(cluster, pod, ready)
+            assert healthy is not None and healthy.restart_count == 0
+            return [e.message for e in events(cluster, "Unhealthy", pod)]
+    return run_async(body())
+
+
 SH = ["/bin/sh", "-c"]
 
 
@@ -234,20 +256,8 @@ def test_tcp_socket_probes_pass_on_a_listening_port_and_restart_on_a_closed_one(
             {"name": "closed", "image": "busybox", "command": SH + ["sleep 600"],
              "livenessProbe": probe({"tcpSocket": {"port": 8081}}, delay=1, period=1, failures=2)}]}}
 
-    async def body() -> None:
-        node = docker_kit.node("probe-tcp")
-        async with running_agent(docker_kit, node, tmp_path) as (cluster, _, _):
-            await cluster.add_pod(pod_from(manifest), node)
-            await cluster.wait_for(
-                lambda: (c := container(cluster, "tcp", "nginx")) is not None and c.ready, 40)
-            await cluster.wait_for(
-                lambda: (c := container(cluster, "tcp", "closed")) is not None
-                and c.restart_count >= 1, 40)
-            msgs = [e.message for e in events(cluster, "Unhealthy", "tcp")]
-            assert any("Liveness probe failed: dial tcp" in m and ":8081" in m for m in msgs), msgs
-            nginx = container(cluster, "tcp", "nginx")
-            assert nginx is not None and nginx.restart_count == 0
-    run_async(body())
+    msgs = ready_one_restart_the_other(docker_kit, tmp_path, manifest, ready="nginx", sick="closed")
+    assert any("Liveness probe failed: dial tcp" in m and ":8081" in m for m in msgs), msgs
 
 
 HEALTH_SERVER = """
@@ -278,17 +288,5 @@ def test_grpc_probe_restarts_a_not_serving_server_and_readies_a_serving_one(
         "containers": [server("serving", 9091, "SERVING", "readinessProbe"),
                        server("sick", 9090, "NOT_SERVING", "livenessProbe", delay=2, failures=2)]}}
 
-    async def body() -> None:
-        node = docker_kit.node("probe-grpc")
-        async with running_agent(docker_kit, node, tmp_path) as (cluster, _, _):
-            await cluster.add_pod(pod_from(manifest), node)
-            await cluster.wait_for(
-                lambda: (c := container(cluster, "grpc-health", "serving")) is not None and c.ready, 40)
-            await cluster.wait_for(
-                lambda: (c := container(cluster, "grpc-health", "sick")) is not None
-                and c.restart_count >= 1, 40)
-            msgs = [e.message for e in events(cluster, "Unhealthy", "grpc-health")]
-            assert 'Liveness probe failed: service unhealthy (responded with "NOT_SERVING")' in msgs, msgs
-            serving = container(cluster, "grpc-health", "serving")
-            assert serving is not None and serving.restart_count == 0
-    run_async(body())
+    msgs = ready_one_restart_the_other(docker_kit, tmp_path, manifest, ready="serving", sick="sick")
+    assert 'Liveness probe failed: service unhealthy (responded with "NOT_SERVING")' in msgs, msgs
