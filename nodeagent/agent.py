@@ -1,15 +1,19 @@
 """The node agent: registration, heartbeats, self-fencing, and one worker per pod.
 
     informer (pods with spec.nodeName=<node>) ─┐
-    runtime events (by pod uid) ───────────────┼─▶ PodWorker.wake() ─▶ sync_pod
+    runtime events (by pod uid) ───────────────┤
+    relist: containers that changed unseen ────┼─▶ PodWorker.wake() ─▶ sync_pod
     each worker's own resync timer (safety net)┘
 
 Runtime events drive the agent; whenever their stream (re)connects, every
-worker looks again, since what happened before it was live went unseen. The
-resync (`--resync-period`, 60 s like the kubelet's sync frequency) is only the
-safety net behind that: each worker keeps its own timer, started when its pod
-arrived, so the node's resyncs are spread over the period instead of hitting
-the engine at once.
+worker looks again, since what happened before it was live went unseen. Behind
+the events, the relist (`--relist-period`, 1 s like the kubelet's PLEG) lists
+the node's containers and wakes the pods whose containers changed, so an event
+the engine dropped costs a second, not a resync. The resync
+(`--resync-period`, 60 s like the kubelet's sync frequency) is the last safety
+net: each worker keeps its own timer, started when its pod arrived, so the
+node's resyncs are spread over the period instead of hitting the engine at
+once.
 
 The agent owns only containers labelled with its node name. After a restart it
 adopts what is running (workers find containers by label and keep them), and
@@ -200,15 +204,37 @@ class NodeAgent:
             await asyncio.sleep(1.0)
 
     async def _relist_loop(self) -> None:
-        """Remove orphans every resync period (workers resync themselves)."""
+        """The kubelet's PLEG relist, behind the event stream.
+
+        Every relist period, list this node's containers and sandboxes and wake
+        the workers of pods whose containers appeared, changed state or went
+        since the last list: what an event the engine dropped would have said.
+        One list per period, and only changed pods are woken. Orphans are swept
+        every resync period.
+        """
         await self.informer.synced.wait()
+        loop = asyncio.get_running_loop()
+        last: dict[str, tuple[str, str]] | None = None  # container id -> (pod uid, state)
+        next_sweep = loop.time()
         while True:
-            if not self.fenced:
+            try:
+                listed = {c.id: (c.pod_uid, c.state) for c in await self.runtime.list_containers()}
+                listed |= {s.id: (s.pod_uid, s.state) for s in await self.runtime.list_sandboxes()}
+                if last is not None:
+                    changed = {uid for cid, (uid, state) in listed.items() if last.get(cid) != (uid, state)}
+                    changed |= {uid for cid, (uid, _) in last.items() if cid not in listed}
+                    for uid in changed:
+                        self._wake_pod(uid)
+                last = listed
+            except Exception as err:  # noqa: BLE001 - the engine went away; try again next period
+                log.warning("relist failed: %r node=%s", err, self.node_name)
+            if not self.fenced and loop.time() >= next_sweep:
+                next_sweep = loop.time() + self.config.resync_period
                 try:
                     await self.remove_orphans()
                 except Exception as err:  # noqa: BLE001
                     log.warning("orphan sweep failed: %r node=%s", err, self.node_name)
-            await asyncio.sleep(self.config.resync_period)
+            await asyncio.sleep(self.config.relist_period)
 
     async def remove_orphans(self) -> list[str]:
         """Remove containers whose pod UID is not bound to this node; returns those UIDs."""

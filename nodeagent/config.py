@@ -44,6 +44,7 @@ class AgentConfig:
     backoff_cap: float = 300.0
     labels: dict[str, str] = field(default_factory=dict)
     resync_period: float = 60.0
+    relist_period: float = 1.0
     status_refresh: float = 10.0
     # node-pressure eviction (nodeagent.eviction)
     eviction_hard: str = "memory.available<100Mi,nodefs.available<10%"
@@ -78,6 +79,17 @@ def _exec_helper(value: str) -> str:
     raise argparse.ArgumentTypeError(f"{value!r} is not an executable file (or 'auto', 'none')")
 
 
+def _period(value: str) -> float:
+    """A period in seconds: a positive number (0 would make its loop spin)."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"{value!r}: a period must be more than 0 seconds")
+    return seconds
+
+
 def _labels(text: str) -> dict[str, str]:
     out = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
@@ -107,7 +119,7 @@ def parse_args(argv: list[str] | None = None) -> AgentConfig:
     p.add_argument("--exec-helper", default="auto", type=_exec_helper,
                    help="podlab-nsexec for exec probes and hooks: a path, 'auto' (look on PATH) "
                         "or 'none' (always exec through the engine)")
-    p.add_argument("--heartbeat", type=float, default=1.0, help="lease renewal period (s)")
+    p.add_argument("--heartbeat", type=_period, default=1.0, help="lease renewal period (s)")
     p.add_argument("--fence-timeout", type=float, default=6.0,
                    help="stop all pods when the lease has not been renewed for this long (s)")
     p.add_argument("--cpu", default="", help="capacity override, e.g. 2 or 1500m")
@@ -116,7 +128,10 @@ def parse_args(argv: list[str] | None = None) -> AgentConfig:
     p.add_argument("--backoff-base", type=float, default=10.0, help="CrashLoopBackOff base (s)")
     p.add_argument("--backoff-cap", type=float, default=300.0, help="CrashLoopBackOff cap (s)")
     p.add_argument("--labels", type=_labels, default={}, help="node labels k=v,...")
-    p.add_argument("--resync-period", type=float, default=60.0,
+    p.add_argument("--relist-period", type=_period, default=1.0,
+                   help="how often this node's containers are listed to catch a change the "
+                        "runtime's event stream missed (s; the kubelet's PLEG relist period)")
+    p.add_argument("--resync-period", type=_period, default=60.0,
                    help="how often each pod is re-examined without a runtime event, and "
                         "orphans swept (s; the kubelet's --sync-frequency)")
     p.add_argument("--eviction-hard", default=AgentConfig.eviction_hard,
@@ -148,7 +163,7 @@ def parse_args(argv: list[str] | None = None) -> AgentConfig:
         node_netns_container=a.node_netns_container, exec_helper=a.exec_helper, heartbeat=a.heartbeat,
         fence_timeout=a.fence_timeout, cpu=a.cpu, memory=a.memory, max_pods=a.max_pods,
         backoff_base=a.backoff_base, backoff_cap=a.backoff_cap, labels=a.labels,
-        resync_period=a.resync_period, eviction_hard=a.eviction_hard,
+        resync_period=a.resync_period, relist_period=a.relist_period, eviction_hard=a.eviction_hard,
         eviction_soft=a.eviction_soft, eviction_soft_grace_period=a.eviction_soft_grace_period,
         eviction_pressure_transition_period=a.eviction_pressure_transition_period,
         eviction_interval=a.eviction_interval,

@@ -77,8 +77,9 @@ class SimRuntime(Runtime):
 
     # -- test controls -------------------------------------------------------------
 
-    def exit_container(self, container_id: str, exit_code: int = 0, oom: bool = False) -> None:
-        """Make a running container exit now."""
+    def exit_container(self, container_id: str, exit_code: int = 0, oom: bool = False,
+                       announce: bool = True) -> None:
+        """Make a running container exit now; `announce=False`: an engine that drops the event."""
         c = self._containers[container_id]
         if c.info.state != RUNNING:
             return
@@ -88,7 +89,8 @@ class SimRuntime(Runtime):
         c.info.finished_at = time.time()
         if c.timer:
             c.timer.cancel()
-        self._events.put_nowait(RuntimeEvent(c.info.pod_uid, container_id, "die"))
+        if announce:
+            self._events.put_nowait(RuntimeEvent(c.info.pod_uid, container_id, "die"))
 
     def break_event_stream(self) -> None:
         """End the current events() stream, as an engine restart would."""

@@ -266,3 +266,47 @@ def test_every_worker_looks_again_when_the_event_stream_returns(tmp_path: Path) 
         await cluster.wait_for(lambda: worker.woken >= 1)
         del agent.workers["no-event-for-me"]
     run(tmp_path, body, resync_period=600)
+
+
+def test_the_relist_catches_a_container_exit_whose_event_was_dropped(tmp_path: Path) -> None:
+    """With no resync for ten minutes and the exit's event dropped, only the relist can see it."""
+    async def body(cluster: FakeCluster, rt: SimRuntime, agent: NodeAgent) -> None:
+        await cluster.add_pod(make_pod("quiet", {"containers": [{"name": "c", "image": "busybox"}]}), NODE)
+        await cluster.wait_for(lambda: (s := status_of(cluster, "quiet")) and s.phase == "Running")
+        worker = next(iter(agent.workers.values()))
+        syncing = 0
+        sync_pod = worker.sync_pod
+
+        async def counted() -> bool:
+            nonlocal syncing
+            syncing += 1
+            try:
+                return await sync_pod()
+            finally:
+                syncing -= 1
+
+        worker.sync_pod = counted  # type: ignore[method-assign]
+        # Settle first: the agent has seen its own Running status come back and is idle,
+        # so nothing but the relist is left to wake the worker.
+        await cluster.wait_for(lambda: (p := agent.informer.get("default/quiet")) is not None
+                               and p.status.phase == "Running"  # type: ignore[attr-defined]
+                               and not worker._wake.is_set() and syncing == 0)
+        first = next(c for c in await rt.list_containers() if c.container_name == "c")
+        rt.exit_container(first.id, exit_code=3, announce=False)
+        st = await cluster.wait_for(
+            lambda: (s := status_of(cluster, "quiet")) and s.container_statuses[0].restart_count == 1 and s,
+            timeout=5)
+        assert st.container_statuses[0].last_state.terminated.exit_code == 3
+    run(tmp_path, body, resync_period=600, relist_period=0.1)
+
+
+@pytest.mark.parametrize("flag", ["--relist-period", "--resync-period", "--heartbeat"])
+@pytest.mark.parametrize("value", ["0", "-1", "soon"])
+def test_a_period_flag_must_be_a_positive_number_of_seconds(flag: str, value: str,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from nodeagent.config import parse_args
+
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(["--node-name", "n", flag, value])
+    assert exit_info.value.code == 2
+    assert f"argument {flag}: " in capsys.readouterr().err
