@@ -218,8 +218,9 @@ class NodeAgent:
         next_sweep = loop.time()
         while True:
             try:
-                listed = {c.id: (c.pod_uid, c.state) for c in await self.runtime.list_containers()}
-                listed |= {s.id: (s.pod_uid, s.state) for s in await self.runtime.list_sandboxes()}
+                containers, sandboxes = await self.runtime.list_all()
+                listed = {c.id: (c.pod_uid, c.state) for c in containers}
+                listed |= {s.id: (s.pod_uid, s.state) for s in sandboxes}
                 if last is not None:
                     changed = {uid for cid, (uid, state) in listed.items() if last.get(cid) != (uid, state)}
                     changed |= {uid for cid, (uid, _) in last.items() if cid not in listed}
@@ -242,8 +243,7 @@ class NodeAgent:
             return []
         bound = {p.metadata.uid for p in self.informer.items()}  # type: ignore[attr-defined]
         bound |= set(self.workers)
-        containers = await self.runtime.list_containers()
-        sandboxes = await self.runtime.list_sandboxes()
+        containers, sandboxes = await self.runtime.list_all()
         orphans = {c.pod_uid for c in containers} | {s.pod_uid for s in sandboxes}
         orphans -= bound
         for uid in orphans:
@@ -505,8 +505,7 @@ class NodeAgent:
         self.fenced = True
         log.warning("lease not renewed for %.1fs: fencing, killing every pod node=%s",
                     self.config.fence_timeout, self.node_name)
-        containers = await self.runtime.list_containers()
-        sandboxes = await self.runtime.list_sandboxes()
+        containers, sandboxes = await self.runtime.list_all()
         await asyncio.gather(*(self.runtime.stop_container(c.id, 0) for c in containers
                                if c.state == RUNNING), return_exceptions=True)
         await asyncio.gather(*(self.runtime.stop_container(s.id, 0) for s in sandboxes

@@ -197,8 +197,7 @@ class PodWorker:
     async def sync_pod(self) -> bool:
         """One idempotent pass. Returns True when the pod is finished on this node."""
         rt = self.ctx.runtime
-        containers = await rt.list_containers(self.uid)
-        sandboxes = await rt.list_sandboxes(self.uid)
+        containers, sandboxes = await rt.list_all(self.uid)
         pod = self.pod
         if pod is None:
             self._log(logging.INFO, "pod removed from the API; killing")
@@ -480,10 +479,9 @@ class PodWorker:
         await self._kill_all(pod, containers, grace)
         for sb in sandboxes:
             await rt.stop_container(sb.id, 0)
-        for c in await rt.list_containers(self.uid):
-            await rt.remove_container(c.id)
-        for sb in await rt.list_sandboxes(self.uid):
-            await rt.remove_container(sb.id)
+        left, left_sandboxes = await rt.list_all(self.uid)  # containers may have come since
+        for cid in [c.id for c in left] + [sb.id for sb in left_sandboxes]:
+            await rt.remove_container(cid)
         await self.ctx.volumes.teardown(self.uid)
         self.ctx.probes.pod_removed(self.uid)
         self.ctx.backoff.forget(self.uid)

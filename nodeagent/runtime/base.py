@@ -201,6 +201,10 @@ class Runtime(abc.ABC):
     async def list_containers(self, pod_uid: str | None = None) -> list[ContainerInfo]:
         """This node's non-sandbox containers (of one pod when given), any state."""
 
+    async def list_all(self, pod_uid: str | None = None) -> tuple[list[ContainerInfo], list[SandboxInfo]]:
+        """list_containers and list_sandboxes as of one moment: one engine call where the runtime can."""
+        return await self.list_containers(pod_uid), await self.list_sandboxes(pod_uid)
+
     @abc.abstractmethod
     async def exec(self, container_id: str, command: list[str], timeout: float) -> ExecResult:
         """Run `command` in a running container and wait for it (at most `timeout`)."""

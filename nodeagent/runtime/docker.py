@@ -447,9 +447,17 @@ class DockerRuntime(Runtime):
             labels=labels)
 
     async def list_containers(self, pod_uid: str | None = None) -> list[ContainerInfo]:
+        return (await self.list_all(pod_uid))[0]
+
+    async def list_all(self, pod_uid: str | None = None) -> tuple[list[ContainerInfo], list[SandboxInfo]]:
         attrs = await self._bridge(self._inspect_all, self._filters(pod_uid), pod_uid is None)
-        return [self.container_info(a) for a in attrs
-                if (a.get("Config", {}).get("Labels") or {}).get(LABEL_TYPE) != TYPE_SANDBOX]
+        containers, sandboxes = [], []
+        for a in attrs:
+            if (a.get("Config", {}).get("Labels") or {}).get(LABEL_TYPE) == TYPE_SANDBOX:
+                sandboxes.append(self._sandbox_info(a))
+            else:
+                containers.append(self.container_info(a))
+        return containers, sandboxes
 
     def _exec(self, container_id: str, command: list[str]) -> ExecResult:
         exec_id = self._api.exec_create(container_id, command, stdout=True, stderr=True)["Id"]
