@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import resource
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -27,7 +26,7 @@ import grpc
 from etcd3.etcdrpc import rpc_pb2 as etcd
 from etcd3.etcdrpc import rpc_pb2_grpc as etcd_rpc
 
-from bench.stats import progress, summary_ms
+from bench.stats import own_cpu_seconds, process_cpu_seconds, progress, summary_ms
 from podlab.client import Client
 from podlab.v1 import objects_pb2 as v1
 from tests.support.procs import ControlPlane, Etcd, free_port, python_component, wait_for
@@ -62,22 +61,10 @@ async def _drive(n: int, one) -> tuple[float, list[float]]:  # type: ignore[no-u
     return time.perf_counter() - started, latencies
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time a process has used."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def own_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def cpu_per_op(n: int, work: Callable[[], T], **pids: list[int]) -> tuple[T, dict[str, int]]:
     """Run work(); its result and the CPU microseconds per op of each named process group and the client."""
     def sample() -> dict[str, float]:
-        return {name: sum(cpu_seconds(p) for p in group) for name, group in pids.items()} | {
+        return {name: sum(process_cpu_seconds(p) for p in group) for name, group in pids.items()} | {
             "client": own_cpu_seconds()}
 
     before = sample()

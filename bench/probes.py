@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import cProfile
 import io
-import os
 import pstats
 import resource
 import tempfile
@@ -29,7 +28,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.stats import progress
+from bench.stats import own_cpu_seconds, process_cpu_seconds, progress
 from nodeagent.agent import NodeAgent
 from nodeagent.config import AgentConfig
 from nodeagent.probes import NoProbes, Prober
@@ -57,36 +56,30 @@ def probed_pod(name: str) -> v1.Pod:
     return pod
 
 
-def _cpu(who: int = resource.RUSAGE_SELF) -> float:
-    r = resource.getrusage(who)
-    return r.ru_utime + r.ru_stime
-
-
 ENGINE = ("dockerd", "containerd")  # containerd, containerd-shim*: runc's time ends up in the shims
 
 
 def _engine_cpu() -> float:
     """CPU seconds of the container engine's processes (and their reaped children)."""
-    total = 0
+    total = 0.0
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            if not (entry / "comm").read_text().strip().startswith(ENGINE):
-                continue
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if (entry / "comm").read_text().strip().startswith(ENGINE):
+                total += process_cpu_seconds(int(entry.name), with_children=True)
         except OSError:
             continue
-        total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
-    return total / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 async def _window(seconds: float, prober: Prober | None = None) -> dict[str, float]:
     runs = prober.runs if prober else 0
-    cpu, children, engine, wall = _cpu(), _cpu(resource.RUSAGE_CHILDREN), _engine_cpu(), time.monotonic()
+    cpu, children = own_cpu_seconds(), own_cpu_seconds(resource.RUSAGE_CHILDREN)
+    engine, wall = _engine_cpu(), time.monotonic()
     await asyncio.sleep(seconds)  # the measurement window itself
     wall = time.monotonic() - wall
-    cpu, children = _cpu() - cpu, _cpu(resource.RUSAGE_CHILDREN) - children
+    cpu, children = own_cpu_seconds() - cpu, own_cpu_seconds(resource.RUSAGE_CHILDREN) - children
     out = {"cpu_cores": round(cpu / wall, 3),
            # podlab-nsexec and the probe commands: charged to the pods' cgroups, not the agent's
            "exec_processes_cpu_cores": round(children / wall, 3),

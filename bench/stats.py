@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import resource
 import sys
 
 
@@ -22,3 +24,17 @@ def summary_ms(seconds: list[float]) -> dict[str, float]:
 
 def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def own_cpu_seconds(who: int = resource.RUSAGE_SELF) -> float:
+    """User plus system CPU time of this process (or, with RUSAGE_CHILDREN, its reaped children)."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu_seconds(pid: int, with_children: bool = False) -> float:
+    """User plus system CPU time of process `pid` (and its reaped children) from /proc; OSError if gone."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    ticks = fields[11:15] if with_children else fields[11:13]  # utime stime [cutime cstime]
+    return sum(int(t) for t in ticks) / os.sysconf("SC_CLK_TCK")
