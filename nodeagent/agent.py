@@ -48,7 +48,7 @@ from nodeagent.eviction import (
 )
 from nodeagent.pod_worker import PodWorker, WorkerContext
 from nodeagent.probes import ProbeManager, Prober
-from nodeagent.runtime.base import CONNECTED, RUNNING, Runtime
+from nodeagent.runtime.base import CONNECTED, RUNNING, ContainerInfo, Runtime, SandboxInfo
 from nodeagent.volumes import VolumeManager
 from podlab import errors
 from podlab.client import Informer
@@ -217,8 +217,9 @@ class NodeAgent:
         last: dict[str, tuple[str, str]] | None = None  # container id -> (pod uid, state)
         next_sweep = loop.time()
         while True:
+            listing = None
             try:
-                containers, sandboxes = await self.runtime.list_all()
+                listing = containers, sandboxes = await self.runtime.list_all()
                 listed = {c.id: (c.pod_uid, c.state) for c in containers}
                 listed |= {s.id: (s.pod_uid, s.state) for s in sandboxes}
                 if last is not None:
@@ -229,21 +230,24 @@ class NodeAgent:
                 last = listed
             except Exception as err:  # noqa: BLE001 - the engine went away; try again next period
                 log.warning("relist failed: %r node=%s", err, self.node_name)
-            if not self.fenced and loop.time() >= next_sweep:
+            if not self.fenced and listing is not None and loop.time() >= next_sweep:
                 next_sweep = loop.time() + self.config.resync_period
                 try:
-                    await self.remove_orphans()
+                    await self.remove_orphans(listing)
                 except Exception as err:  # noqa: BLE001
                     log.warning("orphan sweep failed: %r node=%s", err, self.node_name)
             await asyncio.sleep(self.config.relist_period)
 
-    async def remove_orphans(self) -> list[str]:
-        """Remove containers whose pod UID is not bound to this node; returns those UIDs."""
+    async def remove_orphans(self, listed: tuple[list[ContainerInfo], list[SandboxInfo]] | None = None,
+                             ) -> list[str]:
+        """Remove containers whose pod UID is not bound to this node; returns those UIDs.
+        `listed`: the node's containers and sandboxes, listed just now (else they are listed here)."""
         if not self.informer.synced.is_set():
             return []
+        containers, sandboxes = listed or await self.runtime.list_all()
+        # Bound pods after the list: a pod whose containers were listed was bound before them.
         bound = {p.metadata.uid for p in self.informer.items()}  # type: ignore[attr-defined]
         bound |= set(self.workers)
-        containers, sandboxes = await self.runtime.list_all()
         orphans = {c.pod_uid for c in containers} | {s.pod_uid for s in sandboxes}
         orphans -= bound
         for uid in orphans:
