@@ -19,6 +19,7 @@ from nodeagent.backoff import CrashBackoff, crash_delay
 from nodeagent.env import ContainerConfigError, ObjectGetter, build_env, expand
 from nodeagent.events import NORMAL, WARNING, EventRecorder
 from nodeagent.hooks import HookError, run_handler
+from nodeagent.images import ensure_image
 from nodeagent.plan import FAILED, SUCCEEDED, TERMINAL, Plan, Start, plan_pod, pod_phase
 from nodeagent.probes import ProbeManager, kill_grace
 from nodeagent.runtime.base import (
@@ -110,6 +111,7 @@ class _Blocked:
     retry_at: float
     since: float
     fresh: bool = True  # failed in this pass: report ErrImagePull, later ImagePullBackOff
+    backoff_reported: bool = False  # the BackOff event of this failure is recorded
 
 
 @dataclass
@@ -361,6 +363,7 @@ class PodWorker:
         except VolumeError as err:
             for s in runnable:
                 self._block(s.container.name, "ContainerCreating", str(err))
+            self._event(WARNING, "FailedMount", str(err))
             self._log(logging.WARNING, "volumes: %s", err)
             return
         for s in runnable:
@@ -383,16 +386,22 @@ class PodWorker:
             env = await build_env(pod, c, self.ctx.getter, self._pod_ip, self.ctx.host_ip,
                                   self.ctx.allocatable)
             mounts = self.ctx.volumes.mounts(c, prepared)
-        except (ContainerConfigError, VolumeError) as err:
-            reason = "CreateContainerConfigError" if isinstance(err, ContainerConfigError) \
-                else "ContainerCreating"
-            self._block(c.name, reason, str(err))
+        except ContainerConfigError as err:
+            self._block(c.name, "CreateContainerConfigError", str(err))
+            self._event(WARNING, "Failed", f"Error: {err}", c.name)
+            self._log(logging.WARNING, "container %s: %s", c.name, err)
+            return False
+        except VolumeError as err:
+            self._block(c.name, "ContainerCreating", str(err))
+            self._event(WARNING, "FailedMount", str(err), c.name)
             self._log(logging.WARNING, "container %s: %s", c.name, err)
             return False
         try:
-            await rt.ensure_image(c.image, c.image_pull_policy or default_pull_policy(c.image))
+            await ensure_image(rt, c.image, c.image_pull_policy or default_pull_policy(c.image),
+                               lambda type_, reason, message: self._event(type_, reason, message, c.name))
         except ImagePullError as err:
             self._block(c.name, err.reason, err.message)
+            self._event(WARNING, "Failed", f"Error: {err.reason}", c.name)
             self._log(logging.WARNING, "container %s: %s: %s", c.name, err.reason, err.message)
             return False
         self._blocked.pop(c.name, None)
@@ -423,6 +432,7 @@ class PodWorker:
                 await rt.remove_container(old.id)
         try:
             cid = await rt.create_container(spec, sandbox)
+            self._event(NORMAL, "Created", f"Created container {c.name}", c.name)
             await rt.start_container(cid)
         except RuntimeError_ as err:
             if not any(sb.id == sandbox.id and sb.state == RUNNING for sb in await rt.list_sandboxes(self.uid)):
@@ -433,6 +443,7 @@ class PodWorker:
                 self.wake()
                 return False
             self._block(c.name, "RunContainerError", str(err))
+            self._event(WARNING, "Failed", f"Error: {err}", c.name)
             self._log(logging.WARNING, "container %s failed to start: %s", c.name, err)
             return False
         self._log(logging.INFO, "container %s attempt %d started", c.name, s.attempt)
@@ -444,6 +455,7 @@ class PodWorker:
                                   timeout=float(grace_period(pod) or DEFAULT_GRACE))
             except HookError as err:
                 self._log(logging.WARNING, "postStart of %s failed: %s; killing", c.name, err)
+                self._event(WARNING, "FailedPostStartHook", str(err), c.name)
                 await rt.stop_container(cid, grace_period(pod))
                 return False
         return True
@@ -464,6 +476,9 @@ class PodWorker:
                                       timeout=grace)
                 except HookError as err:
                     self._log(logging.INFO, "preStop of %s failed: %s", info.container_name, err)
+                    self._event(WARNING, "FailedPreStopHook", str(err), info.container_name)
+            self._event(NORMAL, "Killing", f"Stopping container {info.container_name}",
+                        info.container_name)
             await rt.stop_container(info.id, max(0.0, deadline - time.monotonic()))
             self.ctx.probes.container_stopped(self.uid, info.container_name)
 
@@ -518,6 +533,10 @@ class PodWorker:
             if reason == "ErrImagePull" and not b.fresh:
                 reason = "ImagePullBackOff"
                 message = f'Back-off pulling image "{self._image_of(pod, name)}"'
+                if not b.backoff_reported:
+                    b.backoff_reported = True
+                    self._event(NORMAL, "BackOff", message, name)
+                    self._event(WARNING, "Failed", f"Error: {reason}", name)
             b.fresh = False
             blocked[name] = (reason, message)
         inputs = StatusInputs(

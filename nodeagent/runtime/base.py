@@ -37,8 +37,8 @@ class RuntimeError_(Exception):
 
 
 class ImagePullError(RuntimeError_):
-    """An image could not be made available. `reason` is Kubernetes' waiting reason:
-    ErrImagePull or ErrImageNeverPull."""
+    """An image could not be made available. `reason` is Kubernetes' waiting reason
+    (ErrImagePull or ErrImageNeverPull), `message` the status message."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
@@ -170,9 +170,14 @@ class Runtime(abc.ABC):
     node_name: str
 
     @abc.abstractmethod
-    async def ensure_image(self, image: str, pull_policy: str) -> None:
-        """Make `image` available per `pull_policy` (Always/IfNotPresent/Never).
-        Raises ImagePullError."""
+    async def image_present(self, image: str) -> bool:
+        """Whether the engine has `image` locally."""
+
+    @abc.abstractmethod
+    async def pull_image(self, image: str) -> None:
+        """Pull `image`; concurrent pulls of one image share a pull. Raises ImagePullError
+        (ErrImagePull) with the engine's reason. The pull policy is the caller's
+        (nodeagent.images)."""
 
     @abc.abstractmethod
     async def run_sandbox(self, spec: SandboxSpec) -> SandboxInfo:

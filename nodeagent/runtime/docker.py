@@ -7,21 +7,13 @@ turned into an asyncio queue by ONE thread, `_event_pump`.
 
 Images and the offline mirror
 -----------------------------
-`pull_policy` follows Kubernetes:
-
-* Never: the image must be present locally, else ErrImageNeverPull.
-* IfNotPresent: a local image is used as is; otherwise it is "pulled".
-* Always: the image is "pulled" every time a container starts.
-
-"Pulling" first consults the mirror (`--mirror FILE`, a YAML map of upstream
-name -> local image, e.g. `nginx: nginx:latest` or `nginx:1.25: podlab/nginx`):
-a mirrored image is pulled by tagging the local mirror image as the requested
-name, with no network at all. An image that is not mirrored is pulled from its
-registry with `docker pull`. A failed pull raises ImagePullError(ErrImagePull)
-(the pod worker then reports ImagePullBackOff while it backs off) -- except
-that with policy Always an image already present locally is used anyway, so a
-lab with no registry can still run `image: nginx` (whose default policy is
-Always); the fallback is logged.
+The pull policy is the agent's (nodeagent.images); this runtime only says
+whether an image is present and pulls one. A pull first consults the mirror
+(`--mirror FILE`, a YAML map of upstream name -> local image, e.g.
+`nginx: nginx:latest` or `nginx:1.25: podlab/nginx`): a mirrored image is
+pulled by tagging the local mirror image as the requested name, with no
+network at all. An image that is not mirrored is pulled from its registry with
+`docker pull`. A failed pull raises ImagePullError(ErrImagePull).
 
 Exec
 ----
@@ -192,8 +184,7 @@ class DockerRuntime(Runtime):
         if local is not None:
             local_id = self._image_id(local)
             if local_id is None:
-                raise ImagePullError("ErrImagePull",
-                                     f'mirror image "{local}" for "{name}" is not present locally')
+                raise ImagePullError("ErrImagePull", f'mirror image "{local}" is not present locally')
             if self._image_id(name) != local_id:  # a pull from the mirror is a re-tag
                 repo, _, tag = name.rpartition(":")
                 self._api.tag(local, repo, tag)
@@ -202,33 +193,20 @@ class DockerRuntime(Runtime):
             repo, _, tag = name.rpartition(":")
             self._api.pull(repo, tag=tag)
         except docker.errors.DockerException as err:
-            raise ImagePullError("ErrImagePull", f'failed to pull image "{name}": {err}') from err
+            raise ImagePullError("ErrImagePull", str(err)) from err
 
-    async def ensure_image(self, image: str, pull_policy: str) -> None:
+    async def image_present(self, image: str) -> bool:
+        return await self._bridge(self._image_present, normalize_image(image))
+
+    async def pull_image(self, image: str) -> None:
         name = normalize_image(image)
-        present = await self._bridge(self._image_present, name)
-        if pull_policy == "Never":
-            if not present:
-                raise ImagePullError(
-                    "ErrImageNeverPull",
-                    f'Container image "{image}" is not present with pull policy of Never')
-            return
-        if present and pull_policy != "Always":
-            return
         # One pull per image at a time; concurrent starters share it.
         pending = self._pulls.get(name)
         if pending is None:
             pending = asyncio.ensure_future(self._bridge(self._pull, name))
             self._pulls[name] = pending
             pending.add_done_callback(lambda _f: self._pulls.pop(name, None))
-        try:
-            await asyncio.shield(pending)
-        except ImagePullError:
-            if present:
-                log.warning("pull of %s failed; using the local image (offline)", name,
-                            extra={"node": self.node_name})
-                return
-            raise
+        await asyncio.shield(pending)
 
     # -- network ------------------------------------------------------------------------
 
@@ -320,7 +298,8 @@ class DockerRuntime(Runtime):
             labels=labels)
 
     async def run_sandbox(self, spec: SandboxSpec) -> SandboxInfo:
-        await self.ensure_image(self.pause_image, "IfNotPresent")
+        if not await self.image_present(self.pause_image):
+            await self.pull_image(self.pause_image)
         return await self._bridge(self._run_sandbox, spec)
 
     def _inspect_all(self, filters: dict[str, Any], complete: bool = False) -> list[dict[str, Any]]:

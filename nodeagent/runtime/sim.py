@@ -105,15 +105,13 @@ class SimRuntime(Runtime):
 
     # -- Runtime ---------------------------------------------------------------------
 
-    async def ensure_image(self, image: str, pull_policy: str) -> None:
-        present = self.images is None or image in self.images
-        if pull_policy == "Never" and not present:
-            raise ImagePullError("ErrImageNeverPull",
-                                 f'Container image "{image}" is not present with pull policy of Never')
-        if pull_policy == "Always" or not present:
-            self.pulls.append(image)
-            if not present:
-                raise ImagePullError("ErrImagePull", f'pull access denied for {image}')
+    async def image_present(self, image: str) -> bool:
+        return self.images is None or image in self.images
+
+    async def pull_image(self, image: str) -> None:
+        self.pulls.append(image)
+        if not await self.image_present(image):
+            raise ImagePullError("ErrImagePull", f"pull access denied for {image}")
 
     async def run_sandbox(self, spec: SandboxSpec) -> SandboxInfo:
         sid = f"sandbox{next(self._ids)}"

@@ -210,6 +210,13 @@ def test_image_pull_errors_show_in_status(podctl: Podctl) -> None:
     podctl.wait_status("never-pull", "ErrImageNeverPull")
     wait_for(lambda: podctl.status("cannot-pull") in ("ErrImagePull", "ImagePullBackOff"), 60,
              message="a pull error")
+    # The kubelet's events say why, in `describe` as in `get events`.
+    wait_for(lambda: 'Failed to pull image "podlab/absent:1.0"'
+             in podctl("describe", "pod", "cannot-pull").stdout, 30, message="the Failed event")
+    described = podctl("describe", "pod", "cannot-pull").stdout
+    assert 'Pulling image "podlab/absent:1.0"' in described and "Error: ErrImagePull" in described
+    events = podctl("get", "events", "--field-selector", "involvedObject.name=never-pull").stdout
+    assert "ErrImageNeverPull" in events, events
 
 
 def test_graceful_deletion_runs_pre_stop_then_sigterm(podctl: Podctl) -> None:

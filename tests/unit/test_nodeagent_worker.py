@@ -209,6 +209,58 @@ def test_missing_image_reports_err_image_pull_then_back_off(tmp_path: Path) -> N
     run(tmp_path, body, runtime=SimRuntime(NODE, images={"b"}))
 
 
+def pod_events(cluster: FakeCluster, pod: str) -> list[tuple[str, str, str]]:
+    """(type, reason, message) of the events about `pod`, oldest first."""
+    evs = [o for (k, _, _), o in cluster.objects.items()
+           if k == "Event" and o.involved_object.name == pod]  # type: ignore[attr-defined]
+    evs.sort(key=lambda e: e.first_timestamp.ToNanoseconds())  # type: ignore[attr-defined]
+    return [(e.type, e.reason, e.message) for e in evs]  # type: ignore[attr-defined]
+
+
+def test_a_container_start_records_the_kubelets_events(tmp_path: Path) -> None:
+    async def body(cluster: FakeCluster, rt: SimRuntime, agent: NodeAgent) -> None:
+        await cluster.add_pod(make_pod("web", {"containers": [
+            {"name": "a", "image": "b", "imagePullPolicy": "IfNotPresent"},
+            {"name": "c", "image": "b", "imagePullPolicy": "Always"}]}), NODE)
+        await cluster.wait_for(lambda: (s := status_of(cluster, "web")) and s.phase == "Running")
+        await cluster.delete(v1.Pod, "web", "default")
+        await cluster.wait_for(lambda: cluster.pod("web") is None)
+        await agent.recorder.flush()
+        events = pod_events(cluster, "web")
+        assert events[:3] == [("Normal", "Pulled", 'Container image "b" already present on machine'),
+                              ("Normal", "Created", "Created container a"),
+                              ("Normal", "Started", "Started container a")]
+        assert events[3] == ("Normal", "Pulling", 'Pulling image "b"')
+        assert events[4][:2] == ("Normal", "Pulled")
+        assert events[4][2].startswith('Successfully pulled image "b" in ')
+        assert events[5:7] == [("Normal", "Created", "Created container c"),
+                               ("Normal", "Started", "Started container c")]
+        assert sorted(events[7:]) == [("Normal", "Killing", "Stopping container a"),
+                                      ("Normal", "Killing", "Stopping container c")]
+    run(tmp_path, body, runtime=SimRuntime(NODE, images={"b"}))
+
+
+def test_an_image_that_cannot_be_pulled_records_failed_then_back_off(tmp_path: Path) -> None:
+    async def body(cluster: FakeCluster, rt: SimRuntime, agent: NodeAgent) -> None:
+        await cluster.add_pod(make_pod("img", {"containers": [{"name": "a", "image": "nope:1"}]}), NODE)
+        await cluster.add_pod(make_pod("never", {"containers": [
+            {"name": "a", "image": "nope:1", "imagePullPolicy": "Never"}]}), NODE)
+        await cluster.wait_for(lambda: len(pod_events(cluster, "img")) >= 5)
+        events = pod_events(cluster, "img")
+        assert events[0] == ("Normal", "Pulling", 'Pulling image "nope:1"')
+        assert events[1] == ("Warning", "Failed",
+                             'Failed to pull image "nope:1": pull access denied for nope:1')
+        assert events[2] == ("Warning", "Failed", "Error: ErrImagePull")
+        assert events[3] == ("Normal", "BackOff", 'Back-off pulling image "nope:1"')
+        assert events[4] == ("Warning", "Failed", "Error: ImagePullBackOff")
+        await cluster.wait_for(lambda: len(pod_events(cluster, "never")) >= 2)
+        assert pod_events(cluster, "never")[:2] == [
+            ("Warning", "ErrImageNeverPull",
+             'Container image "nope:1" is not present with pull policy of Never'),
+            ("Warning", "Failed", "Error: ErrImageNeverPull")]
+    run(tmp_path, body, runtime=SimRuntime(NODE, images={"b"}))
+
+
 def test_active_deadline_fails_the_pod_with_deadline_exceeded(tmp_path: Path) -> None:
     async def body(cluster: FakeCluster, rt: SimRuntime, agent: NodeAgent) -> None:
         await cluster.add_pod(make_pod("dl", {"activeDeadlineSeconds": 1,
