@@ -207,7 +207,9 @@ class Registry:
             updated = mutate(current)
             if updated is None:
                 return current
-            revision = await self.store.txn([Guard(key, kv.mod_revision)], [Put(key, self._encode(updated))])
+            # An update keeps the key's lease: an Event's TTL outlives its updates.
+            revision = await self.store.txn([Guard(key, kv.mod_revision)],
+                                            [Put(key, self._encode(updated), kv.lease)])
             if revision is not None:
                 updated.metadata.resource_version = str(revision)  # type: ignore[attr-defined]
                 return updated

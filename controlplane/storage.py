@@ -44,6 +44,7 @@ class KeyValue:
     value: bytes
     mod_revision: int
     create_revision: int
+    lease: int = 0  # the etcd lease the key is attached to (0: none)
 
 
 @dataclass(frozen=True)
@@ -221,12 +222,12 @@ class Store:
         if not reply.kvs:
             return None
         kv = reply.kvs[0]
-        return KeyValue(kv.key, kv.value, kv.mod_revision, kv.create_revision)
+        return KeyValue(kv.key, kv.value, kv.mod_revision, kv.create_revision, kv.lease)
 
     async def list(self, prefix: bytes) -> tuple[KeyValues, int]:
         """Every key under `prefix`, and the revision the read saw."""
         reply = await self._rpc(self._kv.Range, etcd.RangeRequest(key=prefix, range_end=_prefix_end(prefix)))
-        kvs = [KeyValue(kv.key, kv.value, kv.mod_revision, kv.create_revision) for kv in reply.kvs]
+        kvs = [KeyValue(kv.key, kv.value, kv.mod_revision, kv.create_revision, kv.lease) for kv in reply.kvs]
         return kvs, reply.header.revision
 
     async def txn(self, guards: Sequence[Guard], ops: Sequence[Put | Delete]) -> int | None:

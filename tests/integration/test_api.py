@@ -249,12 +249,18 @@ async def test_update_status_keeps_spec_and_update_keeps_status(cluster) -> None
 async def test_events_carry_a_ttl_lease(cluster) -> None:
     event = v1.Event(metadata=v1.ObjectMeta(name="e1"), reason="Test", message="hello",
                      involved_object=v1.ObjectReference(kind="Pod", name="x", namespace="default"))
-    await cluster.client.create(event)
+    created = await cluster.client.create(event)
     host, port = cluster.etcd.endpoint.removeprefix("http://").split(":")
     raw = etcd3.client(host=host, port=int(port))
-    _, meta = raw.get("/registry/events/default/e1")
-    assert meta.lease_id, "events must be attached to a TTL lease"
-    raw.close()
+    try:
+        _, meta = raw.get("/registry/events/default/e1")
+        assert meta.lease_id, "events must be attached to a TTL lease"
+        created.count = 2  # a repeat of the event, as the kubelet records it
+        await cluster.client.update(created)
+        _, after = raw.get("/registry/events/default/e1")
+        assert after.lease_id == meta.lease_id, "an update must keep the event's TTL"
+    finally:
+        raw.close()
 
 
 async def test_unknown_kind_is_a_clear_error(cluster) -> None:
