@@ -35,7 +35,6 @@ from google.protobuf.message import Message
 
 from nodeagent.backoff import CrashBackoff
 from nodeagent.config import AgentConfig
-from nodeagent.events import EventRecorder
 from nodeagent.eviction import (
     TAINT_OF,
     EvictionConfig,
@@ -52,6 +51,7 @@ from nodeagent.runtime.base import CONNECTED, RUNNING, ContainerInfo, Runtime, S
 from nodeagent.volumes import VolumeManager
 from podlab import errors
 from podlab.client import Informer
+from podlab.events import EventRecorder
 from podlab.podutil import now as now_ts
 from podlab.podutil import set_condition
 from podlab.quantity import to_bytes
@@ -98,7 +98,7 @@ class NodeAgent:
         self.config = config
         self.client = client
         self.runtime = runtime
-        self.recorder = EventRecorder(client.create, config.node_name)
+        self.recorder = EventRecorder(client, "kubelet", host=config.node_name)
         self.probes = probes or Prober(runtime, self.recorder, self._wake_pod)
         self.node_name = config.node_name
         self.workers: dict[str, PodWorker] = {}
@@ -148,6 +148,7 @@ class NodeAgent:
                 tg.create_task(self._events_loop(), name="runtime-events")
                 tg.create_task(self._relist_loop(), name="relist")
                 tg.create_task(self._eviction_loop(), name="eviction")
+                tg.create_task(self.recorder.run(), name="events")
         finally:
             for task in self._tasks.values():
                 task.cancel()

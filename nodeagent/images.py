@@ -20,8 +20,8 @@ import logging
 import time
 from collections.abc import Callable
 
-from nodeagent.events import NORMAL, WARNING
 from nodeagent.runtime import ImagePullError, Runtime
+from podlab.events import NORMAL, WARNING
 
 log = logging.getLogger("podlab.nodeagent.images")
 

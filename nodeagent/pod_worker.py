@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 
 from nodeagent.backoff import CrashBackoff, crash_delay
 from nodeagent.env import ContainerConfigError, ObjectGetter, build_env, expand
-from nodeagent.events import NORMAL, WARNING, EventRecorder
 from nodeagent.hooks import HookError, run_handler
 from nodeagent.images import ensure_image
 from nodeagent.plan import FAILED, SUCCEEDED, TERMINAL, Plan, Start, plan_pod, pod_phase
@@ -45,6 +44,7 @@ from nodeagent.runtime.base import (
 )
 from nodeagent.status import StatusInputs, build_status
 from nodeagent.volumes import PreparedVolume, VolumeError, VolumeManager
+from podlab.events import NORMAL, WARNING, EventRecorder
 from podlab.quantity import cpu_millis, to_bytes
 from podlab.v1 import objects_pb2 as v1
 

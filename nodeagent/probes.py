@@ -30,9 +30,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from nodeagent.events import WARNING, EventRecorder
 from nodeagent.hooks import HookError, http_get, resolve_port
 from nodeagent.runtime.base import Runtime, RuntimeError_
+from podlab.events import WARNING, EventRecorder
 from podlab.v1 import objects_pb2 as v1
 
 log = logging.getLogger("podlab.nodeagent.probes")

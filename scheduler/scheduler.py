@@ -25,6 +25,7 @@ from google.protobuf.message import Message
 
 from podlab import errors
 from podlab.client import Client, Informer
+from podlab.events import EventRecorder
 from podlab.leaderelection import LeaderElector
 from podlab.metrics import serve_metrics
 from podlab.v1 import objects_pb2 as v1
@@ -40,7 +41,6 @@ log = logging.getLogger("podlab.scheduler")
 COMPONENT = "default-scheduler"
 TERMINAL_PHASES = ("Succeeded", "Failed")
 STATUS_RETRIES = 5
-EVENT_BACKLOG = 10_000
 
 
 def _extra(pod: PodInfo | v1.Pod, **more: Any) -> dict[str, Any]:
@@ -73,48 +73,6 @@ def pod_scheduled_condition(pod: v1.Pod) -> tuple[str, str, str] | None:
         if cond.type == "PodScheduled":
             return cond.status, cond.reason, cond.message
     return None
-
-
-class EventRecorder:
-    """Creates v1.Events in the background; drops them (logged) rather than stall scheduling."""
-
-    def __init__(self, client: Client, component: str = COMPONENT, workers: int = 2) -> None:
-        self.client = client
-        self.component = component
-        self.workers = workers
-        self._queue: asyncio.Queue[v1.Event] = asyncio.Queue(EVENT_BACKLOG)
-        self.dropped = 0
-
-    def record(self, pod: v1.Pod, type_: str, reason: str, message: str) -> None:
-        meta = pod.metadata
-        event = v1.Event(api_version="v1", kind="Event", reason=reason, message=message,
-                         type=type_, count=1, reporting_component=self.component)
-        event.metadata.name = f"{meta.name}.{time.time_ns():x}"
-        event.metadata.namespace = meta.namespace or "default"
-        ref = event.involved_object
-        ref.kind, ref.api_version, ref.namespace = "Pod", "v1", meta.namespace or "default"
-        ref.name, ref.uid, ref.resource_version = meta.name, meta.uid, meta.resource_version
-        event.source.component = self.component
-        event.first_timestamp.GetCurrentTime()
-        event.last_timestamp.CopyFrom(event.first_timestamp)
-        try:
-            self._queue.put_nowait(event)
-        except asyncio.QueueFull:
-            self.dropped += 1
-
-    async def run(self) -> None:
-        async with asyncio.TaskGroup() as tg:
-            for _ in range(self.workers):
-                tg.create_task(self._worker())
-
-    async def _worker(self) -> None:
-        while True:
-            event = await self._queue.get()
-            try:
-                await self.client.create(event)
-            except errors.ApiError as err:
-                log.info("event not recorded: %s", err,
-                         extra={"component": "scheduler", "event": event.reason})
 
 
 class Scheduler:
@@ -151,7 +109,7 @@ class Scheduler:
         self.cache = SchedulerCache(assume_ttl=cfg.assume_ttl)
         self.queue = SchedulingQueue(cfg.initial_backoff, cfg.max_backoff,
                                      cfg.max_unschedulable_seconds)
-        self.events = EventRecorder(self.client)
+        self.events = EventRecorder(self.client, COMPONENT)
         self.pod_informer = Informer(self.client, v1.Pod, on_change=self._on_pod)  # type: ignore[arg-type]
         self.node_informer = Informer(self.client, v1.Node, on_change=self._on_node)  # type: ignore[arg-type]
         self._binds = asyncio.Semaphore(cfg.parallelism)
@@ -313,7 +271,7 @@ class Scheduler:
         self.metrics.binds.labels("ok").inc()
         self.metrics.e2e_duration.observe(time.monotonic() - qp.initial_timestamp)
         log.debug("bound to %s", node, extra=_extra(info, node=node))
-        self.events.record(info.pod, "Normal", "Scheduled",
+        self.events.pod_event(info.pod, "Normal", "Scheduled",
                            f"Successfully assigned {info.key} to {node}")
         if self.on_bound is not None:
             self.on_bound(info, node)
@@ -328,7 +286,7 @@ class Scheduler:
         if self._status_wanted.get(info.key) == (info.uid, message):
             return
         self._status_wanted[info.key] = (info.uid, message)
-        self.events.record(current, "Warning", "FailedScheduling", message)
+        self.events.pod_event(current, "Warning", "FailedScheduling", message)
         if info.key not in self._status_writers:
             task = asyncio.create_task(self._write_status(info.key))
             self._status_writers[info.key] = task

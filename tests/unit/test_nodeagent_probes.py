@@ -238,6 +238,13 @@ def test_agent_restarts_a_container_whose_liveness_probe_fails_and_records_event
                 unhealthy = next(e for e in evs if e.reason == "Unhealthy")  # type: ignore[attr-defined]
                 assert unhealthy.message == "Liveness probe failed: no such file"  # type: ignore[attr-defined]
                 assert unhealthy.metadata.name.startswith("sick.")  # type: ignore[attr-defined]
+                # Repeats are one Event with a count, as `describe` shows "(x2 over 1s)".
+                assert reasons.count(("Unhealthy", "Warning")) == 1
+                assert unhealthy.count >= 2  # type: ignore[attr-defined]
+                started = [e for e in evs if e.reason == "Started"]  # type: ignore[attr-defined]
+                assert [e.count for e in started] == [2]  # type: ignore[attr-defined]
+                assert unhealthy.last_timestamp.ToNanoseconds() > \
+                    unhealthy.first_timestamp.ToNanoseconds()  # type: ignore[attr-defined]
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
