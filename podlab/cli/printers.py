@@ -7,7 +7,7 @@ same object. Every function takes `now` so output can be frozen in tests.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -78,17 +78,28 @@ def rfc1123(ts: Timestamp) -> str:
 
 # -- tables ----------------------------------------------------------------------------
 
+# kubectl's tabwriter: a column is its widest cell plus 3 spaces, and at least 6 wide.
+PADDING = 3
+MIN_WIDTH = 6
+
+
 def format_table(headers: Sequence[str] | None, rows: Sequence[Sequence[str]]) -> str:
-    """Columns padded like kubectl's tabwriter: widest cell plus 3 spaces, last column bare."""
+    """Columns padded like kubectl's tabwriter, the last column bare."""
     lines = ([list(headers)] if headers else []) + [list(r) for r in rows]
     if not lines:
         return ""
-    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    widths = [max(MIN_WIDTH, max(len(line[i]) for line in lines) + PADDING)
+              for i in range(len(lines[0]))]
     out = []
     for line in lines:
-        cells = [cell.ljust(widths[i] + 3) for i, cell in enumerate(line[:-1])] + [line[-1]]
+        cells = [cell.ljust(widths[i]) for i, cell in enumerate(line[:-1])] + [line[-1]]
         out.append("".join(cells).rstrip())
     return "\n".join(out) + "\n"
+
+
+def format_labels(labels: Mapping[str, str]) -> str:
+    """kubectl's labels.FormatLabels: k=v pairs sorted by key, comma-separated; <none> if empty."""
+    return ",".join(f"{key}={labels[key]}" for key in sorted(labels)) or NONE
 
 
 # -- pods ------------------------------------------------------------------------------
@@ -371,29 +382,38 @@ _COLUMNS: dict[str, Columns] = {
 }
 
 
-def table_headers(kind: Kind, wide: bool = False, with_namespace: bool = False) -> list[str]:
+def table_headers(kind: Kind, wide: bool = False, with_namespace: bool = False,
+                  show_labels: bool = False) -> list[str]:
     cols = _COLUMNS[kind.name]
     headers = list(cols.headers)
     if wide and cols.wide:
         headers = list(cols.wide) if kind.name == "Event" else headers + list(cols.wide)
     if with_namespace and kind.namespaced:
         headers.insert(0, "NAMESPACE")
+    if show_labels:
+        headers.append("LABELS")
     return headers
 
 
 def table_row(obj: Message, now: datetime, wide: bool = False, with_namespace: bool = False,
-              pods: Sequence[v1.Pod] = ()) -> list[str]:
+              pods: Sequence[v1.Pod] = (), show_labels: bool = False) -> list[str]:
     kind = kind_of(obj)
     row = _COLUMNS[kind.name].row(obj, now, wide, pods)
     if with_namespace and kind.namespaced:
         row.insert(0, obj.metadata.namespace)  # type: ignore[attr-defined]
+    if show_labels:
+        row.append(format_labels(obj.metadata.labels))  # type: ignore[attr-defined]
     return row
 
 
 def print_table(objs: Sequence[Message], kind: Kind, now: datetime | None = None,
                 wide: bool = False, with_namespace: bool = False, headers: bool = True,
-                pods: Sequence[v1.Pod] = ()) -> str:
-    """The `get` table for `objs` (all of `kind`), as text ending in a newline."""
+                pods: Sequence[v1.Pod] = (), show_labels: bool = False) -> str:
+    """The `get` table for `objs` (all of `kind`), as text ending in a newline.
+
+    `show_labels` adds kubectl's --show-labels column, always the last one.
+    """
     now = now or utcnow()
-    rows = [table_row(o, now, wide, with_namespace, pods) for o in objs]
-    return format_table(table_headers(kind, wide, with_namespace) if headers else None, rows)
+    rows = [table_row(o, now, wide, with_namespace, pods, show_labels) for o in objs]
+    return format_table(table_headers(kind, wide, with_namespace, show_labels) if headers else None,
+                        rows)

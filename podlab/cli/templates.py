@@ -6,6 +6,8 @@ field names are the JSON ones: `{.status.podIP}`, `{{.status.phase}}`.
 JSONPath: `{.a.b}`, `{.items[*].metadata.name}`, `[n]`, `[a:b]`, `['key']`,
 `..name` (recursive), `[?(@.type=="Ready")]` filters, `{range ...}...{end}`,
 `{"\\n"}` literals. Several results are joined by a space, as kubectl does.
+`relaxed_path` reads the looser paths of --sort-by and custom columns
+(`metadata.name`, `{.metadata.name}`) with the same engine.
 
 Go template: `{{.a.b}}`, `{{.}}`, `{{"text"}}`, `{{range .items}}...{{end}}`,
 `{{if .x}}...{{else}}...{{end}}`, `{{index . "key"}}`, `{{len .x}}`, and `{{-`/`-}}`
@@ -140,10 +142,7 @@ def _step(nodes: list[Any], m: re.Match[str]) -> list[Any]:
                 parts = [int(p) if p.strip() else None for p in inner.split(":")]
                 out.extend(node[slice(*parts)])
         else:
-            try:
-                indexes = [int(p) for p in inner.split(",")]
-            except ValueError:
-                raise TemplateError(f"bad index [{inner}]") from None
+            indexes = [int(p) for p in inner.split(",")]
             if isinstance(node, list):
                 for i in indexes:
                     if -len(node) <= i < len(node):
@@ -154,12 +153,33 @@ def _step(nodes: list[Any], m: re.Match[str]) -> list[Any]:
     return out
 
 
-def eval_path(path: str, data: Any) -> list[Any]:
-    """Every value `path` (".a.b[0]", "$.items[*]", "@.x") selects in `data`."""
+_INDEX = re.compile(r"\s*-?\d+\s*")
+
+
+def _check_step(m: re.Match[str]) -> None:
+    """Raise TemplateError for a filter or a bracket that no data could make sense of."""
+    if m.group("filter") is not None:
+        if _FILTER.match(m.group("filter").strip()) is None:
+            raise TemplateError(f"unsupported filter {m.group('filter')}")
+        return
+    inner = m.group("bracket")
+    if inner is None or inner.strip() == "*" or inner.strip().startswith(("'", '"')):
+        return
+    if ":" in inner:
+        parts = inner.split(":")
+        ok = len(parts) <= 3 and all(not p.strip() or _INDEX.fullmatch(p) for p in parts)
+    else:
+        ok = all(_INDEX.fullmatch(p) for p in inner.split(","))
+    if not ok:
+        raise TemplateError(f"bad index [{inner.strip()}]")
+
+
+def parse_path(path: str) -> list[re.Match[str]]:
+    """The steps of `path` (".a.b[0]", "$.items[*]", "@.x"); raises TemplateError if malformed."""
     path = path.strip()
     if path.startswith(("$", "@")):
         path = path[1:]
-    nodes = [data]
+    steps: list[re.Match[str]] = []
     pos = 0
     while pos < len(path):
         m = _STEP.match(path, pos)
@@ -168,9 +188,37 @@ def eval_path(path: str, data: Any) -> list[Any]:
                 raise TemplateError(f"unrecognized character in path at {path[pos:]!r}")
             pos += 1
             continue
-        nodes = _step(nodes, m)
+        _check_step(m)
+        steps.append(m)
         pos = m.end()
+    return steps
+
+
+def eval_path(path: str, data: Any) -> list[Any]:
+    """Every value `path` selects in `data`; raises TemplateError if `path` is malformed."""
+    nodes = [data]
+    for step in parse_path(path):
+        nodes = _step(nodes, step)
     return nodes
+
+
+_RELAXED = re.compile(r"\{\.?([^{}]+)\}|\.?([^{}]+)")
+
+
+def relaxed_path(expression: str) -> str:
+    """kubectl's RelaxedJSONPathExpression, for --sort-by and custom columns.
+
+    "metadata.name", ".metadata.name", "{metadata.name}" and "{.metadata.name}"
+    all give the path ".metadata.name". Raises TemplateError, with kubectl's
+    message when `expression` is none of those forms.
+    """
+    m = _RELAXED.fullmatch(expression)
+    if m is None:
+        raise TemplateError("unexpected path string, expected a 'name1.name2' or '.name1.name2' or "
+                            "'{name1.name2}' or '{.name1.name2}'")
+    path = "." + (m.group(1) or m.group(2))
+    parse_path(path)
+    return path
 
 
 def _jsonpath_tokens(template: str) -> list[tuple[str, str]]:
@@ -387,7 +435,8 @@ def _truthy(value: Any) -> bool:
     return value is not _NO_VALUE and bool(value)
 
 
-def _go_print(value: Any) -> str:
+def go_sprint(value: Any) -> str:
+    """`value` as Go's fmt.Sprint prints it: map[k:v], [a b], <nil>; <no value> when missing."""
     if value is _NO_VALUE:
         return "<no value>"
     if isinstance(value, bool):
@@ -395,9 +444,9 @@ def _go_print(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, dict):
-        return "map[" + " ".join(f"{k}:{_go_print(value[k])}" for k in sorted(value)) + "]"
+        return "map[" + " ".join(f"{k}:{go_sprint(value[k])}" for k in sorted(value)) + "]"
     if isinstance(value, list):
-        return "[" + " ".join(_go_print(v) for v in value) + "]"
+        return "[" + " ".join(go_sprint(v) for v in value) + "]"
     if value is None:
         return "<nil>"
     return str(value)
@@ -408,7 +457,7 @@ def _go_run(nodes: list[_Node], dot: Any, root: Any, out: list[str]) -> None:
         if node.kind == "text":
             out.append(node.text)
         elif node.kind == "expr":
-            out.append(_go_print(_go_eval(node.text, dot, root)))
+            out.append(go_sprint(_go_eval(node.text, dot, root)))
         elif node.kind == "if":
             _go_run(node.body if _truthy(_go_eval(node.text, dot, root)) else node.other,
                     dot, root, out)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import uuid
 from collections.abc import Iterator
 from concurrent import futures
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
@@ -34,6 +36,7 @@ class FakeCluster(rpc.ClusterServicer):
         self.objects: dict[tuple[str, str, str], object] = {}
         self.revision = 0
         self.exec_inputs: list[api.ExecInput] = []
+        self.watch_events: list[tuple[str, object]] = []
 
     def _key(self, kind: str, namespace: str, name: str) -> tuple[str, str, str]:
         return kind, namespace if kind_named(kind).namespaced else "", name
@@ -130,6 +133,12 @@ class FakeCluster(rpc.ClusterServicer):
             yield api.ExecOutput(exit_code=3)
             return
         yield api.ExecOutput(exit_code=0)
+
+    def Watch(self, request: api.WatchRequest, context: grpc.ServicerContext):
+        """The scripted `watch_events`, then the end of the stream (which ends `get -w`)."""
+        for event_type, obj in self.watch_events:
+            yield api.WatchEvent(type=event_type, object=wrap(obj),
+                                 resource_version=str(self.revision))
 
     def Version(self, request: api.VersionRequest, context: grpc.ServicerContext):
         return api.VersionResponse(version="v0.1.0", etcd_version="3.5.1")
@@ -481,3 +490,226 @@ def test_namespace_and_server_flags_work_after_the_command(fake: Fake, hello: Pa
     assert ("Pod", "team", "hello-world") in fake.cluster.objects
     r = podctl("get", "pods", "-A", "-s", fake.address)
     assert r.out.splitlines()[0].split()[:2] == ["NAMESPACE", "NAME"]
+
+
+# -- get --show-labels / --sort-by / -o custom-columns -----------------------------------
+
+NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def frozen_now(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(printers, "utcnow", lambda: NOW)
+
+
+def _pod(fake: Fake, name: str, labels: dict[str, str] | None = None, age: float = 300,
+         restarts: int | None = None, ip: str = "", namespace: str = "default") -> v1.Pod:
+    pod = v1.Pod(metadata=v1.ObjectMeta(name=name, namespace=namespace, labels=labels or {},
+                                        uid=f"uid-{name}", resource_version="1"))
+    pod.metadata.creation_timestamp.FromDatetime(NOW - timedelta(seconds=age))
+    pod.spec.containers.add(name="c", image="busybox")
+    pod.status.phase = "Running"
+    if restarts is not None:
+        cs = pod.status.container_statuses.add(name="c", restart_count=restarts, ready=True)
+        cs.state.running.SetInParent()
+    pod.status.pod_ip = ip
+    fake.cluster.objects[("Pod", namespace, name)] = pod
+    return pod
+
+
+def test_show_labels_adds_a_last_labels_column_sorted_by_key(fake: Fake, frozen_now: None) -> None:
+    _pod(fake, "web", {"tier": "front", "app": "web"})
+    _pod(fake, "bare")
+    r = podctl("-s", fake.address, "get", "pods", "--show-labels")
+    assert (r.code, r.out) == (0, (
+        "NAME   READY   STATUS    RESTARTS   AGE   LABELS\n"
+        "bare   0/1     Running   0          5m    <none>\n"
+        "web    0/1     Running   0          5m    app=web,tier=front\n"))
+
+
+def test_show_labels_is_last_after_wide_columns_and_namespace(fake: Fake, frozen_now: None) -> None:
+    _pod(fake, "web", {"app": "web"}, ip="10.244.1.5")
+    r = podctl("-s", fake.address, "get", "pods", "-o", "wide", "--show-labels", "-A")
+    assert r.out.splitlines() == [
+        "NAMESPACE   NAME   READY   STATUS    RESTARTS   AGE   IP           NODE     "
+        "NOMINATED NODE   READINESS GATES   LABELS",
+        "default     web    0/1     Running   0          5m    10.244.1.5   <none>   "
+        "<none>           <none>            app=web"]
+
+
+def test_show_labels_works_for_nodes_and_without_headers(fake: Fake) -> None:
+    _node(fake).metadata.labels.update({"kubernetes.io/hostname": "node1", "disk": "ssd"})
+    r = podctl("-s", fake.address, "get", "nodes", "--show-labels", "--no-headers")
+    assert r.out.split()[0] == "node1"
+    assert r.out.split()[-1] == "disk=ssd,kubernetes.io/hostname=node1"
+
+
+def test_show_labels_with_watch_labels_every_row(fake: Fake, frozen_now: None) -> None:
+    _pod(fake, "web", {"app": "web"})
+    changed = _pod(fake, "web2", {"app": "web", "v": "2"})
+    fake.cluster.watch_events = [("MODIFIED", changed)]
+    r = podctl("-s", fake.address, "get", "pods", "-w", "--show-labels")
+    assert r.code == 0
+    assert [line.split() for line in r.out.splitlines()] == [
+        ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "LABELS"],
+        ["web", "0/1", "Running", "0", "5m", "app=web"],
+        ["web2", "0/1", "Running", "0", "5m", "app=web,v=2"],
+        ["web2", "0/1", "Running", "0", "5m", "app=web,v=2"]]
+
+
+def test_show_labels_with_a_non_table_output_is_refused(fake: Fake) -> None:
+    r = podctl("-s", fake.address, "get", "pods", "--show-labels", "-o", "json")
+    assert (r.code, r.out, r.err) == (
+        1, "", "error: --show-labels option cannot be used with json printer\n")
+
+
+def test_output_flag_accepts_kubectls_equals_form(fake: Fake) -> None:
+    _pod(fake, "web")
+    assert podctl("-s", fake.address, "get", "pods", "-o=name").out == "pod/web\n"
+
+
+def test_sort_by_name_is_natural_order(fake: Fake) -> None:
+    for name in ("web-2", "web-10", "web-1"):
+        _pod(fake, name)
+    r = podctl("-s", fake.address, "get", "pods", "--sort-by=.metadata.name", "-o", "name")
+    assert (r.code, r.out) == (0, "pod/web-1\npod/web-2\npod/web-10\n")
+
+
+def test_sort_by_creation_timestamp_is_oldest_first_in_the_table(fake: Fake,
+                                                                 frozen_now: None) -> None:
+    _pod(fake, "a-new", age=5)
+    _pod(fake, "b-old", age=3 * 86400)
+    _pod(fake, "c-mid", age=7200)
+    r = podctl("-s", fake.address, "get", "pods", "--sort-by=.metadata.creationTimestamp")
+    assert [line.split()[0] for line in r.out.splitlines()] == ["NAME", "b-old", "c-mid", "a-new"]
+
+
+def test_sort_by_restart_count_is_numeric_and_pods_without_it_come_first(fake: Fake) -> None:
+    _pod(fake, "a", restarts=10)
+    _pod(fake, "b")
+    _pod(fake, "c", restarts=9)
+    _pod(fake, "d", restarts=0)
+    r = podctl("-s", fake.address, "get", "pods", "-o", "name",
+               "--sort-by={.status.containerStatuses[0].restartCount}")
+    assert r.out.split() == ["pod/b", "pod/d", "pod/c", "pod/a"]
+
+
+def test_sort_by_orders_the_items_of_json_and_yaml_lists(fake: Fake) -> None:
+    _pod(fake, "a", ip="10.0.0.9")
+    _pod(fake, "b", ip="10.0.0.10")
+    r = podctl("-s", fake.address, "get", "pods", "-o", "json", "--sort-by=status.podIP")
+    items = json.loads(r.out)["items"]
+    assert [i["metadata"]["name"] for i in items] == ["a", "b"]
+    r = podctl("-s", fake.address, "get", "pods", "-o", "yaml", "--sort-by={.metadata.uid}")
+    assert r.out.index("name: a") < r.out.index("name: b")
+
+
+def test_sort_by_a_field_no_object_has_keeps_the_order(fake: Fake) -> None:
+    for name in ("c", "a", "b"):
+        _pod(fake, name)
+    r = podctl("-s", fake.address, "get", "pods", "--sort-by=.spec.nodeName", "-o", "name")
+    assert (r.code, r.out, r.err) == (0, "pod/a\npod/b\npod/c\n", "")
+
+
+@pytest.mark.parametrize(("path", "reason"), [
+    ("{.metadata.name", "unexpected path string, expected a 'name1.name2' or '.name1.name2' or "
+                        "'{name1.name2}' or '{.name1.name2}'"),
+    (".metadata.name!", "unrecognized character in path at '!'"),
+    (".spec.containers[x].name", "bad index [x]"),
+])
+def test_sort_by_a_malformed_path_is_one_error_line(fake: Fake, path: str, reason: str) -> None:
+    _pod(fake, "a")
+    r = podctl("-s", fake.address, "get", "pods", f"--sort-by={path}")
+    assert (r.code, r.out, r.err) == (1, "", f"error: {reason}\n")
+
+
+def test_sort_by_values_kubectl_cannot_compare_is_an_error(fake: Fake) -> None:
+    _node(fake, "node1").spec.unschedulable = True
+    _node(fake, "node2").spec.unschedulable = True
+    r = podctl("-s", fake.address, "get", "nodes", "--sort-by=.spec.unschedulable")
+    assert (r.code, r.err) == (1, "error: Field {.spec.unschedulable} is an unsortable type: bool\n")
+
+
+def test_sort_by_with_watch_warns_that_it_is_ignored(fake: Fake) -> None:
+    _pod(fake, "b")
+    _pod(fake, "a")
+    r = podctl("-s", fake.address, "get", "pods", "-w", "-o", "name", "--sort-by=.metadata.name")
+    assert r.code == 0
+    assert r.err == "warning: --watch or --watch-only requested, --sort-by will be ignored\n"
+
+
+def test_custom_columns_print_aligned_values_and_none(fake: Fake) -> None:
+    _pod(fake, "web", ip="10.244.1.5").spec.node_name = "node1"
+    _pod(fake, "pending-pod")
+    r = podctl("-s", fake.address, "get", "pods",
+               "-o", "custom-columns=NAME:.metadata.name,IP:.status.podIP,NODE:{.spec.nodeName}")
+    assert (r.code, r.out) == (0, (
+        "NAME          IP           NODE\n"
+        "pending-pod   <none>       <none>\n"
+        "web           10.244.1.5   node1\n"))
+
+
+def test_custom_columns_join_several_matches_with_commas(fake: Fake) -> None:
+    pod = _pod(fake, "two", {"app": "x"})
+    pod.spec.containers.add(name="sidecar", image="nginx")
+    r = podctl("-s", fake.address, "get", "pod", "two", "-o",
+               "custom-columns=C:.spec.containers[*].name,I:spec.containers[*].image,"
+               "L:.metadata.labels")
+    assert r.out.splitlines() == ["C           I               L",
+                                  "c,sidecar   busybox,nginx   map[app:x]"]
+
+
+def test_custom_columns_respect_no_headers_and_sort_by(fake: Fake) -> None:
+    _pod(fake, "web-10")
+    _pod(fake, "web-9")
+    r = podctl("-s", fake.address, "get", "pods", "-o", "custom-columns=N:.metadata.name",
+               "--no-headers", "--sort-by=.metadata.name")
+    assert r.out == "web-9\nweb-10\n"
+
+
+def test_custom_columns_with_no_objects_print_the_header(fake: Fake) -> None:
+    r = podctl("-s", fake.address, "get", "pods", "-o", "custom-columns=NAME:.metadata.name")
+    assert (r.code, r.out, r.err) == (0, "NAME\n", "")
+
+
+def test_custom_columns_file_is_a_header_line_then_a_path_line(fake: Fake, tmp_path: Path) -> None:
+    _pod(fake, "web", ip="10.244.1.5")
+    spec = tmp_path / "cols.txt"
+    spec.write_text("NAME            IP\n.metadata.name  {.status.podIP}\n")
+    r = podctl("-s", fake.address, "get", "pods", f"-o=custom-columns-file={spec}")
+    assert (r.code, r.out) == (0, "NAME   IP\nweb    10.244.1.5\n")
+    r = podctl("-s", fake.address, "get", "pods", f"-o=custom-columns-file={spec}", "--no-headers")
+    assert r.out == "web   10.244.1.5\n"
+
+
+@pytest.mark.parametrize(("output", "message"), [
+    ("custom-columns=NAME", "unexpected custom-columns spec: NAME, expected <header>:<json-path-expr>"),
+    ("custom-columns=NAME:.metadata.name,IP", "unexpected custom-columns spec: IP, expected "
+                                              "<header>:<json-path-expr>"),
+    ("custom-columns=", "custom-columns format specified but no custom columns given"),
+    ("custom-columns", "custom-columns format specified but no custom columns given"),
+    ("custom-columns-file", "custom-columns format specified but no custom columns given"),
+    ("custom-columns=N:{.metadata.name", "unexpected path string, expected a 'name1.name2' or "
+                                         "'.name1.name2' or '{name1.name2}' or '{.name1.name2}'"),
+    ("custom-columns-file=nope.txt", "error reading template nope.txt, open nope.txt: "
+                                     "no such file or directory"),
+    ("custom-colums=N:.x", 'unable to match a printer suitable for the output format '
+                           '"custom-colums=N:.x", allowed formats are: custom-columns,'
+                           'custom-columns-file,go-template,json,jsonpath,name,wide,yaml'),
+])
+def test_bad_custom_columns_are_kubectls_one_line_errors(fake: Fake, output: str,
+                                                          message: str) -> None:
+    r = podctl("-s", fake.address, "get", "pods", "-o", output)
+    assert (r.code, r.out, r.err) == (1, "", f"error: {message}\n")
+
+
+def test_custom_columns_file_with_unmatched_headers_is_an_error(fake: Fake, tmp_path: Path) -> None:
+    spec = tmp_path / "cols.txt"
+    spec.write_text("NAME IP\n.metadata.name\n")
+    r = podctl("-s", fake.address, "get", "pods", f"-o=custom-columns-file={spec}")
+    assert (r.code, r.err) == (1, "error: number of headers (2) and field specifications (1) "
+                                  "don't match\n")
+    spec.write_text("NAME IP\n")
+    r = podctl("-s", fake.address, "get", "pods", f"-o=custom-columns-file={spec}")
+    assert r.err == ("error: invalid template, missing spec line. Expected format is one line of "
+                     "space separated headers, one line of space separated column specs.\n")

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from podlab.cli import printers
+from podlab.cli import columns, printers
 from podlab.cli._objects import render_yaml, to_dict
 from podlab.cli.describers import tabwrite
-from podlab.cli.templates import go_template, jsonpath
+from podlab.cli.sorting import sort_objects
+from podlab.cli.templates import TemplateError, go_template, jsonpath, relaxed_path
 from podlab.kinds import kind_named
 from podlab.v1 import objects_pb2 as v1
 
@@ -164,6 +166,47 @@ def test_get_nodes_table_matches_golden() -> None:
                                                             wide=True, pods=[p]))
 
 
+def labelled(pods: list[v1.Pod]) -> list[v1.Pod]:
+    pods[0].metadata.labels.update({"tier": "front", "app": "web", "pod-template-hash": "5d4f"})
+    pods[2].metadata.labels.update({"run": "crashloop"})
+    return pods
+
+
+def test_get_pods_show_labels_matches_golden() -> None:
+    pods = labelled(pods_in_every_state())
+    check_golden("get_pods_show_labels.txt",
+                 printers.print_table(pods, kind_named("Pod"), NOW, show_labels=True))
+    check_golden("get_pods_wide_show_labels.txt",
+                 printers.print_table(pods, kind_named("Pod"), NOW, wide=True, show_labels=True))
+
+
+def test_events_show_labels_after_their_wide_columns() -> None:
+    ev = v1.Event(metadata=v1.ObjectMeta(name="e1", namespace="default", labels={"a": "1"}),
+                  type="Normal", reason="Pulled", message="pulled")
+    headers = printers.table_headers(kind_named("Event"), wide=True, with_namespace=True,
+                                     show_labels=True)
+    row = printers.table_row(ev, NOW, wide=True, with_namespace=True, show_labels=True)
+    assert (headers[0], headers[-2:]) == ("NAMESPACE", ["NAME", "LABELS"])
+    assert (row[0], row[-2:]) == ("default", ["e1", "a=1"])
+
+
+@pytest.mark.parametrize(("labels", "text"), [
+    ({}, "<none>"),
+    ({"run": "web"}, "run=web"),
+    ({"tier": "front", "app": "web", "app.kubernetes.io/name": "x"},
+     "app=web,app.kubernetes.io/name=x,tier=front"),
+    ({"empty": ""}, "empty="),
+])
+def test_labels_print_sorted_by_key_as_kubectl_formats_them(labels: dict[str, str],
+                                                            text: str) -> None:
+    assert printers.format_labels(labels) == text
+
+
+def test_narrow_columns_are_padded_to_tabwriters_minimum_width() -> None:
+    assert printers.format_table(["A", "B"], [["1", "x"]]) == "A     B\n1     x\n"
+    assert printers.format_table(None, [["5s", "x"], ["10s", "y"]]) == "5s    x\n10s   y\n"
+
+
 def test_get_pod_yaml_matches_golden() -> None:
     p = next(p for p in pods_in_every_state() if p.metadata.name == "crashloop")
     check_golden("get_pod_crashloop.yaml", render_yaml(to_dict(p)))
@@ -210,3 +253,133 @@ def test_go_template_subset(template: str, out: str | None) -> None:
     if out is None:
         return  # pipelines are outside the subset; make sure nothing else regressed
     assert go_template(template, LIST) == out
+
+
+# -- relaxed paths, --sort-by, custom columns --------------------------------------------
+
+@pytest.mark.parametrize("expression", [
+    "metadata.name", ".metadata.name", "{metadata.name}", "{.metadata.name}"])
+def test_relaxed_paths_accept_kubectls_four_forms(expression: str) -> None:
+    assert relaxed_path(expression) == ".metadata.name"
+
+
+@pytest.mark.parametrize(("expression", "reason"), [
+    ("{.metadata.name", "unexpected path string"),
+    ("{.a}{.b}", "unexpected path string"),
+    (".a.b!", "unrecognized character in path at '!'"),
+    (".items[one]", "bad index [one]"),
+    (".items[1:x]", "bad index [1:x]"),
+    (".items[?(@.a ~ 1)]", "unsupported filter"),
+])
+def test_malformed_relaxed_paths_are_refused_before_any_data(expression: str, reason: str) -> None:
+    with pytest.raises(TemplateError, match=re.escape(reason)):
+        relaxed_path(expression)
+
+
+def named(*names: str) -> list[v1.Pod]:
+    return [pod(n) for n in names]
+
+
+def names_of(pods: list[v1.Pod]) -> list[str]:
+    return [p.metadata.name for p in pods]
+
+
+@pytest.mark.parametrize(("names", "ordered"), [
+    (["web-10", "web-9", "web-1"], ["web-1", "web-9", "web-10"]),
+    (["a02", "a2", "a1"], ["a1", "a2", "a02"]),
+    (["b", "B", "a"], ["B", "a", "b"]),
+    (["x-1a", "x-1", "x-"], ["x-", "x-1", "x-1a"]),
+    (["a1b", "aab"], ["a1b", "aab"]),
+])
+def test_sort_by_strings_is_kubectls_natural_order(names: list[str], ordered: list[str]) -> None:
+    assert names_of(sort_objects(named(*names), ".metadata.name")) == ordered
+
+
+def test_sort_by_quantities_compares_amounts_not_text() -> None:
+    pods = named("a", "b", "c", "d")
+    for p, cpu in zip(pods, ("1", "500m", "2", "1500m"), strict=True):
+        p.spec.containers[0].resources.requests["cpu"] = cpu
+    ordered = sort_objects(pods, "{.spec.containers[0].resources.requests.cpu}")
+    assert names_of(ordered) == ["b", "a", "d", "c"]
+
+
+def test_sort_by_timestamps_is_chronological_even_with_fractions() -> None:
+    leases = []
+    for name, seconds, nanos in (("a", 10, 0), ("b", 9, 500_000_000), ("c", 9, 120_000_000),
+                                 ("d", 10, 1_000)):
+        lease = v1.Lease(metadata=v1.ObjectMeta(name=name))
+        lease.spec.renew_time.FromSeconds(1714564800 + seconds)
+        lease.spec.renew_time.nanos = nanos
+        leases.append(lease)
+    assert [x.metadata.name for x in sort_objects(leases, ".spec.renewTime")] == \
+        ["c", "b", "a", "d"]
+
+
+def test_sort_by_numbers_puts_objects_without_the_field_first_and_is_stable() -> None:
+    pods = named("a", "b", "c", "d", "e")
+    for p, restarts in zip(pods, (3, None, 12, 3, None), strict=True):
+        if restarts is not None:
+            p.status.container_statuses.add(name="c0", restart_count=restarts)
+    ordered = sort_objects(pods, ".status.containerStatuses[0].restartCount")
+    assert names_of(ordered) == ["b", "e", "a", "d", "c"]
+
+
+def test_sort_by_a_path_no_object_has_keeps_the_order() -> None:
+    assert names_of(sort_objects(named("c", "a", "b"), ".spec.nodeName")) == ["c", "a", "b"]
+
+
+@pytest.mark.parametrize(("path", "types"), [
+    (".metadata.labels", "map[string]interface {}"),
+    (".spec.containers", "[]interface {}"),
+])
+def test_sort_by_maps_or_lists_is_an_unsortable_type(path: str, types: str) -> None:
+    pods = named("a", "b")
+    for p in pods:
+        p.metadata.labels["k"] = p.metadata.name
+    with pytest.raises(TemplateError, match=re.escape(f"Field {{{path}}} is an unsortable type: "
+                                                      f"{types}")):
+        sort_objects(pods, path)
+
+
+def test_sort_by_a_number_against_a_string_is_an_unsortable_type() -> None:
+    counted, held = v1.Lease(metadata=v1.ObjectMeta(name="a")), v1.Lease(metadata=v1.ObjectMeta(name="b"))
+    counted.spec.lease_duration_seconds = 15
+    held.spec.holder_identity = "node1"
+    with pytest.raises(TemplateError, match="unsortable type: int64 and string"):
+        sort_objects([counted, held], "{.spec.*}")
+
+
+def test_custom_columns_table_matches_golden() -> None:
+    pods = labelled(pods_in_every_state())
+    cols = columns.parse_spec("NAME:.metadata.name,IP:.status.podIP,RESTARTS:"
+                              ".status.containerStatuses[*].restartCount,APP:{.metadata.labels.app}")
+    check_golden("get_pods_custom_columns.txt",
+                 columns.print_columns(cols, [to_dict(p) for p in pods]))
+
+
+@pytest.mark.parametrize(("value", "cell"), [
+    ({"a": "x"}, "x"),
+    ({"a": ["x", "y"]}, "[x y]"),
+    ({"a": {"k": 1, "b": True}}, "map[b:true k:1]"),
+    ({"a": 2.0}, "2"),
+    ({"a": None}, "<nil>"),
+    ({"a": ""}, ""),
+    ({}, "<none>"),
+])
+def test_custom_column_cells_print_values_as_kubectl_does(value: dict, cell: str) -> None:
+    assert columns.cell(columns.Column("A", ".a"), value) == cell
+
+
+def test_custom_columns_file_reads_headers_then_paths(tmp_path: Path) -> None:
+    spec = tmp_path / "cols"
+    spec.write_text("NAME   NODE\nmetadata.name   {.spec.nodeName}\nignored line\n")
+    assert columns.load("custom-columns-file", str(spec)) == (
+        columns.Column("NAME", ".metadata.name"), columns.Column("NODE", ".spec.nodeName"))
+    spec.write_text("")
+    with pytest.raises(TemplateError, match="missing header line"):
+        columns.read_file(str(spec))
+
+
+def test_empty_custom_column_path_shows_none() -> None:
+    (col,) = columns.parse_spec("EMPTY:")
+    assert columns.cell(col, {"a": 1}) == "<none>"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from google.protobuf.message import Message
 
 from podlab import errors
-from podlab.cli import _objects
+from podlab.cli import _objects, columns
 from podlab.cli._base import CliError
 from podlab.cli.templates import TemplateError, go_template, jsonpath
 from podlab.kinds import Kind, kind_for_resource, kind_of
@@ -76,8 +77,15 @@ def namespace_of(obj: Message, default: str) -> str:
     return obj.metadata.namespace or default  # type: ignore[attr-defined]
 
 
+ALLOWED_FORMATS = sorted(("json", "yaml", "name", "go-template", "jsonpath", "wide", *columns.FORMATS))
+
+
 def parse_output(output: str | None, template: str | None) -> tuple[str, str]:
-    """(format, template) from -o/--output and --template, kubectl's rules."""
+    """(format, argument) from -o/--output and --template, kubectl's rules.
+
+    The argument is the template of go-template/jsonpath, or the spec (or file)
+    of custom-columns (custom-columns-file).
+    """
     output = output or ""
     fmt, _, arg = output.partition("=")
     if not fmt and template:
@@ -87,10 +95,21 @@ def parse_output(output: str | None, template: str | None) -> tuple[str, str]:
         if not arg:
             raise CliError("template format specified but no template given")
         fmt = "go-template" if fmt == "template" else fmt
+    elif fmt in columns.FORMATS:
+        arg = arg or template or ""
     elif fmt not in ("", "wide", "json", "yaml", "name"):
         raise CliError(f'unable to match a printer suitable for the output format "{output}", '
-                       "allowed formats are: go-template,json,jsonpath,name,wide,yaml")
+                       f"allowed formats are: {','.join(ALLOWED_FORMATS)}")
     return fmt, arg
+
+
+@contextmanager
+def template_errors() -> Iterator[None]:
+    """A TemplateError (a bad path, column spec or sort) as the CliError `error: <reason>`."""
+    try:
+        yield
+    except TemplateError as err:
+        raise CliError(str(err)) from None
 
 
 def render(fmt: str, template: str, data: dict[str, Any]) -> str:
