@@ -124,13 +124,17 @@ class Lab:
 
     def power_off(self, node: str) -> None:
         """Kill the agent and every pod container of `node` at once (SIGKILL, no clean-up)."""
+        import docker
+
         agent = self.node(node)
         pods = self.pod_containers(node, all=False)
         for container in [agent, *pods]:
             try:
                 container.kill()
-            except Exception as err:  # noqa: BLE001 - already dead is fine
-                if "is not running" not in str(err):
+            except docker.errors.NotFound:
+                pass  # gone since the list: the agent removed it before it died
+            except docker.errors.APIError as err:
+                if "is not running" not in str(err):  # already dead is fine
                     raise
         self._done(f"power-off {node}")
 
