@@ -19,7 +19,7 @@ from typing import Any
 
 from bench.failover import NODE_GRACE, POD_EVICTION_TIMEOUT, ensure_lab, reset, teardown_lab
 from bench.stats import progress
-from podlab.chaos import (
+from lab.chaos import (
     InvariantChecker,
     Lab,
     LabApi,

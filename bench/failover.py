@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.stats import percentile, progress
-from podlab.chaos import (
+from lab.chaos import (
     InvariantChecker,
     Lab,
     LabApi,

@@ -44,7 +44,7 @@ step "ruff check ."
 python3 -m ruff check . || fail "ruff check"
 
 step "mypy"
-python3 -m mypy podlab controlplane scheduler nodeagent bench || fail "mypy"
+python3 -m mypy podlab podctl lab controlplane scheduler nodeagent bench || fail "mypy"
 
 step "pytest: unit, integration, e2e, lab"
 PYTEST_LOG="$(mktemp)"

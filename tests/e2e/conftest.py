@@ -108,7 +108,7 @@ class Podctl:
 
     def __call__(self, *args: str, check: bool = True, stdin: str | None = None,
                  timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([sys.executable, "-m", "podlab.cli", "--server", self.server, *args],
+        result = subprocess.run([sys.executable, "-m", "podctl", "--server", self.server, *args],
                                 capture_output=True, text=True, input=stdin, timeout=timeout)
         if check and result.returncode != 0:
             raise AssertionError(f"podctl {' '.join(args)} failed ({result.returncode}):\n"

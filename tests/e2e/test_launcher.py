@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from lab.launcher import POD_NETWORK
 from nodeagent.runtime.docker import remove_node_leftovers
-from podlab.launcher import POD_NETWORK
 from tests.e2e.conftest import DockerKit, Podctl, docker_cli
 from tests.support.procs import free_port, wait_for
 
@@ -26,7 +26,7 @@ def test_podlab_up_runs_pods_and_down_stops_every_process_and_container(
            "PODLAB_SERVER": ""}
     prefix, port = docker_kit.node("up"), free_port()
     log = (tmp_path / "up.log").open("w")
-    up = subprocess.Popen([sys.executable, "-m", "podlab.launcher", "up", "--nodes", "1",
+    up = subprocess.Popen([sys.executable, "-m", "lab.launcher", "up", "--nodes", "1",
                            "--port", str(port), "--node-prefix", prefix],
                           stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
@@ -34,14 +34,14 @@ def test_podlab_up_runs_pods_and_down_stops_every_process_and_container(
         podctl = Podctl(f"127.0.0.1:{port}")
         wait_for(lambda: " Ready " in podctl("get", "nodes", check=False).stdout, 60,
                  message="the node to be Ready")
-        found = subprocess.run([sys.executable, "-m", "podlab.cli", "get", "nodes"], env=env,
+        found = subprocess.run([sys.executable, "-m", "podctl", "get", "nodes"], env=env,
                                capture_output=True, text=True, timeout=30)
         assert f"{prefix}1" in found.stdout, found.stdout + found.stderr
         podctl("run", "sleeper", "--image=busybox", "--", "sleep", "3600")
         podctl.wait_status("sleeper", "Running")
         assert docker_cli("ps", "-q", "--filter", f"label=io.podlab.node={prefix}1").split()
 
-        down = subprocess.run([sys.executable, "-m", "podlab.launcher", "down"], env=env,
+        down = subprocess.run([sys.executable, "-m", "lab.launcher", "down"], env=env,
                               capture_output=True, text=True, timeout=60)
         assert down.returncode == 0 and "podlab is down" in down.stdout, down.stdout + down.stderr
         assert up.wait(30) == 0

@@ -74,7 +74,7 @@ async def test_drain_moves_every_pod_off_a_node_and_leaves_it_cordoned(make_clus
     assert on_node1
     await client.create(sleeper("one-shot", node="node1", restart="Never"))
     await running_everywhere(client, ["one-shot"])
-    podctl = [sys.executable, "-m", "podlab.cli", "--server", cluster.server_address]
+    podctl = [sys.executable, "-m", "podctl", "--server", cluster.server_address]
     refused = subprocess.run([*podctl, "drain", "node1", "--timeout", "60s"], capture_output=True, text=True)
     assert refused.returncode == 1 and "default/one-shot" in refused.stderr
     drained = subprocess.run([*podctl, "drain", "node1", "--force", "--timeout", "60s"],

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from podlab.cli import main
+from podctl import main
 
 pytestmark = pytest.mark.integration
 
@@ -92,7 +92,7 @@ async def test_get_pods_and_nodes_watch_print_each_transition(make_cluster) -> N
     from tests.support.cluster import sleeper
 
     cluster, client = await make_cluster(1)
-    base = [sys.executable, "-m", "podlab.cli", "--server", cluster.server_address, "get"]
+    base = [sys.executable, "-m", "podctl", "--server", cluster.server_address, "get"]
     pods = _Lines([*base, "pods", "-w"])
     nodes = _Lines([*base, "nodes", "-w"])
     try:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from podlab.chaos import NODES, InvariantChecker, Lab, LabApi, wait_until, wipe_pods
+from lab.chaos import NODES, InvariantChecker, Lab, LabApi, wait_until, wipe_pods
 from tests.conftest import require_tier
 from tests.support.procs import REPO
 
@@ -31,7 +31,7 @@ def _lab_sh(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
 
 def podctl(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     exe = shutil.which("podctl")
-    argv = [exe] if exe else ["python3", "-m", "podlab.cli"]
+    argv = [exe] if exe else ["python3", "-m", "podctl"]
     return subprocess.run([*argv, "--server", SERVER, *args], capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL)
 

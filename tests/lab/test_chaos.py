@@ -13,7 +13,7 @@ import random
 import threading
 import time
 
-from podlab.chaos import (
+from lab.chaos import (
     NODES,
     InvariantChecker,
     Lab,

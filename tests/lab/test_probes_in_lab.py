@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from podlab.chaos import Lab, LabApi, wait_until
+from lab.chaos import Lab, LabApi, wait_until
 from tests.lab.conftest import podctl
 
 PROBED = """

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from podlab.chaos import Lab, LabApi, wait_until
+from lab.chaos import Lab, LabApi, wait_until
 from tests.lab.conftest import podctl
 
 MANIFESTS = Path(__file__).resolve().parents[1] / "unit" / "manifests"

@@ -15,7 +15,8 @@ import grpc
 import pytest
 from click.testing import CliRunner
 
-from podlab.cli import main, printers
+from podctl import main
+from podlab import printers
 from podlab.kinds import kind_named, unwrap, wrap
 from podlab.v1 import objects_pb2 as v1
 from podlab.v1 import services_pb2 as api

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from podlab.cli import columns, printers
-from podlab.cli._objects import render_yaml, to_dict
-from podlab.cli.describers import tabwrite
-from podlab.cli.sorting import sort_objects
-from podlab.cli.templates import TemplateError, go_template, jsonpath, relaxed_path
+from podctl import columns
+from podctl._objects import render_yaml, to_dict
+from podctl.describers import tabwrite
+from podctl.sorting import sort_objects
+from podctl.templates import TemplateError, go_template, jsonpath, relaxed_path
+from podlab import printers
 from podlab.kinds import kind_named
 from podlab.v1 import objects_pb2 as v1
 

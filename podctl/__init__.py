@@ -1,8 +1,8 @@
 """podctl: the kubectl-like command line for podlab.
 
-`main()` is the console script. Commands live in podlab.cli.commands, the
-table and describe printers in podlab.cli.printers and podlab.cli.describers,
-and the output templates in podlab.cli.templates.
+`main()` is the console script. Commands live in podctl.commands, the
+table and describe printers in podlab.printers and podctl.describers,
+and the output templates in podctl.templates.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import sys
 
 import click
 
+from podctl._app import cli
+from podctl._base import CliError, api_error_line
+from podctl.commands import apply, describe, get, nodes, pods, run, version  # noqa: F401
 from podlab import errors
-from podlab.cli._app import cli
-from podlab.cli._base import CliError, api_error_line
-from podlab.cli.commands import apply, describe, get, nodes, pods, run, version  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> None:

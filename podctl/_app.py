@@ -1,10 +1,10 @@
-"""The podctl command group; podlab.cli.commands modules attach their commands to it."""
+"""The podctl command group; podctl.commands modules attach their commands to it."""
 
 from __future__ import annotations
 
 import click
 
-from podlab.cli._base import global_options
+from podctl._base import global_options
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from podlab.cli._app import cli
-from podlab.cli._base import CliError, connect, current_namespace, global_options, run
+from podctl._app import cli
+from podctl._base import CliError, connect, current_namespace, global_options, run
 from podlab.v1 import objects_pb2 as v1
 
 

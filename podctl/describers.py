@@ -12,8 +12,8 @@ from datetime import datetime
 
 from google.protobuf.struct_pb2 import Value
 
-from podlab.cli import printers
-from podlab.cli.printers import NONE, rfc1123, since, ts_set
+from podlab import printers
+from podlab.printers import NONE, rfc1123, since, ts_set
 from podlab.v1 import objects_pb2 as v1
 
 try:  # pragma: no cover - depends on what is on main

@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 
-from podlab.cli._objects import to_dict
-from podlab.cli.templates import TemplateError, eval_path, relaxed_path
+from podctl._objects import to_dict
+from podctl.templates import TemplateError, eval_path, relaxed_path
 from podlab.quantity import parse_quantity
 
 M = TypeVar("M", bound=Message)

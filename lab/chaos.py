@@ -27,16 +27,22 @@ from typing import Any, TypeVar
 
 import typer
 
+from nodeagent.runtime.base import (
+    LABEL_MANAGED,
+    LABEL_NODE,
+    LABEL_POD_NAME,
+    LABEL_POD_NAMESPACE,
+    LABEL_POD_UID,
+    LABEL_TYPE,
+)
+
 PROJECT = "podlab"
 NODES = ("node1", "node2", "node3")
 CONTROL_NETWORK = f"{PROJECT}_control"
 SERVER = "127.0.0.1:7443"
 SCHEDULER_LEASE = ("podlab-scheduler", "kube-system")
 
-# Pod containers carry these labels (nodeagent/runtime); the lab's own
-# services carry compose's.
-L_MANAGED, L_NODE, L_TYPE = "io.podlab.managed", "io.podlab.node", "io.podlab.container.type"
-L_POD_NAME, L_POD_NS, L_POD_UID = "io.podlab.pod.name", "io.podlab.pod.namespace", "io.podlab.pod.uid"
+# Pod containers carry the agent's labels; the lab's own services carry compose's.
 L_SERVICE, L_PROJECT = "com.docker.compose.service", "com.docker.compose.project"
 
 T = TypeVar("T")
@@ -108,7 +114,7 @@ class Lab:
 
     def pod_containers(self, node: str, all: bool = True) -> list[Any]:
         """Every pod container (sandbox, init, app) the agent of `node` made."""
-        return self._containers(all=all, label=[f"{L_MANAGED}=true", f"{L_NODE}={node}"])
+        return self._containers(all=all, label=[f"{LABEL_MANAGED}=true", f"{LABEL_NODE}={node}"])
 
     def is_up(self) -> bool:
         try:
@@ -280,14 +286,14 @@ class InvariantChecker:
         """pod -> {(uid, node)} of its RUNNING app containers, now."""
         running: dict[str, set[tuple[str, str]]] = {}
         containers = self._docker.api.containers(filters={
-            "status": "running", "label": [f"{L_MANAGED}=true", f"{L_TYPE}=app"]})
+            "status": "running", "label": [f"{LABEL_MANAGED}=true", f"{LABEL_TYPE}=app"]})
         for c in containers:
             labels = c.get("Labels") or {}
-            node = labels.get(L_NODE, "")
+            node = labels.get(LABEL_NODE, "")
             if node not in self.nodes:
                 continue
-            pod = f"{labels.get(L_POD_NS, '')}/{labels.get(L_POD_NAME, '')}"
-            running.setdefault(pod, set()).add((labels.get(L_POD_UID, ""), node))
+            pod = f"{labels.get(LABEL_POD_NAMESPACE, '')}/{labels.get(LABEL_POD_NAME, '')}"
+            running.setdefault(pod, set()).add((labels.get(LABEL_POD_UID, ""), node))
         return running
 
     def _run(self) -> None:
@@ -407,7 +413,7 @@ def wipe_pods(lab: Lab, api: LabApi, timeout: float = 60.0) -> list[str]:
     except TimeoutError:
         for node in NODES:
             for c in lab.pod_containers(node):
-                leftovers.append(f"{node}:{c.name}:{c.status}:{c.labels.get(L_POD_NAME)}")
+                leftovers.append(f"{node}:{c.name}:{c.status}:{c.labels.get(LABEL_POD_NAME)}")
                 c.remove(force=True)
         api.delete_all_pods()
     return leftovers
@@ -511,7 +517,7 @@ def watch_failover(api: LabApi, node: str, action: str, act: Callable[[], object
 
 def node_containers_of(lab: Lab, node: str, uids: set[str]) -> list[str]:
     """Containers (any state) on `node` that belong to one of `uids`."""
-    return [f"{c.name}:{c.status}" for c in lab.pod_containers(node) if c.labels.get(L_POD_UID) in uids]
+    return [f"{c.name}:{c.status}" for c in lab.pod_containers(node) if c.labels.get(LABEL_POD_UID) in uids]
 
 
 # -- the CLI -----------------------------------------------------------------------------

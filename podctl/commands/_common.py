@@ -9,10 +9,10 @@ from typing import Any
 
 from google.protobuf.message import Message
 
+from podctl import _objects, columns
+from podctl._base import CliError
+from podctl.templates import TemplateError, go_template, jsonpath
 from podlab import errors
-from podlab.cli import _objects, columns
-from podlab.cli._base import CliError
-from podlab.cli.templates import TemplateError, go_template, jsonpath
 from podlab.kinds import Kind, kind_for_resource, kind_of
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import click
 
-from podlab import errors
-from podlab.cli import describers
-from podlab.cli._app import cli
-from podlab.cli._base import (
+from podctl import describers
+from podctl._app import cli
+from podctl._base import (
     CliError,
     api_error_line,
     connect,
@@ -16,7 +15,8 @@ from podlab.cli._base import (
     global_options,
     run,
 )
-from podlab.cli.commands._common import split_refs
+from podctl.commands._common import split_refs
+from podlab import errors
 from podlab.client import Client
 from podlab.v1 import objects_pb2 as v1
 

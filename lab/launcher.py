@@ -25,7 +25,7 @@ from pathlib import Path
 import typer
 import yaml
 
-from podlab.chaos import chaos_app
+from lab.chaos import chaos_app
 from podlab.config import config_path
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])

@@ -7,7 +7,7 @@ line of paths below it, each whitespace-separated, as kubectl reads it:
     .metadata.name .status.podIP
 
 A PATH is a relaxed JSONPath (`.metadata.name`, `{.status.podIP}`) evaluated
-by podlab.cli.templates; a cell shows every value it selects, comma-separated,
+by podctl.templates; a cell shows every value it selects, comma-separated,
 or <none>. The table is aligned as `get`'s own tables are.
 """
 
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from podlab.cli.printers import NONE, format_table
-from podlab.cli.templates import TemplateError, eval_path, go_sprint, relaxed_path
+from podctl.templates import TemplateError, eval_path, go_sprint, relaxed_path
+from podlab.printers import NONE, format_table
 
 FORMATS = ("custom-columns", "custom-columns-file")
 

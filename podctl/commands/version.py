@@ -6,8 +6,8 @@ from importlib import metadata
 
 import click
 
-from podlab.cli._app import cli
-from podlab.cli._base import connect, global_options, run
+from podctl._app import cli
+from podctl._base import connect, global_options, run
 
 
 def client_version() -> str:

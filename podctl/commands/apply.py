@@ -11,9 +11,8 @@ from typing import Any
 import click
 from google.protobuf.message import Message
 
-from podlab import errors
-from podlab.cli._app import cli
-from podlab.cli._base import (
+from podctl._app import cli
+from podctl._base import (
     CliError,
     api_error_line,
     connect,
@@ -23,14 +22,15 @@ from podlab.cli._base import (
     parse_duration,
     run,
 )
-from podlab.cli._objects import from_dict, to_dict
-from podlab.cli.commands._common import (
+from podctl._objects import from_dict, to_dict
+from podctl.commands._common import (
     load_files,
     quoted_ref,
     ref_name,
     resolve_kind,
     split_refs,
 )
+from podlab import errors
 from podlab.client import Client
 from podlab.kinds import kind_of
 from podlab.v1 import objects_pb2 as v1

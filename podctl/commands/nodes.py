@@ -9,9 +9,8 @@ from typing import Any
 import click
 from google.protobuf.message import Message
 
-from podlab import errors
-from podlab.cli._app import cli
-from podlab.cli._base import (
+from podctl._app import cli
+from podctl._base import (
     CliError,
     api_error_line,
     connect,
@@ -21,8 +20,9 @@ from podlab.cli._base import (
     parse_duration,
     run,
 )
-from podlab.cli.commands._common import ref_name, resolve_kind
-from podlab.cli.commands.apply import wait_gone
+from podctl.commands._common import ref_name, resolve_kind
+from podctl.commands.apply import wait_gone
+from podlab import errors
 from podlab.client import Client
 from podlab.kinds import Kind
 from podlab.v1 import objects_pb2 as v1

@@ -8,10 +8,9 @@ from dataclasses import dataclass, replace
 import click
 from google.protobuf.message import Message
 
-from podlab import errors
-from podlab.cli import columns, printers
-from podlab.cli._app import cli
-from podlab.cli._base import (
+from podctl import columns
+from podctl._app import cli
+from podctl._base import (
     CliError,
     api_error_line,
     connect,
@@ -20,9 +19,9 @@ from podlab.cli._base import (
     global_options,
     run,
 )
-from podlab.cli._objects import as_data, to_dict
-from podlab.cli.columns import Column
-from podlab.cli.commands._common import (
+from podctl._objects import as_data, to_dict
+from podctl.columns import Column
+from podctl.commands._common import (
     parse_output,
     ref_name,
     render,
@@ -30,7 +29,8 @@ from podlab.cli.commands._common import (
     split_refs,
     template_errors,
 )
-from podlab.cli.sorting import sort_objects
+from podctl.sorting import sort_objects
+from podlab import errors, printers
 from podlab.client import Client
 from podlab.kinds import Kind
 from podlab.v1 import objects_pb2 as v1

@@ -14,9 +14,8 @@ from typing import Any
 
 import click
 
-from podlab import errors
-from podlab.cli._app import cli
-from podlab.cli._base import (
+from podctl._app import cli
+from podctl._base import (
     CliError,
     Exit,
     connect,
@@ -26,7 +25,8 @@ from podlab.cli._base import (
     parse_duration,
     run,
 )
-from podlab.cli.commands._common import resolve_kind, split_refs
+from podctl.commands._common import resolve_kind, split_refs
+from podlab import errors
 from podlab.kinds import Kind
 from podlab.v1 import services_pb2 as api
 

@@ -1,0 +1,1 @@
+"""Applications that drive a whole podlab cluster: `podlab up/down` and chaos (not library code)."""
