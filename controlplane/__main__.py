@@ -10,16 +10,22 @@ import logging
 import os
 import signal
 import socket
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
+from controlplane.api import Api
 from controlplane.apiserver import serve
 from controlplane.controllers.evictions import EvictionReplacementController
 from controlplane.controllers.nodelifecycle import NodeLifecycleConfig, NodeLifecycleController
+from controlplane.etcd import EtcdStore
+from controlplane.local import LocalClient
 from controlplane.metrics import ControlPlaneMetrics
-from controlplane.registry import Registry, RegistryConfig
-from controlplane.storage import Store
+from controlplane.strategies import StrategyConfig
+from podlab.leaderelection import LeaderElector
 from podlab.logs import setup_logging
 from podlab.metrics import serve_metrics
+from podlab.names import SYSTEM_NAMESPACE
 
 log = logging.getLogger("controlplane")
 
@@ -71,25 +77,25 @@ class ControlPlaneConfig:
 
 
 async def run(config: ControlPlaneConfig, stop: asyncio.Event) -> None:
-    store = Store(config.etcd)
-    registry = Registry(store, RegistryConfig(
+    api = Api.build(EtcdStore(config.etcd), StrategyConfig(
         event_ttl_seconds=config.event_ttl,
         default_toleration_seconds=max(0, round(config.node_lifecycle.pod_eviction_timeout))))
+    api.start()
     for attempt in range(60):
         try:
-            await registry.ensure_namespaces()
+            await api.registry.ensure_namespaces()
             break
         except Exception as err:  # etcd may still be starting
             log.info("waiting for etcd at %s (%s)", config.etcd, err)
             await asyncio.sleep(min(0.2 * (attempt + 1), 2.0))
-    server, port = await serve(registry, config.listen)
+    server, port = await serve(api, config.listen)
     log.info("API server listening on %s (port %d)", config.listen, port)
     async with asyncio.TaskGroup() as tasks:
         if config.controllers:
             metrics = ControlPlaneMetrics()
             controllers: list[NodeLifecycleController | EvictionReplacementController] = [
-                NodeLifecycleController(registry, config.node_lifecycle, metrics),
-                EvictionReplacementController(registry, metrics)]
+                NodeLifecycleController(api, config.node_lifecycle, metrics),
+                EvictionReplacementController(api, metrics)]
             if config.metrics_port:
                 host, _, port_text = config.metrics_port.rpartition(":")
                 tasks.create_task(serve_metrics(metrics.registry, host or "0.0.0.0", int(port_text)))
@@ -99,28 +105,25 @@ async def run(config: ControlPlaneConfig, stop: asyncio.Event) -> None:
                     for controller in controllers:
                         group.create_task(controller.run())
 
-            tasks.create_task(_run_controllers(config, port, run_all))
+            tasks.create_task(_run_controllers(config, api, run_all))
         await stop.wait()
         for task in tasks._tasks:  # type: ignore[attr-defined]
             task.cancel()
     await server.stop(grace=1.0)
-    await store.close()
+    await api.close()
 
 
-async def _run_controllers(config: ControlPlaneConfig, port: int, body) -> None:  # type: ignore[no-untyped-def]
+async def _run_controllers(config: ControlPlaneConfig, api: Api,
+                           body: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """Run the controllers (under leader election); a crash restarts them, never the API server."""
     while True:
         try:
             if not config.leader_elect:
                 await body()
             else:
-                from podlab.client import Client
-                from podlab.leaderelection import LeaderElector
-
-                async with Client(f"127.0.0.1:{port}") as client:
-                    elector = LeaderElector(client, "podlab-controller-manager", "kube-system",
-                                            config.identity)
-                    await elector.run(body)
+                elector = LeaderElector(LocalClient(api), "podlab-controller-manager", SYSTEM_NAMESPACE,
+                                        config.identity)
+                await elector.run(body)
         except asyncio.CancelledError:
             raise
         except Exception:

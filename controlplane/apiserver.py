@@ -16,15 +16,18 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from controlplane.registry import Registry
+from controlplane.api import Api
+from controlplane.strategies import DeleteOptions
 from podlab import __version__, errors
 from podlab.client import open_channel
-from podlab.kinds import kind_named, unwrap, wrap
+from podlab.kinds import Kind, kind_named, unwrap, wrap
+from podlab.names import namespace_or_default
 from podlab.v1 import objects_pb2 as v1
 from podlab.v1 import services_pb2 as api
 from podlab.v1 import services_pb2_grpc as rpc
 
 log = logging.getLogger(__name__)
+PODS, NODES = kind_named("Pod"), kind_named("Node")
 
 
 async def _abort(context: grpc.aio.ServicerContext, err: errors.ApiError) -> None:
@@ -49,13 +52,14 @@ def _guarded(method):  # type: ignore[no-untyped-def]
     return wrapper
 
 
-def _namespace(kind_name: str, namespace: str) -> str:
-    return (namespace or "default") if kind_named(kind_name).namespaced else ""
+def _namespace(kind: Kind, namespace: str) -> str:
+    return namespace_or_default(namespace) if kind.namespaced else ""
 
 
 class ClusterService(rpc.ClusterServicer):
-    def __init__(self, registry: Registry) -> None:
-        self.registry = registry
+    def __init__(self, api: Api) -> None:
+        self.api = api
+        self.registry = api.registry
         self._agents: dict[str, grpc.aio.Channel] = {}
 
     @_guarded
@@ -65,7 +69,7 @@ class ClusterService(rpc.ClusterServicer):
     @_guarded
     async def Get(self, request: api.GetRequest, context: grpc.aio.ServicerContext) -> api.Object:
         kind = kind_named(request.kind)
-        return wrap(await self.registry.get(kind, _namespace(request.kind, request.namespace), request.name))
+        return wrap(await self.registry.get(kind, request.name, _namespace(kind, request.namespace)))
 
     @_guarded
     async def List(self, request: api.ListRequest, context: grpc.aio.ServicerContext) -> api.ListResponse:
@@ -86,9 +90,9 @@ class ClusterService(rpc.ClusterServicer):
         grace = request.grace_period_seconds if request.HasField("grace_period_seconds") else None
         if grace is not None and grace < 0:
             raise errors.BadRequest("gracePeriodSeconds must be >= 0")
-        obj, removed = await self.registry.delete(
-            kind_named(request.kind), _namespace(request.kind, request.namespace), request.name,
-            grace, request.uid, request.resource_version)
+        kind = kind_named(request.kind)
+        obj, removed = await self.registry.delete(kind, request.name, _namespace(kind, request.namespace),
+                                                  DeleteOptions(grace, request.uid, request.resource_version))
         return api.DeleteResponse(object=wrap(obj), removed=removed)
 
     async def Watch(self, request: api.WatchRequest,
@@ -109,7 +113,7 @@ class ClusterService(rpc.ClusterServicer):
     async def Bind(self, request: api.BindRequest, context: grpc.aio.ServicerContext) -> api.Object:
         if not request.node_name:
             raise errors.BadRequest("a binding needs a node name")
-        pod = await self.registry.bind(request.namespace or "default", request.name, request.uid,
+        pod = await self.api.pods.bind(namespace_or_default(request.namespace), request.name, request.uid,
                                        request.node_name)
         return wrap(pod)
 
@@ -118,23 +122,24 @@ class ClusterService(rpc.ClusterServicer):
         grace = request.grace_period_seconds if request.HasField("grace_period_seconds") else None
         if grace is not None and grace < 0:
             raise errors.BadRequest("gracePeriodSeconds must be >= 0")
-        return wrap(await self.registry.evict(request.namespace or "default", request.name, grace,
+        return wrap(await self.api.pods.evict(namespace_or_default(request.namespace), request.name, grace,
                                               request.message))
 
     @_guarded
     async def RenewLease(self, request: api.RenewLeaseRequest,
                          context: grpc.aio.ServicerContext) -> api.RenewLeaseResponse:
-        return api.RenewLeaseResponse(renew_time_ms=await self.registry.renew_heartbeat(request.node_name))
+        return api.RenewLeaseResponse(renew_time_ms=await self.api.heartbeats.renew(request.node_name))
 
     @_guarded
     async def Version(self, request: api.VersionRequest, context: grpc.aio.ServicerContext) -> api.VersionResponse:
-        return api.VersionResponse(version=__version__, etcd_version=await self.registry.store.version())
+        return api.VersionResponse(version=__version__, etcd_version=await self.api.store.version())
 
     # -- proxies to the node agent ---------------------------------------------------
 
     async def _agent_for(self, namespace: str, name: str, container: str) -> tuple[rpc.NodeAgentStub, v1.Pod, str]:
         """The agent stub serving pod `name`, the pod, and the container meant."""
-        pod: v1.Pod = await self.registry.get(kind_named("Pod"), namespace or "default", name)  # type: ignore[assignment]
+        pod = await self.registry.get(PODS, name, namespace_or_default(namespace))
+        assert isinstance(pod, v1.Pod)
         names = [c.name for c in pod.spec.containers]
         if not container:
             if len(names) > 1:
@@ -146,7 +151,8 @@ class ClusterService(rpc.ClusterServicer):
             raise errors.BadRequest(f"container {container} is not valid for pod {name}")
         if not pod.spec.node_name:
             raise errors.BadRequest(f"pod {name} does not have a host assigned")
-        node: v1.Node = await self.registry.get(kind_named("Node"), "", pod.spec.node_name)  # type: ignore[assignment]
+        node = await self.registry.get(NODES, pod.spec.node_name)
+        assert isinstance(node, v1.Node)
         endpoint = node.status.agent_endpoint
         if not endpoint:
             raise errors.Unavailable(f"node {node.metadata.name} has no agent endpoint")
@@ -196,14 +202,14 @@ class ClusterService(rpc.ClusterServicer):
             await context.abort(err.code(), err.details() or "node agent unreachable")
 
 
-async def serve(registry: Registry, listen: str) -> tuple[grpc.aio.Server, int]:
+async def serve(core: Api, listen: str) -> tuple[grpc.aio.Server, int]:
     """Start the API server on `listen` ("host:port", port 0 = any free port). Returns it and its port."""
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
                                       ("grpc.max_send_message_length", 64 * 1024 * 1024),
                                       ("grpc.keepalive_permit_without_calls", 1),
                                       ("grpc.http2.min_ping_interval_without_data_ms", 4_000),
                                       ("grpc.http2.max_ping_strikes", 0)])
-    rpc.add_ClusterServicer_to_server(ClusterService(registry), server)
+    rpc.add_ClusterServicer_to_server(ClusterService(core), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = (api.DESCRIPTOR.services_by_name["Cluster"].full_name, health.SERVICE_NAME,

@@ -16,7 +16,7 @@ import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar, overload
+from typing import Any, Protocol, TypeVar, overload
 
 import grpc
 from google.protobuf.message import Message
@@ -45,10 +45,34 @@ CHANNEL_OPTIONS = [
 ]
 
 
-def _kind(ref: KindRef) -> Kind:
+def resolve_kind(ref: KindRef) -> Kind:
+    """The Kind a message class or a kind name ("Pod") means."""
     if isinstance(ref, str):
         return kind_named(ref)
     return kind_named(ref.DESCRIPTOR.name)
+
+
+class ApiClient(Protocol):
+    """The verbs every client of the API offers: `Client` over gRPC, and
+    `controlplane.local.LocalClient` in the API server's own process. Code
+    that takes an ApiClient runs unchanged on either."""
+
+    async def create(self, obj: Any) -> Any: ...
+    async def get(self, kind: Any, name: str, namespace: str = "") -> Any: ...
+    async def list(self, kind: Any, namespace: str = "", label_selector: str = "",
+                   field_selector: str = "") -> tuple[list[Any], str]: ...
+    async def update(self, obj: Any) -> Any: ...
+    async def update_status(self, obj: Any) -> Any: ...
+    async def delete(self, kind: KindRef, name: str, namespace: str = "",
+                     grace_period_seconds: int | None = None, uid: str = "",
+                     resource_version: str = "") -> tuple[Message, bool]: ...
+    async def bind(self, namespace: str, name: str, uid: str, node_name: str) -> v1.Pod: ...
+    async def evict(self, namespace: str, name: str, grace_period_seconds: int | None = None,
+                    reason: str = "", message: str = "") -> v1.Pod: ...
+    async def renew_lease(self, node_name: str) -> int: ...
+    def watch(self, kind: KindRef, namespace: str = "", resource_version: str = "",
+              label_selector: str = "", field_selector: str = "",
+              bookmark_seconds: int = 0) -> AsyncIterator[WatchEvent]: ...
 
 
 def open_channel(target: str, credentials: grpc.ChannelCredentials | None = None,
@@ -103,7 +127,7 @@ class Client:
     async def get(self, kind: str, name: str, namespace: str = "") -> Message: ...
 
     async def get(self, kind: type[M] | str, name: str, namespace: str = "") -> M | Message:
-        k = _kind(kind)
+        k = resolve_kind(kind)
         ns = (namespace or "default") if k.namespaced else ""
         reply = await self._call(self._stub.Get, api.GetRequest(kind=k.name, namespace=ns, name=name))
         return unwrap(reply)  # type: ignore[return-value]
@@ -118,7 +142,7 @@ class Client:
     async def list(self, kind: type[M] | str, namespace: str = "", label_selector: str = "",
                    field_selector: str = "") -> tuple[list[M], str] | tuple[list[Message], str]:
         """Objects of `kind` (every namespace when `namespace` is empty) and the list's revision."""
-        k = _kind(kind)
+        k = resolve_kind(kind)
         reply = await self._call(self._stub.List, api.ListRequest(
             kind=k.name, namespace=namespace if k.namespaced else "",
             label_selector=label_selector, field_selector=field_selector))
@@ -135,7 +159,7 @@ class Client:
                      grace_period_seconds: int | None = None, uid: str = "",
                      resource_version: str = "") -> tuple[Message, bool]:
         """Delete (or start deleting) an object. Returns it and whether it is gone already."""
-        k = _kind(kind)
+        k = resolve_kind(kind)
         request = api.DeleteRequest(kind=k.name, namespace=(namespace or "default") if k.namespaced else "",
                                     name=name, uid=uid, resource_version=resource_version)
         if grace_period_seconds is not None:
@@ -170,7 +194,7 @@ class Client:
         Raises Gone when that revision was compacted (list again), and
         Unavailable when the connection drops.
         """
-        k = _kind(kind)
+        k = resolve_kind(kind)
         call = self._stub.Watch(api.WatchRequest(
             kind=k.name, namespace=namespace if k.namespaced else "", label_selector=label_selector,
             field_selector=field_selector, resource_version=resource_version,
@@ -212,11 +236,11 @@ class Informer:
     the key is all a controller needs. `synced` is set after the first list.
     """
 
-    def __init__(self, client: Client, kind: KindRef, namespace: str = "",
+    def __init__(self, client: ApiClient, kind: KindRef, namespace: str = "",
                  label_selector: str = "", field_selector: str = "",
                  on_change: Handler | None = None) -> None:
         self.client = client
-        self.kind = _kind(kind)
+        self.kind = resolve_kind(kind)
         self.namespace = namespace
         self.label_selector = label_selector
         self.field_selector = field_selector
@@ -303,4 +327,4 @@ class Informer:
                 raise
 
 
-__all__ = ["Client", "Informer", "WatchEvent", "object_key", "open_channel", "kind_of"]
+__all__ = ["ApiClient", "Client", "Informer", "WatchEvent", "object_key", "open_channel", "kind_of"]

@@ -19,6 +19,7 @@ class Kind:
     plural: str  # "pods": the etcd key segment and podctl's resource name
     namespaced: bool
     aliases: tuple[str, ...] = ()
+    api_version: str = "v1"  # the group/version it is served under: "v1", "coordination.k8s.io/v1"
 
 
 KINDS: tuple[Kind, ...] = (
@@ -28,7 +29,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("ConfigMap", v1.ConfigMap, "config_map", "configmaps", True, ("configmap", "cm")),
     Kind("Secret", v1.Secret, "secret", "secrets", True, ("secret",)),
     Kind("Event", v1.Event, "event", "events", True, ("event", "ev")),
-    Kind("Lease", v1.Lease, "lease", "leases", True, ("lease",)),
+    Kind("Lease", v1.Lease, "lease", "leases", True, ("lease",), "coordination.k8s.io/v1"),
 )
 
 _BY_NAME = {k.name: k for k in KINDS}

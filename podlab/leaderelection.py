@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from podlab import errors
-from podlab.client import Client
+from podlab.client import ApiClient
 from podlab.v1 import objects_pb2 as v1
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class LeaderElector:
     Raises ValueError unless lease_duration > renew_deadline > retry_period > 0.
     """
 
-    def __init__(self, client: Client, name: str, namespace: str = "kube-system",
+    def __init__(self, client: ApiClient, name: str, namespace: str = "kube-system",
                  identity: str = "", lease_duration: float = 4.0, renew_deadline: float = 3.0,
                  retry_period: float = 0.5,
                  on_stopped_leading: Callable[[], Awaitable[None] | None] | None = None,

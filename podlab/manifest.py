@@ -24,12 +24,11 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from podlab import errors
-from podlab.kinds import KINDS, Kind, kind_of
+from podlab.kinds import KINDS, Kind, kind_named, kind_of
 from podlab.validation import FieldError, show
 
 SUFFIXES = (".yaml", ".yml", ".json")
-_API_VERSIONS = {"Lease": "coordination.k8s.io/v1"}
-_BY_VERSION_KIND = {(_API_VERSIONS.get(k.name, "v1"), k.name): k for k in KINDS}
+_BY_VERSION_KIND = {(k.api_version, k.name): k for k in KINDS}
 # Map fields whose values are Kubernetes quantities: YAML writes `cpu: 1` as a number.
 _QUANTITY_FIELDS = {
     ("podlab.v1.ResourceRequirements", "limits"), ("podlab.v1.ResourceRequirements", "requests"),
@@ -49,7 +48,7 @@ _VALUE = "google.protobuf.Value"
 
 def api_version_of(kind_name: str) -> str:
     """The apiVersion a kind is served under: "v1", or "coordination.k8s.io/v1" for Lease."""
-    return _API_VERSIONS.get(kind_name, "v1")
+    return kind_named(kind_name).api_version
 
 
 # ---------------------------------------------------------------- YAML

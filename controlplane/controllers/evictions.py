@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from controlplane.api import Api
 from controlplane.metrics import ControlPlaneMetrics
-from controlplane.registry import Registry
 from podlab import errors
 from podlab.kinds import kind_named
 from podlab.v1 import objects_pb2 as v1
@@ -24,9 +24,10 @@ POD_KIND = kind_named("Pod")
 
 
 class EvictionReplacementController:
-    def __init__(self, registry: Registry, metrics: ControlPlaneMetrics | None = None,
+    def __init__(self, api: Api, metrics: ControlPlaneMetrics | None = None,
                  period: float = 0.5) -> None:
-        self.registry = registry
+        self.api = api
+        self.registry = api.registry
         self.metrics = metrics or ControlPlaneMetrics()
         self.period = period
 
@@ -45,7 +46,7 @@ class EvictionReplacementController:
             if pod.status.reason != "Evicted" or pod.spec.restart_policy == "Never":
                 continue
             try:
-                new = await self.registry.replace_pod(pod, "Evicted", pod.status.message or "evicted",
+                new = await self.api.pods.replace(pod, "Evicted", pod.status.message or "evicted",
                                                       component="eviction")
             except errors.ApiError as err:
                 log.info("pod %s: replacement deferred: %s", pod.metadata.name, err)

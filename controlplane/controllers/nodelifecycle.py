@@ -26,18 +26,20 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from controlplane.api import Api
 from controlplane.metrics import ControlPlaneMetrics
-from controlplane.registry import Registry, now
-from podlab import errors
+from controlplane.strategies import DeleteOptions
+from podlab import errors, names
 from podlab.kinds import kind_named
-from podlab.podutil import set_condition
+from podlab.podutil import now, set_condition
 from podlab.v1 import objects_pb2 as v1
 
 log = logging.getLogger(__name__)
 
-UNREACHABLE = "node.kubernetes.io/unreachable"
+UNREACHABLE = names.TAINT_UNREACHABLE
 NODE_KIND = kind_named("Node")
 POD_KIND = kind_named("Pod")
+COMPONENT = "node-lifecycle-controller"
 
 
 @dataclass
@@ -78,9 +80,10 @@ class TokenBucket:
 
 
 class NodeLifecycleController:
-    def __init__(self, registry: Registry, config: NodeLifecycleConfig,
+    def __init__(self, api: Api, config: NodeLifecycleConfig,
                  metrics: ControlPlaneMetrics | None = None) -> None:
-        self.registry = registry
+        self.api = api
+        self.registry = api.registry
         self.config = config
         self.metrics = metrics or ControlPlaneMetrics()
         self.observed: dict[str, _Observed] = {}
@@ -99,7 +102,7 @@ class NodeLifecycleController:
     async def reconcile(self) -> None:
         """One pass over every node: update health, then replace pods whose time is up."""
         nodes, _ = await self.registry.list(NODE_KIND)
-        heartbeats = await self.registry.heartbeats()
+        heartbeats = await self.api.heartbeats.all()
         t = time.monotonic()
         lost: list[v1.Node] = []
         for node in nodes:
@@ -155,9 +158,8 @@ class NodeLifecycleController:
         pods, _ = await self.registry.list(POD_KIND, field_selector=f"spec.nodeName={node.metadata.name}")
         for pod in pods:
             await self._set_pod_unready(pod)  # type: ignore[arg-type]
-        await self.registry.record_event(node, "NodeNotReady", f"Node {node.metadata.name} status is now: "
-                                         "NodeNotReady", type_="Warning",
-                                         component="node-lifecycle-controller")
+        self.api.events.object_event(node, "Warning", "NodeNotReady",
+                                     f"Node {node.metadata.name} status is now: NodeNotReady", COMPONENT)
 
     async def _mark_reachable(self, node: v1.Node) -> None:
         log.info("node %s: heartbeats are back", node.metadata.name)
@@ -165,7 +167,7 @@ class NodeLifecycleController:
 
     async def _patch_node(self, name: str, change, taint: bool) -> None:  # type: ignore[no-untyped-def]
         for _ in range(5):
-            node: v1.Node = await self.registry.get(NODE_KIND, "", name)  # type: ignore[assignment]
+            node: v1.Node = await self.registry.get(NODE_KIND, name)  # type: ignore[assignment]
             keep = [t for t in node.spec.taints if t.key != UNREACHABLE]
             del node.spec.taints[:]
             node.spec.taints.extend(keep)
@@ -202,11 +204,11 @@ class NodeLifecycleController:
             try:
                 if pod.metadata.HasField("deletion_timestamp"):  # type: ignore[attr-defined]
                     # Deleting on a dead node: nobody will confirm, so finish it here.
-                    await self.registry.delete(POD_KIND, pod.metadata.namespace, pod.metadata.name,  # type: ignore[attr-defined]
-                                               0, uid=pod.metadata.uid)  # type: ignore[attr-defined]
+                    await self.registry.delete(POD_KIND, pod.metadata.name, pod.metadata.namespace,  # type: ignore[attr-defined]
+                                               DeleteOptions(0, uid=pod.metadata.uid))  # type: ignore[attr-defined]
                     continue
-                new = await self.registry.replace_pod(pod, "NodeLost",  # type: ignore[arg-type]
-                                                      f"node {node.metadata.name} is unreachable")
+                new = await self.api.pods.replace(pod, "NodeLost",  # type: ignore[arg-type]
+                                                  f"node {node.metadata.name} is unreachable", COMPONENT)
                 self.metrics.replacements.labels("NodeLost").inc()
                 self.metrics.replacement_delay.observe(time.monotonic() - seen.seen_at)
                 log.warning("pod %s/%s: replaced %s -> %s (node %s lost)", pod.metadata.namespace,  # type: ignore[attr-defined]

@@ -1,0 +1,114 @@
+"""A client of the API in this process: podlab.client.Client's verbs, straight onto the registry.
+
+Every method has exactly `Client`'s signature and answers as the gRPC path
+would: objects go in and come out as copies (nothing the caller holds is
+shared with the registry), namespaces default the same way, and errors are
+the same podlab.errors classes. The controllers elect their leader through
+it, and tests and simulations run agents, schedulers and podctl against it
+over a MemoryStore.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TypeVar, overload
+
+from google.protobuf.message import Message
+
+from controlplane.api import Api
+from controlplane.strategies import DeleteOptions
+from podlab import __version__, errors
+from podlab.client import KindRef, WatchEvent, resolve_kind
+from podlab.names import namespace_or_default
+from podlab.v1 import objects_pb2 as v1
+from podlab.v1 import services_pb2 as api
+
+M = TypeVar("M", bound=Message)
+
+
+def _copy(obj: M) -> M:
+    out = type(obj)()
+    out.CopyFrom(obj)
+    return out
+
+
+class LocalClient:
+    def __init__(self, core: Api) -> None:
+        self.api = core
+        self.registry = core.registry
+        self.target = "local"
+
+    async def close(self) -> None:
+        pass
+
+    async def __aenter__(self) -> LocalClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def create(self, obj: M) -> M:
+        return await self.registry.create(_copy(obj))  # type: ignore[return-value]
+
+    @overload
+    async def get(self, kind: type[M], name: str, namespace: str = "") -> M: ...
+    @overload
+    async def get(self, kind: str, name: str, namespace: str = "") -> Message: ...
+
+    async def get(self, kind: type[M] | str, name: str, namespace: str = "") -> M | Message:
+        k = resolve_kind(kind)
+        return await self.registry.get(k, name, namespace_or_default(namespace) if k.namespaced else "")
+
+    @overload
+    async def list(self, kind: type[M], namespace: str = "", label_selector: str = "",
+                   field_selector: str = "") -> tuple[list[M], str]: ...
+    @overload
+    async def list(self, kind: str, namespace: str = "", label_selector: str = "",
+                   field_selector: str = "") -> tuple[list[Message], str]: ...
+
+    async def list(self, kind: type[M] | str, namespace: str = "", label_selector: str = "",
+                   field_selector: str = "") -> tuple[list[M], str] | tuple[list[Message], str]:
+        k = resolve_kind(kind)
+        items, revision = await self.registry.list(k, namespace if k.namespaced else "", label_selector,
+                                                   field_selector)
+        return items, str(revision)
+
+    async def update(self, obj: M) -> M:
+        return await self.registry.update(_copy(obj))  # type: ignore[return-value]
+
+    async def update_status(self, obj: M) -> M:
+        return await self.registry.update_status(_copy(obj))  # type: ignore[return-value]
+
+    async def delete(self, kind: KindRef, name: str, namespace: str = "",
+                     grace_period_seconds: int | None = None, uid: str = "",
+                     resource_version: str = "") -> tuple[Message, bool]:
+        if grace_period_seconds is not None and grace_period_seconds < 0:
+            raise errors.BadRequest("gracePeriodSeconds must be >= 0")
+        k = resolve_kind(kind)
+        return await self.registry.delete(k, name, namespace_or_default(namespace) if k.namespaced else "",
+                                          DeleteOptions(grace_period_seconds, uid, resource_version))
+
+    async def bind(self, namespace: str, name: str, uid: str, node_name: str) -> v1.Pod:
+        if not node_name:
+            raise errors.BadRequest("a binding needs a node name")
+        return await self.api.pods.bind(namespace_or_default(namespace), name, uid, node_name)
+
+    async def evict(self, namespace: str, name: str, grace_period_seconds: int | None = None,
+                    reason: str = "", message: str = "") -> v1.Pod:
+        if grace_period_seconds is not None and grace_period_seconds < 0:
+            raise errors.BadRequest("gracePeriodSeconds must be >= 0")
+        return await self.api.pods.evict(namespace_or_default(namespace), name, grace_period_seconds, message)
+
+    async def renew_lease(self, node_name: str) -> int:
+        return await self.api.heartbeats.renew(node_name)
+
+    async def version(self) -> api.VersionResponse:
+        return api.VersionResponse(version=__version__, etcd_version=await self.api.store.version())
+
+    async def watch(self, kind: KindRef, namespace: str = "", resource_version: str = "",
+                    label_selector: str = "", field_selector: str = "",
+                    bookmark_seconds: int = 0) -> AsyncIterator[WatchEvent]:
+        k = resolve_kind(kind)
+        async for event in self.registry.watch(k, namespace if k.namespaced else "", label_selector,
+                                               field_selector, resource_version, bookmark_seconds):
+            yield WatchEvent(event.type, event.object, str(event.revision))
