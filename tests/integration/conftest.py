@@ -50,6 +50,26 @@ class Cluster:
     def server_address(self) -> str:
         return self.control_plane.address
 
+    def _etcd(self) -> etcd3.Etcd3Client:
+        host, port = self.etcd.endpoint.removeprefix("http://").split(":")
+        return etcd3.client(host=host, port=int(port))
+
+    async def compact(self, revision: int) -> None:
+        raw = self._etcd()
+        try:
+            raw.compact(revision)
+        finally:
+            raw.close()
+
+    async def lease_of(self, key: bytes) -> int:
+        """The etcd lease `key` is attached to (0: none)."""
+        raw = self._etcd()
+        try:
+            _, meta = raw.get(key)
+            return int(meta.lease_id) if meta is not None else 0
+        finally:
+            raw.close()
+
 
 @pytest_asyncio.fixture
 async def cluster(etcd: Etcd, control_plane: ControlPlane) -> AsyncIterator[Cluster]:
