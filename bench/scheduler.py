@@ -23,11 +23,12 @@ import sys
 import time
 from typing import Any
 
+from controlplane.testing import InMemoryApi
 from scheduler import Scheduler, SchedulerConfig
 from scheduler.cache import SchedulerCache
 from scheduler.framework import Framework, PodInfo
 from scheduler.plugins import default_plugins
-from scheduler.testing import FakeClient, make_node, make_pod
+from scheduler.testing import make_node, make_pod
 
 APPS = 100
 
@@ -91,7 +92,7 @@ def bench_core(num_nodes: int, num_pods: int) -> dict[str, Any]:
 
 async def _bench_loop(num_nodes: int, num_pods: int, parallelism: int,
                       bind_latency: float) -> dict[str, Any]:
-    client = FakeClient()
+    client = InMemoryApi()
     for node in _nodes(num_nodes):
         client.create_now(node)
     sched = Scheduler(client, SchedulerConfig(leader_elect=False,  # type: ignore[arg-type]

@@ -44,6 +44,9 @@ class MemoryStore:
         self._leases: dict[int, _Lease] = {}
         self._lease_ids = itertools.count(0x1000)
         self._changed = asyncio.Condition()
+        self._generation = 0  # bumped by break_watches
+        self._clean_end = False
+        self.watching = 0  # open watches
         self.closed = False
 
     # -- reads ----------------------------------------------------------------------
@@ -143,15 +146,26 @@ class MemoryStore:
                 if lease.keys:
                     self._commit([Delete(k) for k in sorted(lease.keys)])
 
+    def break_watches(self, clean: bool = False) -> None:
+        """End every open watch: with Unavailable (a restarted server), or `clean`ly (a watch timeout)."""
+        self._generation += 1
+        self._clean_end = clean
+        self._wake()
+
     def _wake(self) -> None:
         async def notify() -> None:
             async with self._changed:
                 self._changed.notify_all()
-        asyncio.get_running_loop().create_task(notify())
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop, so nobody can be watching
+        loop.create_task(notify())
 
     def _past(self, revision: int) -> Callable[[], bool]:
-        """A predicate: the store is closed, or has reached `revision`."""
-        return lambda: self.closed or self.revision >= revision
+        """A predicate: the store is closed, its watches broken, or it has reached `revision`."""
+        generation = self._generation
+        return lambda: self.closed or self._generation != generation or self.revision >= revision
 
     def _check_open(self) -> None:
         if self.closed:
@@ -165,6 +179,16 @@ class MemoryStore:
         if start_revision and start_revision <= self._compacted:
             raise errors.Gone(f"too old resource version: {start_revision} ({self._compacted})")
         next_revision = start_revision or self.revision + 1
+        generation = self._generation
+        self.watching += 1
+        try:
+            async for item in self._follow(prefix, next_revision, progress_every, generation):
+                yield item
+        finally:
+            self.watching -= 1
+
+    async def _follow(self, prefix: bytes, next_revision: int, progress_every: float,
+                      generation: int) -> AsyncIterator[ChangeBatch | int]:
         last_progress = time.monotonic()
         while True:
             pending = [b for b in self._history if b[0].revision >= next_revision]
@@ -173,6 +197,10 @@ class MemoryStore:
                 changes = [c for c in batch if c.key.startswith(prefix)]
                 if changes:
                     yield changes
+            if generation != self._generation:
+                if self._clean_end:
+                    return
+                raise errors.Unavailable("memory store: watch broken")
             if next_revision <= self._compacted:
                 raise errors.Gone(f"too old resource version: {next_revision} ({self._compacted})")
             timeout = None

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from controlplane.testing import InMemoryApi
 from podlab import errors
 from podlab.leaderelection import LeaderElector
 from podlab.v1 import objects_pb2 as v1
-from scheduler.testing import FakeClient
 
 pytestmark = pytest.mark.unit
 
@@ -29,7 +29,7 @@ async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
             await asyncio.sleep(0.01)
 
 
-def elector(client: FakeClient, identity: str, **kw: Any) -> LeaderElector:
+def elector(client: InMemoryApi, identity: str, **kw: Any) -> LeaderElector:
     return LeaderElector(client, "podlab-scheduler", "kube-system", identity,  # type: ignore[arg-type]
                          **{**FAST, **kw})
 
@@ -59,13 +59,14 @@ async def stop(task: asyncio.Task[None]) -> None:
         await task
 
 
-def lease(client: FakeClient) -> v1.Lease:
-    return client.objects["Lease"]["kube-system/podlab-scheduler"]  # type: ignore[return-value]
+def lease(client: InMemoryApi) -> v1.Lease:
+    found: v1.Lease = client.get_now(v1.Lease, "podlab-scheduler", "kube-system")
+    return found
 
 
 def test_first_candidate_creates_the_lease_and_leads() -> None:
     async def body() -> None:
-        client, work = FakeClient(), Work()
+        client, work = InMemoryApi(), Work()
         task = asyncio.create_task(elector(client, "a").run(work))
         await until(lambda: work.running)
         assert lease(client).spec.holder_identity == "a"
@@ -78,7 +79,7 @@ def test_first_candidate_creates_the_lease_and_leads() -> None:
 
 def test_only_one_of_two_candidates_leads() -> None:
     async def body() -> None:
-        client, wa, wb = FakeClient(), Work(), Work()
+        client, wa, wb = InMemoryApi(), Work(), Work()
         ta = asyncio.create_task(elector(client, "a").run(wa))
         tb = asyncio.create_task(elector(client, "b").run(wb))
         await until(lambda: wa.running or wb.running)
@@ -92,7 +93,7 @@ def test_only_one_of_two_candidates_leads() -> None:
 
 def test_candidate_takes_over_after_holder_stops_renewing() -> None:
     async def body() -> None:
-        client, wa, wb = FakeClient(), Work(), Work()
+        client, wa, wb = InMemoryApi(), Work(), Work()
         a = elector(client, "a")
         ta = asyncio.create_task(a.run(wa))
         await until(lambda: wa.running)
@@ -117,7 +118,7 @@ def test_candidate_takes_over_after_holder_stops_renewing() -> None:
 
 def test_candidate_waits_a_full_lease_duration_on_its_own_clock() -> None:
     async def body() -> None:
-        client = FakeClient()
+        client = InMemoryApi()
         held = v1.Lease(kind="Lease")
         held.metadata.name, held.metadata.namespace = "podlab-scheduler", "kube-system"
         held.spec.holder_identity = "ghost"
@@ -138,7 +139,7 @@ def test_candidate_waits_a_full_lease_duration_on_its_own_clock() -> None:
 
 def test_conflicting_write_loses_the_race() -> None:
     async def body() -> None:
-        client = FakeClient()
+        client = InMemoryApi()
         a, b = elector(client, "a"), elector(client, "b")
         assert await a.try_acquire_or_renew()
         client.fail["update"].append(errors.Conflict("the object has been modified"))
@@ -149,5 +150,5 @@ def test_conflicting_write_loses_the_race() -> None:
 
 def test_invalid_timings_are_rejected() -> None:
     with pytest.raises(ValueError):
-        LeaderElector(FakeClient(), "x", identity="a", lease_duration=1,  # type: ignore[arg-type]
+        LeaderElector(InMemoryApi(), "x", identity="a", lease_duration=1,  # type: ignore[arg-type]
                       renew_deadline=2, retry_period=0.5)

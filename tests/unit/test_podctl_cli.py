@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
-import uuid
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent import futures
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 import grpc
 import pytest
 from click.testing import CliRunner
 
+from controlplane.apiserver import serve
+from controlplane.registry import object_key
+from controlplane.testing import InMemoryApi
 from podctl import main
-from podlab import printers
-from podlab.kinds import kind_named, unwrap, wrap
+from podlab import __version__, errors, printers
+from podlab.kinds import kind_of
 from podlab.v1 import objects_pb2 as v1
 from podlab.v1 import services_pb2 as api
 from podlab.v1 import services_pb2_grpc as rpc
 
 pytestmark = pytest.mark.unit
+M = TypeVar("M")
+T = TypeVar("T")
 
 HELLO = (Path(__file__).resolve().parents[1] / "unit" / "manifests" / "seed003-hello-world-pod.yaml").read_text()
 ERROR_POD = HELLO.replace("OnFailure", "Mybe")
@@ -30,136 +38,141 @@ INVALID = ('The Pod "hello-world" is invalid: spec.restartPolicy: Unsupported va
            'supported values: "Always", "OnFailure", "Never"')
 
 
-class FakeCluster(rpc.ClusterServicer):
-    """Just enough of the API server: an in-memory store with Kubernetes' messages."""
+class FakeAgent(rpc.NodeAgentServicer):
+    """A node agent's logs and exec, scripted: the API server proxies to it as to a real agent."""
 
     def __init__(self) -> None:
-        self.objects: dict[tuple[str, str, str], object] = {}
-        self.revision = 0
         self.exec_inputs: list[api.ExecInput] = []
-        self.watch_events: list[tuple[str, object]] = []
 
-    def _key(self, kind: str, namespace: str, name: str) -> tuple[str, str, str]:
-        return kind, namespace if kind_named(kind).namespaced else "", name
+    async def Logs(self, request: api.LogsRequest, context: grpc.aio.ServicerContext):  # type: ignore[override]
+        yield api.LogChunk(data=f"Hello World from {request.container}\n".encode())
 
-    def _abort(self, context: grpc.ServicerContext, code: grpc.StatusCode, msg: str) -> None:
-        context.abort(code, msg)
-
-    def Create(self, request: api.Object, context: grpc.ServicerContext) -> api.Object:
-        obj = unwrap(request.object)
-        kind = kind_named(type(obj).DESCRIPTOR.name)
-        if kind.name == "Pod" and obj.spec.restart_policy not in ("", "Always", "OnFailure",
-                                                                  "Never"):
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                          f'The Pod "{obj.metadata.name}" is invalid: spec.restartPolicy: '
-                          f'Unsupported value: "{obj.spec.restart_policy}": supported values: '
-                          '"Always", "OnFailure", "Never"')
-        if kind.namespaced and not obj.metadata.namespace:
-            obj.metadata.namespace = "default"
-        key = self._key(kind.name, obj.metadata.namespace, obj.metadata.name)
-        if key in self.objects:
-            context.abort(grpc.StatusCode.ALREADY_EXISTS,
-                          f'{kind.plural} "{obj.metadata.name}" already exists')
-        self.revision += 1
-        obj.metadata.uid = str(uuid.uuid4())
-        obj.metadata.resource_version = str(self.revision)
-        obj.metadata.creation_timestamp.GetCurrentTime()
-        if kind.name == "Pod" and not obj.status.phase:
-            obj.status.phase = "Pending"
-        self.objects[key] = obj
-        return wrap(obj)
-
-    def _get(self, kind: str, namespace: str, name: str, context: grpc.ServicerContext):
-        key = self._key(kind, namespace, name)
-        if key not in self.objects:
-            context.abort(grpc.StatusCode.NOT_FOUND,
-                          f'{kind_named(kind).plural} "{name}" not found')
-        return self.objects[key]
-
-    def Get(self, request: api.GetRequest, context: grpc.ServicerContext) -> api.Object:
-        return wrap(self._get(request.kind, request.namespace, request.name, context))
-
-    def List(self, request: api.ListRequest, context: grpc.ServicerContext) -> api.ListResponse:
-        wanted = dict(p.split("=", 1) for p in request.label_selector.split(",") if p)
-        items = [wrap(o) for (k, ns, _), o in sorted(self.objects.items())
-                 if k == request.kind and (not request.namespace or ns == request.namespace)
-                 and all(o.metadata.labels.get(a) == b for a, b in wanted.items())]
-        return api.ListResponse(items=items, resource_version=str(self.revision))
-
-    def Update(self, request: api.UpdateRequest, context: grpc.ServicerContext) -> api.Object:
-        obj = unwrap(request.object)
-        kind = type(obj).DESCRIPTOR.name
-        live = self._get(kind, obj.metadata.namespace, obj.metadata.name, context)
-        rv = obj.metadata.resource_version
-        if rv and rv != live.metadata.resource_version:
-            context.abort(grpc.StatusCode.ABORTED, "the object has been modified")
-        self.revision += 1
-        obj.metadata.resource_version = str(self.revision)
-        self.objects[self._key(kind, obj.metadata.namespace, obj.metadata.name)] = obj
-        return wrap(obj)
-
-    def Delete(self, request: api.DeleteRequest, context: grpc.ServicerContext):
-        obj = self._get(request.kind, request.namespace, request.name, context)
-        del self.objects[self._key(request.kind, request.namespace, request.name)]
-        return api.DeleteResponse(object=wrap(obj), removed=True)
-
-    def Evict(self, request: api.EvictRequest, context: grpc.ServicerContext) -> api.Object:
-        obj = self._get("Pod", request.namespace, request.name, context)
-        del self.objects[self._key("Pod", request.namespace, request.name)]
-        return wrap(obj)
-
-    def Logs(self, request: api.LogsRequest, context: grpc.ServicerContext):
-        pod = self._get("Pod", request.namespace, request.name, context)
-        names = [c.name for c in pod.spec.containers]
-        if not request.container and len(names) > 1:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                          f"a container name must be specified for pod {request.name}, "
-                          f"choose one of: [{' '.join(names)}]")
-        yield api.LogChunk(data=f"Hello World from {request.container or names[0]}\n".encode())
-
-    def Exec(self, request_iterator, context: grpc.ServicerContext):
-        start = next(request_iterator).start
+    async def Exec(self, request_iterator, context: grpc.aio.ServicerContext):  # type: ignore[override]
+        start = (await anext(aiter(request_iterator))).start
         self.exec_inputs.append(api.ExecInput(start=start))
-        if start.command == ["env"]:
+        if list(start.command) == ["env"]:
             yield api.ExecOutput(stdout=f"MY_POD_NAME={start.name}\n".encode())
-        elif start.command == ["cat"]:
-            for message in request_iterator:
+        elif list(start.command) == ["cat"]:
+            async for message in request_iterator:
                 self.exec_inputs.append(message)
                 if message.WhichOneof("input") == "close_stdin":
                     break
                 if message.WhichOneof("input") == "stdin":
                     yield api.ExecOutput(stdout=message.stdin)
-        elif start.command[:1] == ["false"]:
+        elif list(start.command[:1]) == ["false"]:
             yield api.ExecOutput(stderr=b"failing\n")
             yield api.ExecOutput(exit_code=3)
             return
         yield api.ExecOutput(exit_code=0)
 
-    def Watch(self, request: api.WatchRequest, context: grpc.ServicerContext):
-        """The scripted `watch_events`, then the end of the stream (which ends `get -w`)."""
-        for event_type, obj in self.watch_events:
-            yield api.WatchEvent(type=event_type, object=wrap(obj),
-                                 resource_version=str(self.revision))
 
-    def Version(self, request: api.VersionRequest, context: grpc.ServicerContext):
-        return api.VersionResponse(version="v0.1.0", etcd_version="3.5.1")
-
-
-@dataclass
 class Fake:
-    address: str
-    cluster: FakeCluster
+    """The real gRPC API server over the in-memory API (controlplane.testing), on its own loop and thread.
+
+    podctl runs in the test's thread against `address`; the test reads and
+    seeds the cluster through `call`, `get`, `seed` and `objects`.
+    """
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        self.agent = FakeAgent()
+        self.cluster, self.address = self.call(self._start())
+
+    async def _start(self) -> tuple[InMemoryApi, str]:
+        cluster = InMemoryApi()
+        self._server, port = await serve(cluster.api, "127.0.0.1:0")
+        self._agent_server = grpc.aio.server()
+        rpc.add_NodeAgentServicer_to_server(self.agent, self._agent_server)
+        self.agent_address = f"127.0.0.1:{self._agent_server.add_insecure_port('127.0.0.1:0')}"
+        await self._agent_server.start()
+        return cluster, f"127.0.0.1:{port}"
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)
+
+    def stop(self) -> None:
+        async def stop() -> None:
+            await self._server.stop(0)
+            await self._agent_server.stop(0)
+            await self.cluster.close()
+        self.call(stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+
+    def get(self, kind: str, name: str, namespace: str = "default") -> Any:
+        async def get() -> Any:
+            try:
+                return await self.cluster.get(kind, name, namespace)
+            except errors.NotFound:
+                return None
+        return self.call(get())
+
+    def objects(self, kind: str) -> list[Any]:
+        return self.call(self.cluster.list(kind))[0]
+
+    def create(self, obj: M) -> M:
+        return self.call(self.cluster.create(obj))
+
+    def seed(self, obj: M) -> M:
+        """Store `obj` as given (uid, timestamps, status), as a restored backup would be."""
+        return self.call(_seed(self.cluster, obj))
+
+    def node(self, name: str = "node1") -> v1.Node:
+        """A Ready node whose agent is this fake's FakeAgent."""
+        node = v1.Node(metadata=v1.ObjectMeta(name=name))
+        node.status.conditions.add(type="Ready", status="True")
+        node.status.agent_endpoint = self.agent_address
+        return self.create(node) if self.get("Node", name) is None else self.get("Node", name)
+
+    def running_pod(self, name: str, *containers: str) -> v1.Pod:
+        """A pod bound to node1 (created if missing), so the API server proxies its logs and exec."""
+        self.node()
+        pod = v1.Pod(metadata=v1.ObjectMeta(name=name), spec=v1.PodSpec(node_name="node1"))
+        for container in containers or ("app",):
+            pod.spec.containers.add(name=container, image="busybox")
+        return self.create(pod)
+
+
+async def _seed(cluster: InMemoryApi, obj: M) -> M:
+    kind = kind_of(obj)
+    meta = obj.metadata  # type: ignore[attr-defined]
+    if kind.namespaced and not meta.namespace:
+        meta.namespace = "default"
+    stored = type(obj)()
+    stored.CopyFrom(obj)
+    stored.metadata.resource_version = ""  # type: ignore[attr-defined]
+    revision = await cluster.store.put(object_key(kind, meta.name, meta.namespace), stored.SerializeToString())
+    meta.resource_version = str(revision)
+    return obj
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def watch_then_end(fake: Fake, *args: str, during: Callable[[], None] | None = None) -> Result:
+    """Run a watching podctl; once its watch is open, run `during`, then end the watch from the
+    server's side (as the API server does at its watch timeout): `get -w` ends with it."""
+    with futures.ThreadPoolExecutor(1) as pool:
+        watching = pool.submit(podctl, "-s", fake.address, *args)
+        wait_until(lambda: fake.cluster.store.watching or watching.done())
+        if during is not None:
+            during()
+            # the change reaches the watcher before the end does: both go through one queue
+        fake.call(fake.cluster.end_watches())
+        return watching.result(10)
 
 
 @pytest.fixture
 def fake() -> Iterator[Fake]:
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-    cluster = FakeCluster()
-    rpc.add_ClusterServicer_to_server(cluster, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    yield Fake(f"127.0.0.1:{port}", cluster)
-    server.stop(0)
+    server = Fake()
+    yield server
+    server.stop()
 
 
 @dataclass
@@ -244,7 +257,7 @@ def test_create_then_get_then_delete_hello_world(fake: Fake, hello: Path) -> Non
     assert r.out.splitlines()[1].startswith("hello-world   0/1     Pending   0          ")
     r = podctl("-s", fake.address, "delete", "pod", "hello-world")
     assert (r.code, r.out) == (0, 'pod "hello-world" deleted\n')
-    assert not fake.cluster.objects
+    assert not fake.objects("Pod")
 
 
 def test_create_invalid_pod_prints_server_message_verbatim(fake: Fake, tmp_path: Path) -> None:
@@ -277,15 +290,16 @@ def test_apply_creates_then_is_unchanged_then_configured(fake: Fake, hello: Path
                                    "  name: hello-world\n  labels:\n    app: hi\n"))
     assert podctl("-s", fake.address, "apply", "-f", str(hello)).out == \
         "pod/hello-world configured\n"
-    pod = fake.cluster.objects[("Pod", "default", "hello-world")]
+    pod = fake.get("Pod", "hello-world")
     assert pod.metadata.labels["app"] == "hi"
 
 
 def test_get_go_template_and_template_flag(fake: Fake, hello: Path) -> None:
     podctl("-s", fake.address, "create", "-f", str(hello))
-    pod = fake.cluster.objects[("Pod", "default", "hello-world")]
+    pod = fake.get("Pod", "hello-world")
     pod.status.phase = "Succeeded"
     pod.status.pod_ip = "10.244.2.10"
+    fake.call(fake.cluster.update_status(pod))
     r = podctl("-s", fake.address, "get", "pods", "hello-world", "--output=go-template",
                "--template={{.status.phase}}")
     assert (r.code, r.out) == (0, "Succeeded")
@@ -312,22 +326,22 @@ def test_delete_all_and_force_warning(fake: Fake, hello: Path) -> None:
     assert r.code == 0
     assert r.err.startswith("Warning: Immediate deletion does not wait for confirmation")
     assert r.out == 'pod "hello-world" force deleted\npod "nginx" force deleted\n'
-    assert not fake.cluster.objects
+    assert not fake.objects("Pod")
 
 
 def test_replace_force_deletes_and_recreates(fake: Fake, hello: Path) -> None:
     podctl("-s", fake.address, "create", "-f", str(hello))
-    old_uid = fake.cluster.objects[("Pod", "default", "hello-world")].metadata.uid
+    old_uid = fake.get("Pod", "hello-world").metadata.uid
     r = podctl("-s", fake.address, "replace", "-f", str(hello), "--force")
     assert (r.code, r.out) == (0, 'pod "hello-world" deleted\npod/hello-world replaced\n')
-    assert fake.cluster.objects[("Pod", "default", "hello-world")].metadata.uid != old_uid
+    assert fake.get("Pod", "hello-world").metadata.uid != old_uid
 
 
 def test_run_creates_pod_labelled_run(fake: Fake) -> None:
     r = podctl("-s", fake.address, "run", "nginx", "--image=nginx", "--restart=Never",
                "--env", "A=1", "--", "-g", "daemon off;")
     assert r.out == "pod/nginx created\n"
-    pod = fake.cluster.objects[("Pod", "default", "nginx")]
+    pod = fake.get("Pod", "nginx")
     assert dict(pod.metadata.labels) == {"run": "nginx"}
     assert list(pod.spec.containers[0].args) == ["-g", "daemon off;"]
     assert pod.spec.restart_policy == "Never"
@@ -338,22 +352,19 @@ def test_create_configmap_and_secret_from_literals_and_files(fake: Fake, tmp_pat
     r = podctl("-s", fake.address, "create", "configmap", "cfg", "--from-literal=a=1",
                f"--from-file=b={tmp_path / 'password.txt'}")
     assert r.out == "configmap/cfg created\n"
-    assert dict(fake.cluster.objects[("ConfigMap", "default", "cfg")].data) == \
+    assert dict(fake.get("ConfigMap", "cfg").data) == \
         {"a": "1", "b": "s3cret"}
     r = podctl("-s", fake.address, "create", "secret", "generic", "pass",
                f"--from-file={tmp_path / 'password.txt'}")
     assert r.out == "secret/pass created\n"
-    assert dict(fake.cluster.objects[("Secret", "default", "pass")].data) == \
+    assert dict(fake.get("Secret", "pass").data) == \
         {"password.txt": b"s3cret"}
 
 
 # -- logs / exec -------------------------------------------------------------------------
 
 def test_logs_container_as_second_positional(fake: Fake) -> None:
-    pod = v1.Pod(metadata=v1.ObjectMeta(name="hello-world-wr"),
-                 spec=v1.PodSpec(containers=[v1.Container(name="hello", image="x"),
-                                             v1.Container(name="wr", image="x")]))
-    fake.cluster.objects[("Pod", "default", "hello-world-wr")] = pod
+    fake.running_pod("hello-world-wr", "hello", "wr")
     assert podctl("-s", fake.address, "logs", "hello-world-wr", "hello").out == \
         "Hello World from hello\n"
     r = podctl("-s", fake.address, "logs", "hello-world-wr")
@@ -362,6 +373,7 @@ def test_logs_container_as_second_positional(fake: Fake) -> None:
 
 
 def test_exec_deprecated_form_warns_on_stderr(fake: Fake) -> None:
+    fake.running_pod("downwardapi-env")
     r = podctl("-s", fake.address, "exec", "downwardapi-env", "env")
     assert r.out == "MY_POD_NAME=downwardapi-env\n"
     assert r.err == ("podctl exec [POD] [COMMAND] is DEPRECATED and will be removed in a future "
@@ -371,21 +383,24 @@ def test_exec_deprecated_form_warns_on_stderr(fake: Fake) -> None:
 
 
 def test_exec_streams_stdin_and_closes_it(fake: Fake) -> None:
+    fake.running_pod("p", "busybox")
     r = podctl("-s", fake.address, "exec", "-i", "p", "-c", "busybox", "--", "cat",
                stdin="hello\n")
     assert (r.code, r.out) == (0, "hello\n")
-    start = fake.cluster.exec_inputs[0].start
+    start = fake.agent.exec_inputs[0].start
     assert (start.container, start.stdin, list(start.command)) == ("busybox", True, ["cat"])
-    assert fake.cluster.exec_inputs[-1].WhichOneof("input") == "close_stdin"
+    assert fake.agent.exec_inputs[-1].WhichOneof("input") == "close_stdin"
 
 
 def test_exec_it_without_terminal_falls_back_to_plain_stdin(fake: Fake) -> None:
+    fake.running_pod("p", "busybox")
     r = podctl("-s", fake.address, "exec", "-it", "p", "-c", "busybox", "--", "cat", stdin="x")
     assert r.out == "x"
     assert r.err.startswith("Unable to use a TTY")
 
 
 def test_exec_exits_with_the_remote_exit_code(fake: Fake) -> None:
+    fake.running_pod("p")
     r = podctl("-s", fake.address, "exec", "p", "--", "false")
     assert r.code == 3
     assert r.err == "failing\ncommand terminated with exit code 3\n"
@@ -394,10 +409,7 @@ def test_exec_exits_with_the_remote_exit_code(fake: Fake) -> None:
 # -- nodes -------------------------------------------------------------------------------
 
 def _node(fake: Fake, name: str = "node1") -> v1.Node:
-    node = v1.Node(metadata=v1.ObjectMeta(name=name, resource_version="1"))
-    node.status.conditions.add(type="Ready", status="True")
-    fake.cluster.objects[("Node", "", name)] = node
-    return node
+    return fake.node(name)
 
 
 def test_cordon_taint_label_uncordon(fake: Fake) -> None:
@@ -408,7 +420,7 @@ def test_cordon_taint_label_uncordon(fake: Fake) -> None:
     assert r.out.split()[:2] == ["node1", "Ready,SchedulingDisabled"]
     assert podctl("-s", fake.address, "taint", "nodes", "node1", "gpu=yes:NoSchedule").out == \
         "node/node1 tainted\n"
-    node = fake.cluster.objects[("Node", "", "node1")]
+    node = fake.get("Node", "node1", "")
     assert [(t.key, t.value, t.effect) for t in node.spec.taints] == [("gpu", "yes", "NoSchedule")]
     assert podctl("-s", fake.address, "taint", "nodes", "node1", "gpu:NoSchedule-").out == \
         "node/node1 untainted\n"
@@ -422,11 +434,15 @@ def test_cordon_taint_label_uncordon(fake: Fake) -> None:
 
 def test_drain_refuses_pods_that_would_not_come_back_without_force(fake: Fake) -> None:
     _node(fake)
-    podctl("-s", fake.address, "run", "web", "--image=nginx", "--restart=Never")
-    fake.cluster.objects[("Pod", "default", "web")].spec.node_name = "node1"
+    web = fake.running_pod("web")
+    web.spec.restart_policy = "Never"
+    fake.call(fake.cluster.delete("Pod", "web", grace_period_seconds=0))
+    web.metadata.resource_version = ""
+    fake.create(web)
     r = podctl("-s", fake.address, "drain", "node1")
     assert r.code == 1 and "use --force to override" in r.err
-    r = podctl("-s", fake.address, "drain", "node1", "--force")
+    # No agent runs here to confirm a graceful end, so the pod gets none.
+    r = podctl("-s", fake.address, "drain", "node1", "--force", "--grace-period=0")
     assert r.code == 0
     assert r.out.splitlines() == ["node/node1 already cordoned", "evicting pod default/web",
                                   "pod/web evicted", "node/node1 drained"]
@@ -434,8 +450,9 @@ def test_drain_refuses_pods_that_would_not_come_back_without_force(fake: Fake) -
 
 def test_wait_for_condition_and_timeout(fake: Fake) -> None:
     pod = v1.Pod(metadata=v1.ObjectMeta(name="p", namespace="default"))
+    pod.spec.containers.add(name="app", image="busybox")
     pod.status.conditions.add(type="Ready", status="True")
-    fake.cluster.objects[("Pod", "default", "p")] = pod
+    fake.seed(pod)
     r = podctl("-s", fake.address, "wait", "--for=condition=Ready", "pod/p")
     assert (r.code, r.out) == (0, "pod/p condition met\n")
     r = podctl("-s", fake.address, "wait", "--for=delete", "pods", "p", "--timeout=0.3s")
@@ -444,19 +461,20 @@ def test_wait_for_condition_and_timeout(fake: Fake) -> None:
 
 def test_version_prints_client_and_server(fake: Fake) -> None:
     r = podctl("-s", fake.address, "version")
-    assert "Client Version: " in r.out and "Server Version: v0.1.0" in r.out
+    assert r.out.splitlines() == [f"Client Version: v{__version__}", f"Server Version: {__version__}",
+                                  "etcd Version: memory"]
 
 
 def test_describe_pod_shows_sections_and_events(fake: Fake, hello: Path) -> None:
     podctl("-s", fake.address, "create", "-f", str(hello))
-    pod = fake.cluster.objects[("Pod", "default", "hello-world")]
+    pod = fake.get("Pod", "hello-world")
     ev = v1.Event(metadata=v1.ObjectMeta(name="e1", namespace="default"), type="Normal",
                   reason="Scheduled", message="Successfully assigned default/hello-world to n1",
                   involved_object=v1.ObjectReference(kind="Pod", name="hello-world",
                                                      uid=pod.metadata.uid))
     ev.source.component = "default-scheduler"
     ev.last_timestamp.GetCurrentTime()
-    fake.cluster.objects[("Event", "default", "e1")] = ev
+    fake.create(ev)
     r = podctl("-s", fake.address, "describe", "pod", "hello-world")
     assert r.code == 0
     lines = r.out.splitlines()
@@ -487,8 +505,11 @@ def test_server_address_precedence_flag_env_config_default(
 
 
 def test_namespace_and_server_flags_work_after_the_command(fake: Fake, hello: Path) -> None:
+    r = podctl("create", "-f", str(hello), "-n", "team", "-s", fake.address)
+    assert (r.code, r.err) == (1, 'Error from server (NotFound): namespaces "team" not found\n')
+    fake.create(v1.Namespace(metadata=v1.ObjectMeta(name="team")))
     podctl("create", "-f", str(hello), "-n", "team", "-s", fake.address)
-    assert ("Pod", "team", "hello-world") in fake.cluster.objects
+    assert fake.get("Pod", "hello-world", "team") is not None
     r = podctl("get", "pods", "-A", "-s", fake.address)
     assert r.out.splitlines()[0].split()[:2] == ["NAMESPACE", "NAME"]
 
@@ -504,18 +525,21 @@ def frozen_now(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _pod(fake: Fake, name: str, labels: dict[str, str] | None = None, age: float = 300,
-         restarts: int | None = None, ip: str = "", namespace: str = "default") -> v1.Pod:
+         restarts: int | None = None, ip: str = "", namespace: str = "default", node: str = "",
+         sidecar: bool = False) -> v1.Pod:
     pod = v1.Pod(metadata=v1.ObjectMeta(name=name, namespace=namespace, labels=labels or {},
                                         uid=f"uid-{name}", resource_version="1"))
     pod.metadata.creation_timestamp.FromDatetime(NOW - timedelta(seconds=age))
     pod.spec.containers.add(name="c", image="busybox")
+    if sidecar:
+        pod.spec.containers.add(name="sidecar", image="nginx")
+    pod.spec.node_name = node
     pod.status.phase = "Running"
     if restarts is not None:
         cs = pod.status.container_statuses.add(name="c", restart_count=restarts, ready=True)
         cs.state.running.SetInParent()
     pod.status.pod_ip = ip
-    fake.cluster.objects[("Pod", namespace, name)] = pod
-    return pod
+    return fake.seed(pod)
 
 
 def test_show_labels_adds_a_last_labels_column_sorted_by_key(fake: Fake, frozen_now: None) -> None:
@@ -539,7 +563,9 @@ def test_show_labels_is_last_after_wide_columns_and_namespace(fake: Fake, frozen
 
 
 def test_show_labels_works_for_nodes_and_without_headers(fake: Fake) -> None:
-    _node(fake).metadata.labels.update({"kubernetes.io/hostname": "node1", "disk": "ssd"})
+    node = v1.Node(metadata=v1.ObjectMeta(name="node1", labels={"kubernetes.io/hostname": "node1", "disk": "ssd"}))
+    node.status.conditions.add(type="Ready", status="True")
+    fake.create(node)
     r = podctl("-s", fake.address, "get", "nodes", "--show-labels", "--no-headers")
     assert r.out.split()[0] == "node1"
     assert r.out.split()[-1] == "disk=ssd,kubernetes.io/hostname=node1"
@@ -548,8 +574,12 @@ def test_show_labels_works_for_nodes_and_without_headers(fake: Fake) -> None:
 def test_show_labels_with_watch_labels_every_row(fake: Fake, frozen_now: None) -> None:
     _pod(fake, "web", {"app": "web"})
     changed = _pod(fake, "web2", {"app": "web", "v": "2"})
-    fake.cluster.watch_events = [("MODIFIED", changed)]
-    r = podctl("-s", fake.address, "get", "pods", "-w", "--show-labels")
+
+    def touch() -> None:
+        changed.metadata.annotations["touched"] = "yes"
+        fake.seed(changed)
+
+    r = watch_then_end(fake, "get", "pods", "-w", "--show-labels", during=touch)
     assert r.code == 0
     assert [line.split() for line in r.out.splitlines()] == [
         ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "LABELS"],
@@ -625,8 +655,8 @@ def test_sort_by_a_malformed_path_is_one_error_line(fake: Fake, path: str, reaso
 
 
 def test_sort_by_values_kubectl_cannot_compare_is_an_error(fake: Fake) -> None:
-    _node(fake, "node1").spec.unschedulable = True
-    _node(fake, "node2").spec.unschedulable = True
+    for name in ("node1", "node2"):
+        fake.create(v1.Node(metadata=v1.ObjectMeta(name=name), spec=v1.NodeSpec(unschedulable=True)))
     r = podctl("-s", fake.address, "get", "nodes", "--sort-by=.spec.unschedulable")
     assert (r.code, r.err) == (1, "error: Field {.spec.unschedulable} is an unsortable type: bool\n")
 
@@ -634,13 +664,13 @@ def test_sort_by_values_kubectl_cannot_compare_is_an_error(fake: Fake) -> None:
 def test_sort_by_with_watch_warns_that_it_is_ignored(fake: Fake) -> None:
     _pod(fake, "b")
     _pod(fake, "a")
-    r = podctl("-s", fake.address, "get", "pods", "-w", "-o", "name", "--sort-by=.metadata.name")
+    r = watch_then_end(fake, "get", "pods", "-w", "-o", "name", "--sort-by=.metadata.name")
     assert r.code == 0
     assert r.err == "warning: --watch or --watch-only requested, --sort-by will be ignored\n"
 
 
 def test_custom_columns_print_aligned_values_and_none(fake: Fake) -> None:
-    _pod(fake, "web", ip="10.244.1.5").spec.node_name = "node1"
+    _pod(fake, "web", ip="10.244.1.5", node="node1")
     _pod(fake, "pending-pod")
     r = podctl("-s", fake.address, "get", "pods",
                "-o", "custom-columns=NAME:.metadata.name,IP:.status.podIP,NODE:{.spec.nodeName}")
@@ -651,8 +681,7 @@ def test_custom_columns_print_aligned_values_and_none(fake: Fake) -> None:
 
 
 def test_custom_columns_join_several_matches_with_commas(fake: Fake) -> None:
-    pod = _pod(fake, "two", {"app": "x"})
-    pod.spec.containers.add(name="sidecar", image="nginx")
+    _pod(fake, "two", {"app": "x"}, sidecar=True)
     r = podctl("-s", fake.address, "get", "pod", "two", "-o",
                "custom-columns=C:.spec.containers[*].name,I:spec.containers[*].image,"
                "L:.metadata.labels")

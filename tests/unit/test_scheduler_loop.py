@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
+from controlplane.testing import InMemoryApi
 from podlab import errors
 from podlab.v1 import objects_pb2 as v1
 from scheduler import Scheduler, SchedulerConfig
-from scheduler.testing import FakeClient, make_node, make_pod
+from scheduler.testing import make_node, make_pod
 
 pytestmark = pytest.mark.unit
 
@@ -31,7 +32,7 @@ async def until(predicate: Callable[[], bool], timeout: float = TIMEOUT) -> None
 
 
 @contextlib.asynccontextmanager
-async def scheduler_on(client: FakeClient, **overrides: Any) -> AsyncIterator[Scheduler]:
+async def scheduler_on(client: InMemoryApi, **overrides: Any) -> AsyncIterator[Scheduler]:
     config = SchedulerConfig(leader_elect=False, **overrides)
     sched = Scheduler(client, config)  # type: ignore[arg-type]
     task = asyncio.create_task(sched.run())
@@ -45,24 +46,24 @@ async def scheduler_on(client: FakeClient, **overrides: Any) -> AsyncIterator[Sc
             await task
 
 
-def node_of(client: FakeClient, name: str) -> str:
+def node_of(client: InMemoryApi, name: str) -> str:
     return client.pod(name).spec.node_name
 
 
-def condition(client: FakeClient, name: str) -> tuple[str, str, str] | None:
+def condition(client: InMemoryApi, name: str) -> tuple[str, str, str] | None:
     for c in client.pod(name).status.conditions:
         if c.type == "PodScheduled":
             return c.status, c.reason, c.message
     return None
 
 
-def events_for(client: FakeClient, name: str, reason: str) -> list[v1.Event]:
+def events_for(client: InMemoryApi, name: str, reason: str) -> list[v1.Event]:
     return [e for e in client.events() if e.involved_object.name == name and e.reason == reason]
 
 
 def test_pods_that_fit_are_bound_and_get_a_scheduled_event() -> None:
     async def body() -> None:
-        client = FakeClient()
+        client = InMemoryApi()
         client.create_now(make_node("node1"))
         async with scheduler_on(client):
             client.create_now(make_pod("x", cpu="100m", memory="64Mi"))
@@ -76,7 +77,7 @@ def test_pods_that_fit_are_bound_and_get_a_scheduled_event() -> None:
 
 def test_exhausted_cluster_marks_pod_unschedulable_with_counted_reasons() -> None:
     async def body() -> None:
-        client = FakeClient()
+        client = InMemoryApi()
         client.create_now(make_node("node1", cpu="1"))
         client.create_now(make_node("master1", taints=[("node-role", "master", "NoSchedule")]))
         client.create_now(make_node("master2", taints=[("node-role", "master", "NoSchedule")]))
@@ -97,7 +98,7 @@ def test_exhausted_cluster_marks_pod_unschedulable_with_counted_reasons() -> Non
 
 def test_unchanged_unschedulable_message_is_written_once() -> None:
     async def body() -> None:
-        client = FakeClient()
+        client = InMemoryApi()
         client.create_now(make_node("node1", cpu="1"))
         async with scheduler_on(client, initial_backoff=0.05, max_backoff=0.05) as sched:
             client.create_now(make_pod("big", cpu="2"))
@@ -116,7 +117,7 @@ def test_unchanged_unschedulable_message_is_written_once() -> None:
 
 def test_node_selector_places_pod_on_matching_node() -> None:
     async def body() -> None:
-        client = FakeClient()
+        client = InMemoryApi()
         client.create_now(make_node("plain"))
         client.create_now(make_node("fast", labels={"disktype": "ssd"}))
         async with scheduler_on(client):
@@ -132,7 +133,7 @@ def test_node_selector_places_pod_on_matching_node() -> None:
 
 def test_tolerating_pod_lands_on_tainted_node_and_others_do_not() -> None:
     async def body() -> None:
-        client = FakeClient()
+        client = InMemoryApi()
         client.create_now(make_node("gpu", taints=[("gpu", "true", "NoSchedule")]))
         async with scheduler_on(client):
             client.create_now(make_pod("plain"))
@@ -146,7 +147,7 @@ def test_tolerating_pod_lands_on_tainted_node_and_others_do_not() -> None:
 
 def test_host_port_pods_spread_and_third_stays_pending_on_two_nodes() -> None:
     async def body() -> None:
-        client = FakeClient()
+        client = InMemoryApi()
         client.create_now(make_node("node1"))
         client.create_now(make_node("node2"))
         async with scheduler_on(client):
@@ -168,7 +169,7 @@ def test_host_port_pods_spread_and_third_stays_pending_on_two_nodes() -> None:
 
 def test_cordoned_node_gets_no_new_pods() -> None:
     async def body() -> None:
-        client = FakeClient()
+        client = InMemoryApi()
         client.create_now(make_node("node1", unschedulable=True))
         async with scheduler_on(client):
             client.create_now(make_pod("x"))
@@ -176,9 +177,7 @@ def test_cordoned_node_gets_no_new_pods() -> None:
                 "False", "Unschedulable",
                 "0/1 nodes are available: 1 node(s) were unschedulable."))
             # Uncordon: the node update moves the pod back and it binds.
-            node = client.objects["Node"]["node1"]
-            uncordoned = v1.Node()
-            uncordoned.CopyFrom(node)
+            uncordoned = client.get_now(v1.Node, "node1")
             uncordoned.spec.unschedulable = False
             client.update_now(uncordoned)
             await until(lambda: node_of(client, "x") == "node1")
@@ -187,7 +186,7 @@ def test_cordoned_node_gets_no_new_pods() -> None:
 
 def test_pending_pod_is_scheduled_when_a_node_frees_up() -> None:
     async def body() -> None:
-        client = FakeClient()
+        client = InMemoryApi()
         client.create_now(make_node("node1", cpu="1"))
         async with scheduler_on(client, initial_backoff=0.1, max_backoff=0.2):
             client.create_now(make_pod("first", cpu="800m"))
@@ -201,7 +200,7 @@ def test_pending_pod_is_scheduled_when_a_node_frees_up() -> None:
 
 def test_finished_pod_releases_its_resources() -> None:
     async def body() -> None:
-        client = FakeClient()
+        client = InMemoryApi()
         client.create_now(make_node("node1", cpu="1"))
         async with scheduler_on(client, initial_backoff=0.1, max_backoff=0.2):
             client.create_now(make_pod("job", cpu="800m"))
@@ -210,15 +209,14 @@ def test_finished_pod_releases_its_resources() -> None:
             await until(lambda: condition(client, "next") is not None)
             done = client.pod("job")
             done.status.phase = "Succeeded"
-            client.objects["Pod"]["default/job"].status.phase = "Succeeded"
-            client._commit("Pod", "MODIFIED", client.objects["Pod"]["default/job"])
+            client.update_status_now(done)
             await until(lambda: node_of(client, "next") == "node1")
     run(body)
 
 
 def test_higher_priority_pod_gets_the_last_slot() -> None:
     async def body() -> None:
-        client = FakeClient()
+        client = InMemoryApi()
         client.create_now(make_pod("low", cpu="800m", priority=0))
         client.create_now(make_pod("high", cpu="800m", priority=1000))
         client.create_now(make_node("node1", cpu="1"))
@@ -231,7 +229,7 @@ def test_higher_priority_pod_gets_the_last_slot() -> None:
 
 def test_lost_bind_forgets_assumption_and_retries() -> None:
     async def body() -> None:
-        client = FakeClient()
+        client = InMemoryApi()
         client.create_now(make_node("node1", cpu="1"))
         client.fail["bind"].append(errors.Unavailable("connection reset"))
         async with scheduler_on(client, initial_backoff=0.05, max_backoff=0.1) as sched:
@@ -245,7 +243,7 @@ def test_lost_bind_forgets_assumption_and_retries() -> None:
 
 def test_pod_replaced_during_bind_is_not_bound_with_stale_uid() -> None:
     async def body() -> None:
-        client = FakeClient()
+        client = InMemoryApi()
         client.create_now(make_node("node1"))
         client.fail["bind"].append(errors.NotFound('pods "x" not found'))
         async with scheduler_on(client, initial_backoff=0.05, max_backoff=0.1):
@@ -256,7 +254,7 @@ def test_pod_replaced_during_bind_is_not_bound_with_stale_uid() -> None:
 
 def test_pods_for_other_schedulers_are_left_alone() -> None:
     async def body() -> None:
-        client = FakeClient()
+        client = InMemoryApi()
         client.create_now(make_node("node1"))
         async with scheduler_on(client):
             client.create_now(make_pod("theirs", scheduler_name="my-scheduler"))
@@ -270,7 +268,7 @@ def test_pods_for_other_schedulers_are_left_alone() -> None:
 
 def test_best_effort_pods_spread_over_nodes() -> None:
     async def body() -> None:
-        client = FakeClient()
+        client = InMemoryApi()
         for i in range(3):
             client.create_now(make_node(f"node{i}"))
         async with scheduler_on(client):
