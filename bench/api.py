@@ -45,7 +45,7 @@ def make_pod(i: int, prefix: str = "bench") -> v1.Pod:
     return pod
 
 
-async def _drive(n: int, one) -> tuple[float, list[float]]:  # type: ignore[no-untyped-def]
+async def _drive(n: int, one) -> tuple[float, list[float]]:
     """Run one(i) for i in range(n) from CONCURRENCY callers; wall time and per-call latencies."""
     latencies: list[float] = []
     queue = iter(range(n))

@@ -77,7 +77,7 @@ def bench_core(num_nodes: int, num_pods: int) -> dict[str, Any]:
             cache.assume(info, result.node)
         latencies.append(time.perf_counter() - start)
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    per_node = [cache.node(n.name).pod_count for n in nodes]  # type: ignore[union-attr]
+    per_node = [node.pod_count for n in nodes if (node := cache.node(n.name)) is not None]
     return {
         "nodes": num_nodes, "pods": num_pods, "unscheduled": unscheduled,
         "pods_per_second": round(num_pods / wall, 1),
@@ -95,7 +95,7 @@ async def _bench_loop(num_nodes: int, num_pods: int, parallelism: int,
     client = InMemoryApi()
     for node in _nodes(num_nodes):
         client.create_now(node)
-    sched = Scheduler(client, SchedulerConfig(leader_elect=False,  # type: ignore[arg-type]
+    sched = Scheduler(client, SchedulerConfig(leader_elect=False,
                                               parallelism=parallelism))
     bound_at: dict[str, float] = {}
     created_at: dict[str, float] = {}

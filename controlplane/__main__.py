@@ -107,7 +107,7 @@ async def run(config: ControlPlaneConfig, stop: asyncio.Event) -> None:
 
             tasks.create_task(_run_controllers(config, api, run_all))
         await stop.wait()
-        for task in tasks._tasks:  # type: ignore[attr-defined]
+        for task in tasks._tasks:
             task.cancel()
     await server.stop(grace=1.0)
     await api.close()

@@ -34,10 +34,10 @@ async def _abort(context: grpc.aio.ServicerContext, err: errors.ApiError) -> Non
     await context.abort(err.code, err.message)
 
 
-def _guarded(method):  # type: ignore[no-untyped-def]
+def _guarded(method):
     """Turn ApiErrors into gRPC statuses; anything else is an internal error, logged."""
 
-    async def wrapper(self, request, context):  # type: ignore[no-untyped-def]
+    async def wrapper(self, request, context):
         try:
             return await method(self, request, context)
         except errors.ApiError as err:

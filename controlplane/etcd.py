@@ -70,7 +70,7 @@ class _TxnBatcher:
     MAX_BATCH = 128
     MAX_IN_FLIGHT = 1
 
-    def __init__(self, kv: etcd_rpc.KVStub, rpc_call) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, kv: etcd_rpc.KVStub, rpc_call) -> None:
         self._kv = kv
         self._rpc = rpc_call
         self._queue: list[_Pending] = []
@@ -150,7 +150,7 @@ class EtcdStore:
     async def close(self) -> None:
         await self._channel.close()
 
-    async def _rpc(self, method, request):  # type: ignore[no-untyped-def]
+    async def _rpc(self, method, request):
         try:
             return await method(request, timeout=TIMEOUT)
         except grpc.RpcError as err:

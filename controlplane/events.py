@@ -26,7 +26,7 @@ class EventSink(Protocol):
 def reference(obj: Message) -> v1.ObjectReference:
     """An ObjectReference to `obj`, as Events name what they are about."""
     kind = kind_of(obj)
-    meta: v1.ObjectMeta = obj.metadata  # type: ignore[attr-defined]
+    meta: v1.ObjectMeta = obj.metadata
     return v1.ObjectReference(kind=kind.name, api_version=kind.api_version, name=meta.name,
                               namespace=meta.namespace, uid=meta.uid)
 

@@ -48,7 +48,7 @@ class LocalClient:
         await self.close()
 
     async def create(self, obj: M) -> M:
-        return await self.registry.create(_copy(obj))  # type: ignore[return-value]
+        return await self.registry.create(_copy(obj))
 
     @overload
     async def get(self, kind: type[M], name: str, namespace: str = "") -> M: ...
@@ -74,10 +74,10 @@ class LocalClient:
         return items, str(revision)
 
     async def update(self, obj: M) -> M:
-        return await self.registry.update(_copy(obj))  # type: ignore[return-value]
+        return await self.registry.update(_copy(obj))
 
     async def update_status(self, obj: M) -> M:
-        return await self.registry.update_status(_copy(obj))  # type: ignore[return-value]
+        return await self.registry.update_status(_copy(obj))
 
     async def delete(self, kind: KindRef, name: str, namespace: str = "",
                      grace_period_seconds: int | None = None, uid: str = "",

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 from google.protobuf.message import Message
 
@@ -25,7 +26,7 @@ from controlplane.storage import Change, Delete, Guard, KeyValue, Put, Store
 from controlplane.strategies import DeleteOptions, Remove, Replace, Strategy, StrategyConfig, Terminate, strategies
 from podlab import errors
 from podlab.defaults import apply_defaults
-from podlab.kinds import Kind, kind_named, kind_of
+from podlab.kinds import NAMESPACES, ApiObject, Kind, kind_of, meta
 from podlab.names import BUILTIN_NAMESPACES
 from podlab.podutil import now
 from podlab.selectors import FieldSelector, compile_filter
@@ -34,7 +35,6 @@ from podlab.v1 import objects_pb2 as v1
 log = logging.getLogger(__name__)
 
 PREFIX = "/registry"
-NAMESPACES = kind_named("Namespace")
 # How many times a verb re-reads after losing a race before it answers Conflict.
 RETRIES = 16
 
@@ -62,8 +62,7 @@ def conflict(kind: Kind, name: str) -> errors.Conflict:
         "modified; please apply your changes to the latest version and try again")
 
 
-def meta_of(obj: Message) -> v1.ObjectMeta:
-    return obj.metadata  # type: ignore[attr-defined,no-any-return]
+M = TypeVar("M", bound=Message)
 
 
 @dataclass
@@ -89,23 +88,23 @@ class Registry:
         self.events = events
         self._leases: dict[int, tuple[int, float]] = {}  # ttl -> (lease id, granted at)
 
-    def strategy(self, kind: Kind) -> Strategy:
+    def strategy(self, kind: Kind[Any]) -> Strategy:
         return self.strategies[kind.name]
 
     # -- encoding ------------------------------------------------------------------
 
     @staticmethod
     def _encode(obj: Message) -> bytes:
-        meta_of(obj).resource_version = ""
+        meta(obj).resource_version = ""
         return obj.SerializeToString()
 
     @staticmethod
-    def _decode(kind: Kind, value: bytes, revision: int) -> Message:
+    def _decode(kind: Kind[M], value: bytes, revision: int) -> M:
         obj = kind.message.FromString(value)
-        meta_of(obj).resource_version = str(revision)
+        meta(obj).resource_version = str(revision)
         return obj
 
-    def _decode_kv(self, kind: Kind, kv: KeyValue) -> Message:
+    def _decode_kv(self, kind: Kind[M], kv: KeyValue) -> M:
         return self._decode(kind, kv.value, kv.mod_revision)
 
     # -- bootstrapping ------------------------------------------------------------
@@ -119,17 +118,17 @@ class Registry:
 
     # -- reads --------------------------------------------------------------------
 
-    async def exists(self, kind: Kind, name: str, namespace: str = "") -> bool:
+    async def exists(self, kind: Kind[Any], name: str, namespace: str = "") -> bool:
         return await self.store.get(object_key(kind, name, namespace)) is not None
 
-    async def get(self, kind: Kind, name: str, namespace: str = "") -> Message:
+    async def get(self, kind: Kind[M], name: str, namespace: str = "") -> M:
         kv = await self.store.get(object_key(kind, name, namespace))
         if kv is None:
             raise errors.NotFound(f"{describe(kind, name)} not found")
         return self._decode_kv(kind, kv)
 
-    async def list(self, kind: Kind, namespace: str = "", label_selector: str = "",
-                   field_selector: str = "") -> tuple[list[Message], int]:
+    async def list(self, kind: Kind[M], namespace: str = "", label_selector: str = "",
+                   field_selector: str = "") -> tuple[list[M], int]:
         matches = compile_filter(label_selector, field_selector)
         prefix = kind_prefix(kind, namespace)
         if kind.namespaced and not namespace:
@@ -142,36 +141,36 @@ class Registry:
 
     # -- create -------------------------------------------------------------------
 
-    async def create(self, obj: Message) -> Message:
+    async def create(self, obj: M) -> M:
         """Store a new object; raises AlreadyExists, NotFound (its namespace), Invalid."""
         kind = kind_of(obj)
         strategy = self.strategy(kind)
-        obj.api_version = kind.api_version  # type: ignore[attr-defined]
-        obj.kind = kind.name  # type: ignore[attr-defined]
-        meta = meta_of(obj)
-        if not meta.name and meta.generate_name:
-            meta.name = meta.generate_name + secrets.token_hex(3)[:5]
+        typed = cast(ApiObject, obj)
+        typed.api_version, typed.kind = kind.api_version, kind.name
+        md = typed.metadata
+        if not md.name and md.generate_name:
+            md.name = md.generate_name + secrets.token_hex(3)[:5]
         apply_defaults(obj)
         if not kind.namespaced:
-            meta.namespace = ""
-        meta.uid = str(uuid.uuid4())
-        meta.creation_timestamp.CopyFrom(now())
-        meta.ClearField("deletion_timestamp")
-        meta.ClearField("deletion_grace_period_seconds")
+            md.namespace = ""
+        md.uid = str(uuid.uuid4())
+        md.creation_timestamp.CopyFrom(now())
+        md.ClearField("deletion_timestamp")
+        md.ClearField("deletion_grace_period_seconds")
         strategy.prepare_for_create(obj)
         strategy.validate(obj)
 
-        key = object_key(kind, meta.name, meta.namespace)
+        key = object_key(kind, md.name, md.namespace)
         guards = [Guard(key, 0, target="create")]
         if kind.namespaced:
-            guards.append(Guard(object_key(NAMESPACES, meta.namespace), 0, target="create", result="greater"))
+            guards.append(Guard(object_key(NAMESPACES, md.namespace), 0, target="create", result="greater"))
         lease = await self._lease(strategy.ttl_seconds)
         revision = await self.store.txn(guards, [Put(key, self._encode(obj), lease)])
         if revision is None:
             if kind.namespaced and await self.store.get(guards[1].key) is None:
-                raise errors.NotFound(f'namespaces "{meta.namespace}" not found')
-            raise errors.AlreadyExists(f"{describe(kind, meta.name)} already exists")
-        meta.resource_version = str(revision)
+                raise errors.NotFound(f'namespaces "{md.namespace}" not found')
+            raise errors.AlreadyExists(f"{describe(kind, md.name)} already exists")
+        md.resource_version = str(revision)
         return obj
 
     async def _lease(self, ttl: int) -> int:
@@ -185,8 +184,8 @@ class Registry:
 
     # -- updates ------------------------------------------------------------------
 
-    async def guarded_update(self, kind: Kind, name: str, namespace: str, expected_rv: str,
-                             mutate: Callable[[Message], Message | None]) -> Message:
+    async def guarded_update(self, kind: Kind[M], name: str, namespace: str, expected_rv: str,
+                             mutate: Callable[[M], M | None]) -> M:
         """Read, apply `mutate` to the fresh object, and write back if nothing changed in between.
 
         With `expected_rv` the caller's read must still be current (else
@@ -209,24 +208,24 @@ class Registry:
             revision = await self.store.txn([Guard(key, kv.mod_revision)],
                                             [Put(key, self._encode(updated), kv.lease)])
             if revision is not None:
-                meta_of(updated).resource_version = str(revision)
+                meta(updated).resource_version = str(revision)
                 return updated
             if expected_rv:
                 raise conflict(kind, name)
         raise errors.Conflict(f"{describe(kind, name)}: too many concurrent writers")
 
-    async def update(self, obj: Message) -> Message:
+    async def update(self, obj: M) -> M:
         """Replace spec and metadata (status kept where it is a subresource), CAS on resourceVersion."""
         kind = kind_of(obj)
         strategy = self.strategy(kind)
-        meta = meta_of(obj)
-        namespace = (meta.namespace or "default") if kind.namespaced else ""
+        md = meta(obj)
+        namespace = (md.namespace or "default") if kind.namespaced else ""
 
-        def mutate(current: Message) -> Message | None:
+        def mutate(current: M) -> M | None:
             new = type(obj)()
             new.CopyFrom(obj)
             apply_defaults(new)
-            cur_meta, new_meta = meta_of(current), meta_of(new)
+            cur_meta, new_meta = meta(current), meta(new)
             _check_uid(new_meta.uid, cur_meta.uid)
             new_meta.uid, new_meta.namespace = cur_meta.uid, cur_meta.namespace
             new_meta.generate_name = cur_meta.generate_name
@@ -236,37 +235,39 @@ class Registry:
                 new_meta.deletion_grace_period_seconds = cur_meta.deletion_grace_period_seconds
             else:
                 new_meta.ClearField("deletion_timestamp")
-            new.api_version, new.kind = current.api_version, current.kind  # type: ignore[attr-defined]
+            typed_new, typed_current = cast(ApiObject, new), cast(ApiObject, current)
+            typed_new.api_version, typed_new.kind = typed_current.api_version, typed_current.kind
             strategy.prepare_for_update(new, current)
             strategy.validate(new)
             strategy.validate_update(new, current)
             new_meta.resource_version = ""
             return None if _same(new, current) else new
 
-        return await self.guarded_update(kind, meta.name, namespace, meta.resource_version, mutate)
+        return await self.guarded_update(kind, md.name, namespace, md.resource_version, mutate)
 
-    async def update_status(self, obj: Message) -> Message:
+    async def update_status(self, obj: M) -> M:
         """Replace only .status, with CAS on metadata.resourceVersion when given."""
         kind = kind_of(obj)
         if not self.strategy(kind).status_subresource:
             raise errors.BadRequest(f"{kind.plural} have no status subresource")
-        meta = meta_of(obj)
-        namespace = (meta.namespace or "default") if kind.namespaced else ""
-        status = obj.status  # type: ignore[attr-defined]
+        md = meta(obj)
+        namespace = (md.namespace or "default") if kind.namespaced else ""
+        status: Message = getattr(obj, "status")  # noqa: B009 - every kind with a status subresource has one
 
-        def mutate(current: Message) -> Message | None:
-            _check_uid(meta.uid, meta_of(current).uid)
-            if current.status == status:  # type: ignore[attr-defined]
+        def mutate(current: M) -> M | None:
+            _check_uid(md.uid, meta(current).uid)
+            current_status: Message = getattr(current, "status")  # noqa: B009
+            if current_status == status:
                 return None
-            current.status.CopyFrom(status)  # type: ignore[attr-defined]
+            current_status.CopyFrom(status)
             return current
 
-        return await self.guarded_update(kind, meta.name, namespace, meta.resource_version, mutate)
+        return await self.guarded_update(kind, md.name, namespace, md.resource_version, mutate)
 
     # -- delete -------------------------------------------------------------------
 
-    async def delete(self, kind: Kind, name: str, namespace: str = "",
-                     options: DeleteOptions | None = None) -> tuple[Message, bool]:
+    async def delete(self, kind: Kind[M], name: str, namespace: str = "",
+                     options: DeleteOptions | None = None) -> tuple[M, bool]:
         """Delete an object as its strategy plans it. Returns the object and whether it is gone.
 
         Preconditions (uid, resourceVersion) fail with Conflict. A terminating
@@ -280,8 +281,8 @@ class Registry:
             if kv is None:
                 raise errors.NotFound(f"{describe(kind, name)} not found")
             current = self._decode_kv(kind, kv)
-            meta = meta_of(current)
-            _check_uid(options.uid, meta.uid)
+            md = meta(current)
+            _check_uid(options.uid, md.uid)
             if options.resource_version and options.resource_version != str(kv.mod_revision):
                 raise errors.Conflict(
                     f"Precondition failed: ResourceVersion in precondition: {options.resource_version}, "
@@ -297,19 +298,19 @@ class Registry:
                     continue
                 return current, True
             elif isinstance(plan, Terminate):
-                if meta.HasField("deletion_timestamp") and plan.grace_seconds >= meta.deletion_grace_period_seconds:
+                if md.HasField("deletion_timestamp") and plan.grace_seconds >= md.deletion_grace_period_seconds:
                     return current, False  # already terminating, and deletion may only be hastened
                 deadline = now()
                 deadline.seconds += plan.grace_seconds
-                meta.deletion_timestamp.CopyFrom(deadline)
-                meta.deletion_grace_period_seconds = plan.grace_seconds
+                md.deletion_timestamp.CopyFrom(deadline)
+                md.deletion_grace_period_seconds = plan.grace_seconds
                 revision = await self.store.txn([Guard(key, kv.mod_revision)], [Put(key, self._encode(current))])
                 if revision is not None:
-                    meta.resource_version = str(revision)
+                    md.resource_version = str(revision)
                     return current, False
         raise errors.Conflict(f"{describe(kind, name)}: too many concurrent writers")
 
-    async def replace(self, old: Message, why: Replace) -> Message:
+    async def replace(self, old: M, why: Replace) -> M:
         """Swap `old` for its strategy's new incarnation, and record an event saying why.
 
         One transaction removes the old object (guarded by its revision) and
@@ -318,7 +319,7 @@ class Registry:
         """
         kind = kind_of(old)
         new = self.strategy(kind).new_incarnation(old)
-        old_meta, new_meta = meta_of(old), meta_of(new)
+        old_meta, new_meta = meta(old), meta(new)
         key = object_key(kind, old_meta.name, old_meta.namespace)
         revision = await self.store.txn([Guard(key, int(old_meta.resource_version))],
                                         [Put(key, self._encode(new))])
@@ -378,5 +379,5 @@ def _same(new: Message, current: Message) -> bool:
     """Whether writing `new` would change nothing (resourceVersion aside)."""
     copy = type(current)()
     copy.CopyFrom(current)
-    meta_of(copy).resource_version = ""
+    meta(copy).resource_version = ""
     return new.SerializeToString(deterministic=True) == copy.SerializeToString(deterministic=True)

@@ -199,7 +199,7 @@ class Lab:
             lease = api_call(lambda c: c.get("Lease", name, namespace), self.server)
         except Exception as err:  # noqa: BLE001 - an unreachable API is a lab that is not up
             raise LabError(f"cannot read Lease {namespace}/{name} from {self.server}: {err}") from None
-        holder = lease.spec.holder_identity  # type: ignore[attr-defined]
+        holder = lease.spec.holder_identity
         if holder not in self.services():
             raise LabError(f"scheduler leader {holder!r} is not a lab service "
                            f"(give each scheduler --identity=<its service name>)")
@@ -378,8 +378,8 @@ class LabApi:
         self.call(delete, timeout=10)
 
 
-def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.1,
-               message: str = "condition") -> object:
+def wait_until(predicate: Callable[[], T | None], timeout: float, interval: float = 0.1,
+               message: str = "condition") -> T:
     """Poll `predicate` until truthy; TimeoutError after `timeout` s (exceptions count as false)."""
     deadline = time.monotonic() + timeout
     last: Exception | None = None
@@ -436,7 +436,7 @@ def spread_pods(api: LabApi, count: int, prefix: str = "chaos", timeout: float =
         if finished and (done is None or done.status.phase != "Succeeded"):
             return None
         return pods if ok else None
-    return wait_until(settled, timeout, 0.2, f"{count} pods Running")  # type: ignore[return-value]
+    return wait_until(settled, timeout, 0.2, f"{count} pods Running")
 
 
 def busiest_node(pods: dict[str, Any], nodes: tuple[str, ...] = NODES) -> str:

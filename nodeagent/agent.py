@@ -247,7 +247,7 @@ class NodeAgent:
             return []
         containers, sandboxes = listed or await self.runtime.list_all()
         # Bound pods after the list: a pod whose containers were listed was bound before them.
-        bound = {p.metadata.uid for p in self.informer.items()}  # type: ignore[attr-defined]
+        bound = {p.metadata.uid for p in self.informer.items()}
         bound |= set(self.workers)
         orphans = {c.pod_uid for c in containers} | {s.pod_uid for s in sandboxes}
         orphans -= bound
@@ -374,7 +374,7 @@ class NodeAgent:
         attempt = pod
         for _ in range(5):
             try:
-                return await self.client.update_status(attempt)  # type: ignore[no-any-return]
+                return await self.client.update_status(attempt)
             except errors.NotFound:
                 return None
             except errors.Conflict:

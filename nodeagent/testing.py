@@ -48,7 +48,7 @@ class FakeCluster:
 
     async def _emit(self, type_: str, obj: Message) -> None:
         self.rv += 1
-        obj.metadata.resource_version = str(self.rv)  # type: ignore[attr-defined]
+        obj.metadata.resource_version = str(self.rv)
         for q in self._watchers:
             copy = type(obj)()
             copy.CopyFrom(obj)
@@ -153,9 +153,9 @@ class FakeCluster:
         k = kind_of(obj).name
         key = self._key(k, obj.metadata.namespace, obj.metadata.name)
         stored = self.objects.get(key)
-        if stored is None or (obj.metadata.uid and stored.metadata.uid != obj.metadata.uid):  # type: ignore[attr-defined]
+        if stored is None or (obj.metadata.uid and stored.metadata.uid != obj.metadata.uid):
             raise errors.NotFound(f'{k.lower()}s "{obj.metadata.name}" not found')
-        stored.status.CopyFrom(obj.status)  # type: ignore[attr-defined]
+        stored.status.CopyFrom(obj.status)
         if isinstance(stored, v1.Pod):
             snap = v1.Pod()
             snap.CopyFrom(stored)
@@ -173,7 +173,7 @@ class FakeCluster:
         obj = self.objects.get(key)
         if obj is None:
             raise errors.NotFound(f'{k.lower()}s "{name}" not found')
-        if uid and obj.metadata.uid != uid:  # type: ignore[attr-defined]
+        if uid and obj.metadata.uid != uid:
             raise errors.Conflict("uid precondition failed")
         if isinstance(obj, v1.Pod) and obj.spec.node_name and grace_period_seconds != 0:
             grace = grace_period_seconds if grace_period_seconds is not None else (

@@ -119,7 +119,7 @@ class Client:
     # -- the verbs ---------------------------------------------------------------
 
     async def create(self, obj: M) -> M:
-        return unwrap(await self._call(self._stub.Create, api.CreateRequest(object=wrap(obj))))  # type: ignore[return-value]
+        return unwrap(await self._call(self._stub.Create, api.CreateRequest(object=wrap(obj))))
 
     @overload
     async def get(self, kind: type[M], name: str, namespace: str = "") -> M: ...
@@ -130,7 +130,7 @@ class Client:
         k = resolve_kind(kind)
         ns = (namespace or "default") if k.namespaced else ""
         reply = await self._call(self._stub.Get, api.GetRequest(kind=k.name, namespace=ns, name=name))
-        return unwrap(reply)  # type: ignore[return-value]
+        return unwrap(reply)
 
     @overload
     async def list(self, kind: type[M], namespace: str = "", label_selector: str = "",
@@ -146,14 +146,14 @@ class Client:
         reply = await self._call(self._stub.List, api.ListRequest(
             kind=k.name, namespace=namespace if k.namespaced else "",
             label_selector=label_selector, field_selector=field_selector))
-        return [unwrap(o) for o in reply.items], reply.resource_version  # type: ignore[misc]
+        return [unwrap(o) for o in reply.items], reply.resource_version
 
     async def update(self, obj: M) -> M:
-        return unwrap(await self._call(self._stub.Update, api.UpdateRequest(object=wrap(obj))))  # type: ignore[return-value]
+        return unwrap(await self._call(self._stub.Update, api.UpdateRequest(object=wrap(obj))))
 
     async def update_status(self, obj: M) -> M:
         reply = await self._call(self._stub.UpdateStatus, api.UpdateRequest(object=wrap(obj)))
-        return unwrap(reply)  # type: ignore[return-value]
+        return unwrap(reply)
 
     async def delete(self, kind: KindRef, name: str, namespace: str = "",
                      grace_period_seconds: int | None = None, uid: str = "",
@@ -221,7 +221,7 @@ class Client:
 
 def object_key(obj: Message) -> str:
     """The cache key of an object: "namespace/name", or "name" for cluster-scoped kinds."""
-    meta = obj.metadata  # type: ignore[attr-defined]
+    meta = obj.metadata
     return f"{meta.namespace}/{meta.name}" if meta.namespace else meta.name
 
 

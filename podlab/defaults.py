@@ -21,7 +21,7 @@ DEFAULT_FILE_MODE = 0o644  # 420
 def apply_defaults(obj: Message) -> None:
     """Fills `obj`'s empty fields with Kubernetes' defaults; idempotent, never raises."""
     kind = kind_of(obj)
-    meta: v1.ObjectMeta = obj.metadata  # type: ignore[attr-defined]
+    meta: v1.ObjectMeta = obj.metadata
     if kind.namespaced and not meta.namespace:
         meta.namespace = DEFAULT_NAMESPACE
     if isinstance(obj, v1.Pod):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from google.protobuf.message import Message
 
@@ -10,11 +11,26 @@ from podlab.errors import BadRequest
 from podlab.v1 import objects_pb2 as v1
 from podlab.v1 import services_pb2 as api
 
+M = TypeVar("M", bound=Message)
+
+
+class ApiObject(Protocol):
+    """What every API object (v1.Pod, v1.Node, ...) has, typed."""
+
+    api_version: str
+    kind: str
+    metadata: v1.ObjectMeta
+
+
+def meta(obj: Message) -> v1.ObjectMeta:
+    """`obj`'s metadata (every API object has one)."""
+    return cast(ApiObject, obj).metadata
+
 
 @dataclass(frozen=True)
-class Kind:
+class Kind(Generic[M]):
     name: str  # "Pod"
-    message: type[Message]  # v1.Pod
+    message: type[M]  # v1.Pod
     field: str  # the api.Object oneof member: "pod"
     plural: str  # "pods": the etcd key segment and podctl's resource name
     namespaced: bool
@@ -22,22 +38,22 @@ class Kind:
     api_version: str = "v1"  # the group/version it is served under: "v1", "coordination.k8s.io/v1"
 
 
-KINDS: tuple[Kind, ...] = (
-    Kind("Pod", v1.Pod, "pod", "pods", True, ("pod", "po")),
-    Kind("Node", v1.Node, "node", "nodes", False, ("node", "no")),
-    Kind("Namespace", v1.Namespace, "namespace", "namespaces", False, ("namespace", "ns")),
-    Kind("ConfigMap", v1.ConfigMap, "config_map", "configmaps", True, ("configmap", "cm")),
-    Kind("Secret", v1.Secret, "secret", "secrets", True, ("secret",)),
-    Kind("Event", v1.Event, "event", "events", True, ("event", "ev")),
-    Kind("Lease", v1.Lease, "lease", "leases", True, ("lease",), "coordination.k8s.io/v1"),
-)
+PODS = Kind("Pod", v1.Pod, "pod", "pods", True, ("pod", "po"))
+NODES = Kind("Node", v1.Node, "node", "nodes", False, ("node", "no"))
+NAMESPACES = Kind("Namespace", v1.Namespace, "namespace", "namespaces", False, ("namespace", "ns"))
+CONFIG_MAPS = Kind("ConfigMap", v1.ConfigMap, "config_map", "configmaps", True, ("configmap", "cm"))
+SECRETS = Kind("Secret", v1.Secret, "secret", "secrets", True, ("secret",))
+EVENTS = Kind("Event", v1.Event, "event", "events", True, ("event", "ev"))
+LEASES = Kind("Lease", v1.Lease, "lease", "leases", True, ("lease",), "coordination.k8s.io/v1")
+
+KINDS: tuple[Kind[Any], ...] = (PODS, NODES, NAMESPACES, CONFIG_MAPS, SECRETS, EVENTS, LEASES)
 
 _BY_NAME = {k.name: k for k in KINDS}
 _BY_FIELD = {k.field: k for k in KINDS}
 _BY_RESOURCE = {alias: k for k in KINDS for alias in (k.plural, k.name.lower(), *k.aliases)}
 
 
-def kind_named(name: str) -> Kind:
+def kind_named(name: str) -> Kind[Any]:
     """The kind called `name` ("Pod"); raises BadRequest for an unknown kind."""
     try:
         return _BY_NAME[name]
@@ -45,7 +61,7 @@ def kind_named(name: str) -> Kind:
         raise BadRequest(f'no kind "{name}" is registered for version "v1"') from None
 
 
-def kind_for_resource(resource: str) -> Kind:
+def kind_for_resource(resource: str) -> Kind[Any]:
     """The kind a command-line resource name means: "pods", "po", "pod", "Pod"."""
     kind = _BY_RESOURCE.get(resource.lower())
     if kind is None:
@@ -71,12 +87,12 @@ def unwrap(wrapped: api.Object) -> Message:
     return getattr(wrapped, field)
 
 
-def kind_of(obj: Message) -> Kind:
+def kind_of(obj: Message) -> Kind[Any]:
     for kind in KINDS:
         if isinstance(obj, kind.message):
             return kind
     raise BadRequest(f"not an API object: {type(obj).__name__}")
 
 
-def field_kind(field: str) -> Kind:
+def field_kind(field: str) -> Kind[Any]:
     return _BY_FIELD[field]

@@ -400,9 +400,9 @@ def table_row(obj: Message, now: datetime, wide: bool = False, with_namespace: b
     kind = kind_of(obj)
     row = _COLUMNS[kind.name].row(obj, now, wide, pods)
     if with_namespace and kind.namespaced:
-        row.insert(0, obj.metadata.namespace)  # type: ignore[attr-defined]
+        row.insert(0, obj.metadata.namespace)
     if show_labels:
-        row.append(format_labels(obj.metadata.labels))  # type: ignore[attr-defined]
+        row.append(format_labels(obj.metadata.labels))
     return row
 
 

@@ -160,4 +160,4 @@ def compile_filter(label_selector: str, field_selector: str) -> Callable[[Messag
     fields = FieldSelector.parse(field_selector)
     if not labels and not fields:
         return lambda obj: True
-    return lambda obj: labels.matches(obj.metadata.labels) and fields.matches(obj)  # type: ignore[attr-defined]
+    return lambda obj: labels.matches(obj.metadata.labels) and fields.matches(obj)

@@ -539,10 +539,10 @@ def _handler(errs: ErrorList, path: str, handler: Message, kinds: Sequence[str],
         lambda: errs.required(path, "must specify a handler type"),
         lambda _n: errs.forbidden(path, "may not specify more than 1 handler type"))
     if which == "exec":
-        if not handler.exec.command:  # type: ignore[attr-defined]
+        if not handler.exec.command:
             errs.required(f"{path}.exec.command")
     elif which == "http_get":
-        get: v1.HTTPGetAction = handler.http_get  # type: ignore[attr-defined]
+        get: v1.HTTPGetAction = handler.http_get
         _int_or_string_port(errs, f"{path}.httpGet.port", get.port, port_names)
         _enum(errs, f"{path}.httpGet.scheme", get.scheme, SCHEMES)
         for k, header in enumerate(get.http_headers):
@@ -554,12 +554,12 @@ def _handler(errs: ErrorList, path: str, handler: Message, kinds: Sequence[str],
                              "alphanumeric characters or '-' (e.g. 'X-Header-Name', regex used "
                              f"for validation is '{_HTTP_HEADER}')")
     elif which == "tcp_socket":
-        _int_or_string_port(errs, f"{path}.tcpSocket.port", handler.tcp_socket.port,  # type: ignore[attr-defined]
+        _int_or_string_port(errs, f"{path}.tcpSocket.port", handler.tcp_socket.port,
                             port_names)
     elif which == "grpc":
-        _port_number(errs, f"{path}.grpc.port", handler.grpc.port)  # type: ignore[attr-defined]
+        _port_number(errs, f"{path}.grpc.port", handler.grpc.port)
     elif which == "sleep":
-        _non_negative(errs, f"{path}.sleep.seconds", handler.sleep.seconds)  # type: ignore[attr-defined]
+        _non_negative(errs, f"{path}.sleep.seconds", handler.sleep.seconds)
 
 
 def _probe(errs: ErrorList, path: str, probe: v1.Probe, kind: str, port_names: set[str]) -> None:
@@ -936,7 +936,7 @@ def field_errors(obj: Message) -> ErrorList:
     """Every field error in `obj`, in Kubernetes' order; empty when it is valid."""
     kind = kind_of(obj)
     errs = ErrorList()
-    meta: v1.ObjectMeta = obj.metadata  # type: ignore[attr-defined]
+    meta: v1.ObjectMeta = obj.metadata
     _metadata(errs, meta, kind.namespaced, _NAME_RULES.get(kind.name, dns1123_subdomain_errors))
     if isinstance(obj, v1.Pod):
         _pod_spec(errs, obj.spec)
@@ -959,7 +959,7 @@ def validate(obj: Message) -> None:
 
 
 def _name_of(obj: Message) -> str:
-    meta: v1.ObjectMeta = obj.metadata  # type: ignore[attr-defined]
+    meta: v1.ObjectMeta = obj.metadata
     return meta.name or meta.generate_name
 
 
@@ -1007,15 +1007,15 @@ def _immutable_data(errs: ErrorList, old: Message, new: Message, fields: Sequenc
     for field in fields:
         if getattr(old, field) != getattr(new, field):
             errs.forbidden(_camel(field), "field is immutable when `immutable` is set")
-    if not new.HasField("immutable") or not new.immutable:  # type: ignore[attr-defined]
+    if not new.HasField("immutable") or not new.immutable:
         errs.forbidden("immutable", "field is immutable when `immutable` is set")
 
 
 def validate_update(old: Message, new: Message) -> None:
     """Raises errors.Invalid when `new` changes what may not change since `old`."""
     errs = ErrorList()
-    old_meta: v1.ObjectMeta = old.metadata  # type: ignore[attr-defined]
-    new_meta: v1.ObjectMeta = new.metadata  # type: ignore[attr-defined]
+    old_meta: v1.ObjectMeta = old.metadata
+    new_meta: v1.ObjectMeta = new.metadata
     for field in ("name", "namespace", "uid"):
         if getattr(old_meta, field) != getattr(new_meta, field):
             errs.invalid(f"metadata.{field}", getattr(new_meta, field), "field is immutable")

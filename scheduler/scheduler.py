@@ -24,7 +24,7 @@ from typing import Any
 from google.protobuf.message import Message
 
 from podlab import errors
-from podlab.client import Client, Informer
+from podlab.client import ApiClient, Client, Informer
 from podlab.events import EventRecorder
 from podlab.leaderelection import LeaderElector
 from podlab.metrics import serve_metrics
@@ -85,7 +85,7 @@ class Scheduler:
     loop is running.
     """
 
-    def __init__(self, client: Client, config: SchedulerConfig | None = None,
+    def __init__(self, client: ApiClient, config: SchedulerConfig | None = None,
                  framework: Framework | None = None) -> None:
         self.client = client
         self.config = config or SchedulerConfig()
@@ -110,8 +110,8 @@ class Scheduler:
         self.queue = SchedulingQueue(cfg.initial_backoff, cfg.max_backoff,
                                      cfg.max_unschedulable_seconds)
         self.events = EventRecorder(self.client, COMPONENT)
-        self.pod_informer = Informer(self.client, v1.Pod, on_change=self._on_pod)  # type: ignore[arg-type]
-        self.node_informer = Informer(self.client, v1.Node, on_change=self._on_node)  # type: ignore[arg-type]
+        self.pod_informer = Informer(self.client, v1.Pod, on_change=self._on_pod)
+        self.node_informer = Informer(self.client, v1.Node, on_change=self._on_node)
         self._binds = asyncio.Semaphore(cfg.parallelism)
         self._tasks: set[asyncio.Task[None]] = set()
         self._status_wanted: dict[str, tuple[str, str]] = {}  # key -> (uid, message)
@@ -182,12 +182,12 @@ class Scheduler:
         if new is None:
             self.cache.remove_node(key)
             return
-        if self.cache.set_node(new):  # type: ignore[arg-type]
+        if self.cache.set_node(new):
             self.queue.move_all_to_active("NodeAdd" if old is None else "NodeUpdate")
 
     def _on_pod(self, key: str, old: Message | None, new: Message | None) -> None:
-        old_pod: v1.Pod | None = old  # type: ignore[assignment]
-        pod: v1.Pod | None = new  # type: ignore[assignment]
+        old_pod: v1.Pod | None = old
+        pod: v1.Pod | None = new
         if old_pod is not None and (pod is None or pod.metadata.uid != old_pod.metadata.uid):
             self._pod_gone(key, old_pod)
         if pod is None:
@@ -256,7 +256,7 @@ class Scheduler:
             self.cache.forget(info)
             self.metrics.binds.labels(err.reason).inc()
             log.info("bind to %s failed: %s", node, err, extra=_extra(info, node=node))
-            current: v1.Pod | None = self.pod_informer.get(info.key)  # type: ignore[assignment]
+            current: v1.Pod | None = self.pod_informer.get(info.key)
             if (current is not None and current.metadata.uid == info.uid
                     and not current.spec.node_name
                     and not current.metadata.HasField("deletion_timestamp")):
@@ -280,7 +280,7 @@ class Scheduler:
 
     def _report_unschedulable(self, info: PodInfo, message: str) -> None:
         """Set PodScheduled=False/Unschedulable and record FailedScheduling, once per message."""
-        current: v1.Pod = self.pod_informer.get(info.key) or info.pod  # type: ignore[assignment]
+        current: v1.Pod = self.pod_informer.get(info.key) or info.pod
         if pod_scheduled_condition(current) == ("False", "Unschedulable", message):
             return
         if self._status_wanted.get(info.key) == (info.uid, message):
@@ -301,7 +301,7 @@ class Scheduler:
                 return
             uid, message = wanted
             if pod is None:
-                pod = self.pod_informer.get(key)  # type: ignore[assignment]
+                pod = self.pod_informer.get(key)
             if pod is None or pod.metadata.uid != uid or pod.spec.node_name:
                 return
             update = v1.Pod()

@@ -16,11 +16,11 @@ import logging
 from controlplane.api import Api
 from controlplane.metrics import ControlPlaneMetrics
 from podlab import errors
-from podlab.kinds import kind_named
+from podlab.kinds import PODS
 from podlab.v1 import objects_pb2 as v1
 
 log = logging.getLogger(__name__)
-POD_KIND = kind_named("Pod")
+POD_KIND = PODS
 
 
 class EvictionReplacementController:

@@ -30,15 +30,15 @@ from controlplane.api import Api
 from controlplane.metrics import ControlPlaneMetrics
 from controlplane.strategies import DeleteOptions
 from podlab import errors, names
-from podlab.kinds import kind_named
+from podlab.kinds import NODES, PODS
 from podlab.podutil import now, set_condition
 from podlab.v1 import objects_pb2 as v1
 
 log = logging.getLogger(__name__)
 
 UNREACHABLE = names.TAINT_UNREACHABLE
-NODE_KIND = kind_named("Node")
-POD_KIND = kind_named("Pod")
+NODE_KIND = NODES
+POD_KIND = PODS
 COMPONENT = "node-lifecycle-controller"
 
 
@@ -106,14 +106,14 @@ class NodeLifecycleController:
         t = time.monotonic()
         lost: list[v1.Node] = []
         for node in nodes:
-            name = node.metadata.name  # type: ignore[attr-defined]
+            name = node.metadata.name
             seen = self.observed.setdefault(name, _Observed())
             beat = heartbeats.get(name, 0)
             if beat != seen.heartbeat:
                 seen.heartbeat, seen.seen_at = beat, t
             if t - seen.seen_at <= self.config.node_grace:
-                if seen.lost_at is not None or _has_taint(node, UNREACHABLE):  # type: ignore[arg-type]
-                    await self._mark_reachable(node)  # type: ignore[arg-type]
+                if seen.lost_at is not None or _has_taint(node, UNREACHABLE):
+                    await self._mark_reachable(node)
                     seen.lost_at = seen.allowed_at = None
                 continue
             if seen.lost_at is None:
@@ -121,9 +121,9 @@ class NodeLifecycleController:
                 # pass happens to notice; the eviction clock starts there.
                 seen.lost_at = seen.seen_at + self.config.node_grace
                 self.metrics.node_losses.inc()
-                await self._mark_lost(node)  # type: ignore[arg-type]
-            lost.append(node)  # type: ignore[arg-type]
-        for name in set(self.observed) - {n.metadata.name for n in nodes}:  # type: ignore[attr-defined]
+                await self._mark_lost(node)
+            lost.append(node)
+        for name in set(self.observed) - {n.metadata.name for n in nodes}:
             del self.observed[name]
         self.metrics.nodes_lost.set(len(lost))
         if not lost:
@@ -157,7 +157,7 @@ class NodeLifecycleController:
         await self._patch_node(node.metadata.name, change, taint=True)
         pods, _ = await self.registry.list(POD_KIND, field_selector=f"spec.nodeName={node.metadata.name}")
         for pod in pods:
-            await self._set_pod_unready(pod)  # type: ignore[arg-type]
+            await self._set_pod_unready(pod)
         self.api.events.object_event(node, "Warning", "NodeNotReady",
                                      f"Node {node.metadata.name} status is now: NodeNotReady", COMPONENT)
 
@@ -165,9 +165,9 @@ class NodeLifecycleController:
         log.info("node %s: heartbeats are back", node.metadata.name)
         await self._patch_node(node.metadata.name, lambda n: None, taint=False)
 
-    async def _patch_node(self, name: str, change, taint: bool) -> None:  # type: ignore[no-untyped-def]
+    async def _patch_node(self, name: str, change, taint: bool) -> None:
         for _ in range(5):
-            node: v1.Node = await self.registry.get(NODE_KIND, name)  # type: ignore[assignment]
+            node: v1.Node = await self.registry.get(NODE_KIND, name)
             keep = [t for t in node.spec.taints if t.key != UNREACHABLE]
             del node.spec.taints[:]
             node.spec.taints.extend(keep)
@@ -175,7 +175,7 @@ class NodeLifecycleController:
                 for effect in ("NoSchedule", "NoExecute"):
                     node.spec.taints.add(key=UNREACHABLE, effect=effect, time_added=now())
             try:
-                node = await self.registry.update(node)  # type: ignore[assignment]
+                node = await self.registry.update(node)
                 change(node)
                 await self.registry.update_status(node)
                 return
@@ -196,25 +196,25 @@ class NodeLifecycleController:
         elapsed = time.monotonic() - seen.lost_at
         pods, _ = await self.registry.list(POD_KIND, field_selector=f"spec.nodeName={node.metadata.name}")
         for pod in pods:
-            if not _should_replace(pod):  # type: ignore[arg-type]
+            if not _should_replace(pod):
                 continue
-            tolerated = _tolerated_seconds(pod)  # type: ignore[arg-type]
+            tolerated = _tolerated_seconds(pod)
             if tolerated is None or elapsed < tolerated:
                 continue
             try:
-                if pod.metadata.HasField("deletion_timestamp"):  # type: ignore[attr-defined]
+                if pod.metadata.HasField("deletion_timestamp"):
                     # Deleting on a dead node: nobody will confirm, so finish it here.
-                    await self.registry.delete(POD_KIND, pod.metadata.name, pod.metadata.namespace,  # type: ignore[attr-defined]
-                                               DeleteOptions(0, uid=pod.metadata.uid))  # type: ignore[attr-defined]
+                    await self.registry.delete(POD_KIND, pod.metadata.name, pod.metadata.namespace,
+                                               DeleteOptions(0, uid=pod.metadata.uid))
                     continue
-                new = await self.api.pods.replace(pod, "NodeLost",  # type: ignore[arg-type]
+                new = await self.api.pods.replace(pod, "NodeLost",
                                                   f"node {node.metadata.name} is unreachable", COMPONENT)
                 self.metrics.replacements.labels("NodeLost").inc()
                 self.metrics.replacement_delay.observe(time.monotonic() - seen.seen_at)
-                log.warning("pod %s/%s: replaced %s -> %s (node %s lost)", pod.metadata.namespace,  # type: ignore[attr-defined]
-                            pod.metadata.name, pod.metadata.uid, new.metadata.uid, node.metadata.name)  # type: ignore[attr-defined]
+                log.warning("pod %s/%s: replaced %s -> %s (node %s lost)", pod.metadata.namespace,
+                            pod.metadata.name, pod.metadata.uid, new.metadata.uid, node.metadata.name)
             except errors.ApiError as err:
-                log.info("pod %s: replacement deferred: %s", pod.metadata.name, err)  # type: ignore[attr-defined]
+                log.info("pod %s: replacement deferred: %s", pod.metadata.name, err)
 
 
 def _has_taint(node: v1.Node, key: str) -> bool:

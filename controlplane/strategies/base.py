@@ -84,7 +84,7 @@ class Strategy:
     def prepare_for_update(self, new: Message, old: Message) -> None:
         """Fields an update may not set; by default the stored status when it is a subresource."""
         if self.status_subresource:
-            new.status.CopyFrom(old.status)  # type: ignore[attr-defined]
+            new.status.CopyFrom(old.status)
 
     def validate(self, obj: Message) -> None:
         validate(obj)

@@ -541,7 +541,7 @@ class DockerRuntime(Runtime):
             with contextlib.suppress(RuntimeError):  # the loop may be closed already
                 loop.call_soon_threadsafe(queue.put_nowait, None)
 
-    async def events(self) -> AsyncIterator[RuntimeEvent]:  # type: ignore[override]
+    async def events(self) -> AsyncIterator[RuntimeEvent]:
         queue: asyncio.Queue[RuntimeEvent | None] = asyncio.Queue()
         thread = threading.Thread(target=self._event_pump, name="docker-event-pump",
                                   args=(asyncio.get_running_loop(), queue), daemon=True)
@@ -587,7 +587,7 @@ class DockerRuntime(Runtime):
 
     # -- logs and stats -----------------------------------------------------------------
 
-    async def logs(self, container_id: str, follow: bool, tail: int | None,  # type: ignore[override]
+    async def logs(self, container_id: str, follow: bool, tail: int | None,
                    timestamps: bool, since: float | None) -> AsyncIterator[bytes]:
         kwargs: dict[str, Any] = {"stdout": True, "stderr": True, "timestamps": timestamps,
                                   "tail": "all" if tail is None else tail}

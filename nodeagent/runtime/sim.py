@@ -171,7 +171,7 @@ class SimRuntime(Runtime):
         self.execs.append((container_id, list(command)))
         return ExecResult(0, b"", b"")
 
-    async def events(self) -> AsyncIterator[RuntimeEvent]:  # type: ignore[override]
+    async def events(self) -> AsyncIterator[RuntimeEvent]:
         yield CONNECTED
         while True:
             event = await self._events.get()
@@ -187,7 +187,7 @@ class SimRuntime(Runtime):
         for name in [n for n, uid in self.volumes.items() if uid == pod_uid]:
             del self.volumes[name]
 
-    async def logs(self, container_id: str, follow: bool, tail: int | None,  # type: ignore[override]
+    async def logs(self, container_id: str, follow: bool, tail: int | None,
                    timestamps: bool, since: float | None) -> AsyncIterator[bytes]:
         c = self._containers.get(container_id)
         if c is not None:

@@ -40,12 +40,12 @@ def split_refs(resource: str, names: Sequence[str]) -> list[tuple[Kind, str]]:
 
 def ref_name(obj: Message) -> str:
     """kubectl's -o name form: pod/x."""
-    return f"{kind_of(obj).name.lower()}/{obj.metadata.name}"  # type: ignore[attr-defined]
+    return f"{kind_of(obj).name.lower()}/{obj.metadata.name}"
 
 
 def quoted_ref(obj: Message) -> str:
     """kubectl's deletion form: pod "x"."""
-    return f'{kind_of(obj).name.lower()} "{obj.metadata.name}"'  # type: ignore[attr-defined]
+    return f'{kind_of(obj).name.lower()} "{obj.metadata.name}"'
 
 
 def load_files(paths: Sequence[str]) -> list[tuple[str, Message]]:
@@ -74,7 +74,7 @@ def load_files(paths: Sequence[str]) -> list[tuple[str, Message]]:
 def namespace_of(obj: Message, default: str) -> str:
     if not kind_of(obj).namespaced:
         return ""
-    return obj.metadata.namespace or default  # type: ignore[attr-defined]
+    return obj.metadata.namespace or default
 
 
 ALLOWED_FORMATS = sorted(("json", "yaml", "name", "go-template", "jsonpath", "wide", *columns.FORMATS))

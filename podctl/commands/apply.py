@@ -49,8 +49,8 @@ def files_option(f: Any) -> Any:
 
 
 def _with_namespace(obj: Message, namespace: str) -> Message:
-    if kind_of(obj).namespaced and not obj.metadata.namespace:  # type: ignore[attr-defined]
-        obj.metadata.namespace = namespace  # type: ignore[attr-defined]
+    if kind_of(obj).namespaced and not obj.metadata.namespace:
+        obj.metadata.namespace = namespace
     return obj
 
 
@@ -77,7 +77,7 @@ def merge(live: Any, desired: Any) -> Any:
 async def apply_one(client: Client, obj: Message) -> str:
     """Create or update one object; returns "created", "configured" or "unchanged"."""
     kind = kind_of(obj)
-    meta = obj.metadata  # type: ignore[attr-defined]
+    meta = obj.metadata
     try:
         live = await client.get(kind.name, meta.name, meta.namespace)
     except errors.NotFound:
@@ -92,7 +92,7 @@ async def apply_one(client: Client, obj: Message) -> str:
     if merged == live_dict:
         return "unchanged"
     updated = from_dict(merged, kind.message)
-    updated.metadata.resource_version = live.metadata.resource_version  # type: ignore[attr-defined]
+    updated.metadata.resource_version = live.metadata.resource_version
     await client.update(updated)
     return "configured"
 
@@ -229,14 +229,14 @@ def create_secret(secret_type: str, name: str, literals: tuple[str, ...], files:
 async def wait_gone(client: Client, obj: Message, timeout: float) -> bool:
     """Poll until `obj` (this incarnation) is gone; False on timeout."""
     kind = kind_of(obj)
-    meta = obj.metadata  # type: ignore[attr-defined]
+    meta = obj.metadata
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             current = await client.get(kind.name, meta.name, meta.namespace)
         except errors.NotFound:
             return True
-        if meta.uid and current.metadata.uid != meta.uid:  # type: ignore[attr-defined]
+        if meta.uid and current.metadata.uid != meta.uid:
             return True
         await asyncio.sleep(0.25)
     return False
@@ -258,7 +258,7 @@ async def delete_objects(client: Client, objs: Sequence[Message], grace: int | N
                          force: bool, wait: bool, timeout: float) -> int:
     failed = 0
     for obj in objs:
-        meta = obj.metadata  # type: ignore[attr-defined]
+        meta = obj.metadata
         try:
             deleted, removed = await client.delete(kind_of(obj).name, meta.name, meta.namespace,
                                                    grace_period_seconds=grace)
@@ -350,7 +350,7 @@ def replace(filenames: tuple[str, ...], force: bool, grace_period: int, timeout:
 
     async def replaced(client: Client, obj: Message) -> str:
         kind = kind_of(obj)
-        meta = obj.metadata  # type: ignore[attr-defined]
+        meta = obj.metadata
         if force:
             try:
                 deleted, removed = await client.delete(kind.name, meta.name, meta.namespace,
@@ -366,7 +366,7 @@ def replace(filenames: tuple[str, ...], force: bool, grace_period: int, timeout:
             await client.create(obj)
             return "replaced"
         live = await client.get(kind.name, meta.name, meta.namespace)
-        obj.metadata.resource_version = live.metadata.resource_version  # type: ignore[attr-defined]
+        obj.metadata.resource_version = live.metadata.resource_version
         await client.update(obj)
         return "replaced"
 

@@ -173,7 +173,7 @@ async def _watch(client: Client, kind: Kind, namespace: str, selector: str, fiel
         obj = event.object
         if obj is None or event.type == "BOOKMARK":
             continue
-        if names and obj.metadata.name not in names:  # type: ignore[attr-defined]
+        if names and obj.metadata.name not in names:
             continue
         click.echo(format_objects([obj], kind, out, single=True), nl=False)
         out = replace(out, headers=False)

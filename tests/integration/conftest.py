@@ -88,7 +88,7 @@ AGENT_FLAGS = ("--heartbeat", "0.5", "--fence-timeout", str(FENCE))
 
 
 @pytest_asyncio.fixture
-async def make_cluster(etcd: Etcd) -> AsyncIterator:  # type: ignore[type-arg]
+async def make_cluster(etcd: Etcd) -> AsyncIterator:
     """A factory for LocalClusters (sim runtime) with their clients; everything stopped after the test."""
     started: list[LocalCluster] = []
     clients: list[Client] = []

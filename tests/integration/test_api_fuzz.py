@@ -35,7 +35,7 @@ def test_api_stores_valid_or_rejects_cleanly(cluster_sync, doc) -> None:
         return  # refused before it reached the server, as kubectl would
     for obj in objects:
         # A fresh name each time, so examples never collide with one another.
-        meta = obj.metadata  # type: ignore[attr-defined]
+        meta = obj.metadata
         if meta.name or not meta.generate_name:
             meta.name = f"fuzz-{next(_names)}"
         cluster_sync.check(obj)
@@ -51,10 +51,10 @@ class SyncCluster:
 
         self.client = self.loop.run_until_complete(self._make(Client))
 
-    async def _make(self, client_cls):  # type: ignore[no-untyped-def]
+    async def _make(self, client_cls):
         return client_cls(self.address)
 
-    def check(self, obj) -> None:  # type: ignore[no-untyped-def]
+    def check(self, obj) -> None:
         kind = kind_of(obj)
         try:
             stored = self.loop.run_until_complete(self.client.create(obj))
@@ -78,7 +78,7 @@ class SyncCluster:
 
 
 @pytest.fixture
-def cluster_sync(control_plane):  # type: ignore[no-untyped-def]
+def cluster_sync(control_plane):
     facade = SyncCluster(control_plane.address)
     yield facade
     facade.close()

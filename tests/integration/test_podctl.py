@@ -64,9 +64,9 @@ class _Lines:
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
-        threading.Thread(target=lambda: [self.lines.put(line) for line in self.proc.stdout], daemon=True).start()  # type: ignore[union-attr]
+        threading.Thread(target=lambda: [self.lines.put(line) for line in self.proc.stdout], daemon=True).start()
 
-    def wait_for(self, predicate, timeout: float) -> str:  # type: ignore[no-untyped-def]
+    def wait_for(self, predicate, timeout: float) -> str:
         import queue
         import time
 

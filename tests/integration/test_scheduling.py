@@ -36,7 +36,7 @@ async def unschedulable_message(client: Client, name: str) -> str:
     return await eventually(check, 20, f"{name} to be marked Unschedulable")
 
 
-async def change_node(client: Client, name: str, change) -> None:  # type: ignore[no-untyped-def]
+async def change_node(client: Client, name: str, change) -> None:
     for _ in range(10):
         node = await client.get(v1.Node, name)
         change(node)

@@ -144,7 +144,7 @@ def _create_in_background(api: LabApi, names: list[str], spacing: float) -> thre
                 failures.append(err)
             time.sleep(spacing)
     thread = threading.Thread(target=work, name="pod-creator")
-    thread.failures = failures  # type: ignore[attr-defined]
+    thread.failures = failures
     thread.start()
     return thread
 
@@ -167,7 +167,7 @@ def test_controlplane_restart_under_load_loses_no_pod(
     assert out.returncode == 0 or "Unable to connect to the server" in out.stderr + out.stdout, out
     wait_until(lambda: podctl("get", "pods").returncode == 0, 60, 0.5, "podctl to answer again")
     creator.join(120)
-    assert not creator.failures, creator.failures  # type: ignore[attr-defined]
+    assert not creator.failures, creator.failures
     wait_until(lambda: _all_running(api, names), 60, 0.25, "every pod created during the restart Running")
     _assert_no_overlap(checker)
 
@@ -202,7 +202,7 @@ def test_scheduler_leader_kill_under_load_hands_over_and_binds_once(
         print(f"scheduler leader {leader} killed; {new_leader} leads after "
               f"{time.monotonic() - killed_at:.1f} s")
         creator.join(60)
-        assert not creator.failures, creator.failures  # type: ignore[attr-defined]
+        assert not creator.failures, creator.failures
         wait_until(lambda: _all_running(api, names), 60, 0.25, "every pod bound and Running")
     finally:
         stop.set()

@@ -99,7 +99,7 @@ class LocalCluster:
 
 # -- async helpers for tests that drive a cluster through the API ------------------
 
-async def eventually(predicate, timeout: float, message: str):  # type: ignore[no-untyped-def]
+async def eventually(predicate, timeout: float, message: str):
     """Await `predicate()` until it returns something truthy; AssertionError after `timeout` s."""
     deadline = time.monotonic() + timeout
     last: object = None
@@ -124,7 +124,7 @@ def sleeper(name: str, node: str = "", restart: str = "Always", command: str = "
 
 async def pods_by_name(client: Client) -> dict[str, v1.Pod]:
     items, _ = await client.list(v1.Pod, "default")
-    return {p.metadata.name: p for p in items}  # type: ignore[attr-defined]
+    return {p.metadata.name: p for p in items}
 
 
 async def running_everywhere(client: Client, names: list[str], timeout: float = 30) -> dict[str, v1.Pod]:
@@ -139,5 +139,5 @@ async def all_nodes_ready(client: Client, count: int, timeout: float = 30) -> No
     async def check() -> bool:
         items, _ = await client.list(v1.Node)
         return len(items) == count and all(
-            any(c.type == "Ready" and c.status == "True" for c in n.status.conditions) for n in items)  # type: ignore[attr-defined]
+            any(c.type == "Ready" and c.status == "True" for c in n.status.conditions) for n in items)
     await eventually(check, timeout, f"{count} nodes Ready")

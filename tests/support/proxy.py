@@ -60,7 +60,7 @@ class Proxy:
             self._writers -= {writer, up_writer}
             self._connections.discard(task)
 
-    def _call(self, fn) -> None:  # type: ignore[no-untyped-def]
+    def _call(self, fn) -> None:
         asyncio.run_coroutine_threadsafe(fn(), self._loop).result(5)
 
     def cut(self) -> None:

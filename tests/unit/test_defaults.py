@@ -15,7 +15,7 @@ pytestmark = pytest.mark.unit
 MANIFESTS = Path(__file__).parent / "manifests"
 
 
-def _load(name: str) -> list:  # type: ignore[type-arg]
+def _load(name: str) -> list:
     objs = load_manifests((MANIFESTS / name).read_text())
     for obj in objs:
         apply_defaults(obj)

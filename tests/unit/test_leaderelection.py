@@ -30,7 +30,7 @@ async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
 
 
 def elector(client: InMemoryApi, identity: str, **kw: Any) -> LeaderElector:
-    return LeaderElector(client, "podlab-scheduler", "kube-system", identity,  # type: ignore[arg-type]
+    return LeaderElector(client, "podlab-scheduler", "kube-system", identity,
                          **{**FAST, **kw})
 
 
@@ -150,5 +150,5 @@ def test_conflicting_write_loses_the_race() -> None:
 
 def test_invalid_timings_are_rejected() -> None:
     with pytest.raises(ValueError):
-        LeaderElector(InMemoryApi(), "x", identity="a", lease_duration=1,  # type: ignore[arg-type]
+        LeaderElector(InMemoryApi(), "x", identity="a", lease_duration=1,
                       renew_deadline=2, retry_period=0.5)

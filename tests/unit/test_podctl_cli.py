@@ -44,10 +44,10 @@ class FakeAgent(rpc.NodeAgentServicer):
     def __init__(self) -> None:
         self.exec_inputs: list[api.ExecInput] = []
 
-    async def Logs(self, request: api.LogsRequest, context: grpc.aio.ServicerContext):  # type: ignore[override]
+    async def Logs(self, request: api.LogsRequest, context: grpc.aio.ServicerContext):
         yield api.LogChunk(data=f"Hello World from {request.container}\n".encode())
 
-    async def Exec(self, request_iterator, context: grpc.aio.ServicerContext):  # type: ignore[override]
+    async def Exec(self, request_iterator, context: grpc.aio.ServicerContext):
         start = (await anext(aiter(request_iterator))).start
         self.exec_inputs.append(api.ExecInput(start=start))
         if list(start.command) == ["env"]:
@@ -137,12 +137,12 @@ class Fake:
 
 async def _seed(cluster: InMemoryApi, obj: M) -> M:
     kind = kind_of(obj)
-    meta = obj.metadata  # type: ignore[attr-defined]
+    meta = obj.metadata
     if kind.namespaced and not meta.namespace:
         meta.namespace = "default"
     stored = type(obj)()
     stored.CopyFrom(obj)
-    stored.metadata.resource_version = ""  # type: ignore[attr-defined]
+    stored.metadata.resource_version = ""
     revision = await cluster.store.put(object_key(kind, meta.name, meta.namespace), stored.SerializeToString())
     meta.resource_version = str(revision)
     return obj

@@ -19,14 +19,14 @@ from podlab.v1 import objects_pb2 as v1
 pytestmark = pytest.mark.unit
 
 
-def _pod(*containers: dict[str, dict[str, str]], init: tuple = ()) -> v1.Pod:  # type: ignore[type-arg]
+def _pod(*containers: dict[str, dict[str, str]], init: tuple = ()) -> v1.Pod:
     pod = v1.Pod()
     for target, specs in ((pod.spec.containers, containers), (pod.spec.init_containers, init)):
         for i, spec in enumerate(specs):
             c = target.add(name=f"c{i}", image="busybox")
             c.resources.requests.update(spec.get("requests", {}))
             c.resources.limits.update(spec.get("limits", {}))
-            c.restart_policy = spec.get("restartPolicy", "")  # type: ignore[arg-type]
+            c.restart_policy = spec.get("restartPolicy", "")
     return pod
 
 
@@ -45,7 +45,7 @@ FULL = {"cpu": "500m", "memory": "128Mi"}
     (({"limits": FULL}, {}), "Burstable"),  # one container without limits
     (({"requests": {"cpu": "0"}},), "BestEffort"),  # zero requests count as none
 ])
-def test_qos_class(containers: tuple, qos: str) -> None:  # type: ignore[type-arg]
+def test_qos_class(containers: tuple, qos: str) -> None:
     assert qos_class(_pod(*containers)) == qos
 
 

@@ -172,7 +172,7 @@ async def test_watch_sends_bookmarks_and_rejects_a_garbage_revision(cluster: Mem
             pass
 
     async def first_bookmark() -> str:
-        async for event in cluster.client.watch(v1.Pod, bookmark_seconds=0.05):  # type: ignore[arg-type]
+        async for event in cluster.client.watch(v1.Pod, bookmark_seconds=0.05):
             if event.type == "BOOKMARK":
                 return event.resource_version
         raise AssertionError("watch ended")

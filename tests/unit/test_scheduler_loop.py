@@ -34,7 +34,7 @@ async def until(predicate: Callable[[], bool], timeout: float = TIMEOUT) -> None
 @contextlib.asynccontextmanager
 async def scheduler_on(client: InMemoryApi, **overrides: Any) -> AsyncIterator[Scheduler]:
     config = SchedulerConfig(leader_elect=False, **overrides)
-    sched = Scheduler(client, config)  # type: ignore[arg-type]
+    sched = Scheduler(client, config)
     task = asyncio.create_task(sched.run())
     try:
         async with asyncio.timeout(TIMEOUT):
@@ -155,7 +155,7 @@ def test_host_port_pods_spread_and_third_stays_pending_on_two_nodes() -> None:
                 client.create_now(make_pod(f"web{i}", host_port=80))
             await until(lambda: sum(bool(node_of(client, f"web{i}")) for i in range(3)) == 2)
             await until(lambda: any(condition(client, f"web{i}") is not None and
-                                    condition(client, f"web{i}")[0] == "False"  # type: ignore[index]
+                                    condition(client, f"web{i}")[0] == "False"
                                     for i in range(3)))
             placed = sorted(node_of(client, f"web{i}") for i in range(3))
             assert placed == ["", "node1", "node2"]

@@ -33,7 +33,7 @@ def node_info(node: v1.Node, *pods: v1.Pod) -> NodeInfo:
 
 
 def reasons(plugin: object, pod: v1.Pod, node: NodeInfo) -> tuple[str, ...]:
-    status = plugin.filter(PodInfo(pod), node)  # type: ignore[attr-defined]
+    status = plugin.filter(PodInfo(pod), node)
     return () if status is SUCCESS else status.reasons()
 
 

@@ -22,7 +22,7 @@ class Clock:
 
 
 def info(name: str, priority: int | None = None, **kw: object) -> PodInfo:
-    pod = make_pod(name, priority=priority, **kw)  # type: ignore[arg-type]
+    pod = make_pod(name, priority=priority, **kw)
     pod.metadata.uid = f"uid-{name}"
     return PodInfo(pod)
 
