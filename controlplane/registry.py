@@ -27,7 +27,7 @@ from controlplane.strategies import DeleteOptions, Remove, Replace, Strategy, St
 from podlab import errors
 from podlab.defaults import apply_defaults
 from podlab.kinds import NAMESPACES, ApiObject, Kind, kind_of, meta
-from podlab.names import BUILTIN_NAMESPACES
+from podlab.names import BUILTIN_NAMESPACES, namespace_or_default
 from podlab.podutil import now
 from podlab.selectors import FieldSelector, compile_filter
 from podlab.v1 import objects_pb2 as v1
@@ -219,7 +219,7 @@ class Registry:
         kind = kind_of(obj)
         strategy = self.strategy(kind)
         md = meta(obj)
-        namespace = (md.namespace or "default") if kind.namespaced else ""
+        namespace = namespace_or_default(md.namespace) if kind.namespaced else ""
 
         def mutate(current: M) -> M | None:
             new = type(obj)()
@@ -251,7 +251,7 @@ class Registry:
         if not self.strategy(kind).status_subresource:
             raise errors.BadRequest(f"{kind.plural} have no status subresource")
         md = meta(obj)
-        namespace = (md.namespace or "default") if kind.namespaced else ""
+        namespace = namespace_or_default(md.namespace) if kind.namespaced else ""
         status: Message = getattr(obj, "status")  # noqa: B009 - every kind with a status subresource has one
 
         def mutate(current: M) -> M | None:

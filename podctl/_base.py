@@ -21,6 +21,7 @@ import grpc
 from podlab import errors
 from podlab.client import Client
 from podlab.config import resolve_server, strip_scheme
+from podlab.names import namespace_or_default
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -87,7 +88,7 @@ def current_server() -> str:
 
 def current_namespace() -> str:
     ctx = click.get_current_context()
-    return str(ctx.find_root().meta.get("podctl.namespace") or "default")
+    return namespace_or_default(str(ctx.find_root().meta.get("podctl.namespace") or ""))
 
 
 def namespace_given() -> bool:

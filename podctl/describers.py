@@ -13,6 +13,7 @@ from datetime import datetime
 from google.protobuf.struct_pb2 import Value
 
 from podlab import printers
+from podlab.names import TERMINAL_PHASES
 from podlab.printers import NONE, rfc1123, since, ts_set
 from podlab.v1 import objects_pb2 as v1
 
@@ -377,7 +378,7 @@ def describe_node(node: v1.Node, pods: Sequence[v1.Pod] = (), events: Sequence[v
     if status.agent_endpoint:
         w.write(0, f"Agent Endpoint:\t{status.agent_endpoint}")
     on_node = [p for p in pods if p.spec.node_name == meta.name
-               and p.status.phase not in ("Succeeded", "Failed")]
+               and p.status.phase not in TERMINAL_PHASES]
     w.write(0, f"Non-terminated Pods:\t({len(on_node)} in total)")
     w.write(1, "Namespace\tName\tCPU Requests\tMemory Requests\tAge")
     w.write(1, "---------\t----\t------------\t---------------\t---")

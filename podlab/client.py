@@ -23,6 +23,7 @@ from google.protobuf.message import Message
 
 from podlab import errors
 from podlab.kinds import Kind, kind_named, kind_of, unwrap, wrap
+from podlab.names import namespace_or_default
 from podlab.v1 import objects_pb2 as v1
 from podlab.v1 import services_pb2 as api
 from podlab.v1 import services_pb2_grpc as rpc
@@ -128,7 +129,7 @@ class Client:
 
     async def get(self, kind: type[M] | str, name: str, namespace: str = "") -> M | Message:
         k = resolve_kind(kind)
-        ns = (namespace or "default") if k.namespaced else ""
+        ns = namespace_or_default(namespace) if k.namespaced else ""
         reply = await self._call(self._stub.Get, api.GetRequest(kind=k.name, namespace=ns, name=name))
         return unwrap(reply)
 
@@ -160,7 +161,7 @@ class Client:
                      resource_version: str = "") -> tuple[Message, bool]:
         """Delete (or start deleting) an object. Returns it and whether it is gone already."""
         k = resolve_kind(kind)
-        request = api.DeleteRequest(kind=k.name, namespace=(namespace or "default") if k.namespaced else "",
+        request = api.DeleteRequest(kind=k.name, namespace=namespace_or_default(namespace) if k.namespaced else "",
                                     name=name, uid=uid, resource_version=resource_version)
         if grace_period_seconds is not None:
             request.grace_period_seconds = grace_period_seconds

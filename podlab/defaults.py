@@ -11,10 +11,9 @@ from __future__ import annotations
 from google.protobuf.message import Message
 
 from podlab.kinds import kind_of
+from podlab.names import DEFAULT_GRACE_SECONDS, DEFAULT_NAMESPACE, DEFAULT_SCHEDULER, NODE_LOSS_TAINTS
 from podlab.v1 import objects_pb2 as v1
 
-DEFAULT_NAMESPACE = "default"
-NODE_LOSS_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
 DEFAULT_FILE_MODE = 0o644  # 420
 
 
@@ -35,11 +34,11 @@ def default_pod_spec(spec: v1.PodSpec) -> None:
     if not spec.restart_policy:
         spec.restart_policy = "Always"
     if not spec.HasField("termination_grace_period_seconds"):
-        spec.termination_grace_period_seconds = 30
+        spec.termination_grace_period_seconds = DEFAULT_GRACE_SECONDS
     if not spec.dns_policy:
         spec.dns_policy = "ClusterFirst"
     if not spec.scheduler_name:
-        spec.scheduler_name = "default-scheduler"
+        spec.scheduler_name = DEFAULT_SCHEDULER
     # `serviceAccount` is the deprecated spelling; both read the same once defaulted.
     if not spec.service_account_name:
         spec.service_account_name = spec.service_account or "default"

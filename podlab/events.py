@@ -21,6 +21,7 @@ from collections import OrderedDict
 from typing import Any, Protocol
 
 from podlab import errors
+from podlab.names import namespace_or_default
 from podlab.podutil import now as now_ts
 from podlab.v1 import objects_pb2 as v1
 
@@ -60,7 +61,7 @@ class EventRecorder:
         """Record an event about `pod` (about one of its containers when `container` is given)."""
         meta = pod.metadata
         ref = v1.ObjectReference(kind="Pod", api_version="v1", name=meta.name,
-                                 namespace=meta.namespace or "default", uid=meta.uid)
+                                 namespace=namespace_or_default(meta.namespace), uid=meta.uid)
         if container:
             ref.field_path = f"spec.containers{{{container}}}"
         return self.record(ref, type_, reason, message)
@@ -73,7 +74,7 @@ class EventRecorder:
             ev = v1.Event(api_version="v1", kind="Event", type=type_, reason=reason, message=message,
                           count=1, reporting_component=self.component, involved_object=ref)
             ev.metadata.name = f"{ref.name}.{secrets.token_hex(8)}"
-            ev.metadata.namespace = ref.namespace or "default"
+            ev.metadata.namespace = namespace_or_default(ref.namespace)
             ev.source.component, ev.source.host = self.component, self.host
             ev.first_timestamp.CopyFrom(ts)
         else:

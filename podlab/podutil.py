@@ -7,6 +7,7 @@ from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from podlab.names import TERMINAL_PHASES
 from podlab.quantity import cpu_millis, parse_quantity, to_bytes
 from podlab.v1 import objects_pb2 as v1
 
@@ -142,7 +143,7 @@ def is_pod_ready(pod: v1.Pod) -> bool:
 
 def is_terminal(pod: v1.Pod) -> bool:
     """Whether the pod has finished for good (Succeeded or Failed)."""
-    return pod.status.phase in ("Succeeded", "Failed")
+    return pod.status.phase in TERMINAL_PHASES
 
 
 def node_condition(node: v1.Node, type: str) -> v1.NodeCondition | None:

@@ -16,6 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from podlab import quantity
 from podlab.kinds import Kind, kind_of
+from podlab.names import TERMINAL_PHASES
 from podlab.v1 import objects_pb2 as v1
 
 NONE = "<none>"
@@ -202,7 +203,7 @@ def pod_summary(pod: v1.Pod, now: datetime) -> PodSummary:
     deleting = ts_set(pod.metadata.deletion_timestamp)
     if deleting and pod.status.reason == "NodeLost":
         reason = "Unknown"
-    elif deleting and phase not in ("Succeeded", "Failed"):
+    elif deleting and phase not in TERMINAL_PHASES:
         reason = "Terminating"
 
     restarts_text = str(restarts)
@@ -294,7 +295,7 @@ def node_allocated(node: v1.Node, pods: Sequence[v1.Pod]) -> tuple[int, int]:
     cpu = mem = 0
     for pod in pods:
         if pod.spec.node_name == node.metadata.name and \
-                pod.status.phase not in ("Succeeded", "Failed"):
+                pod.status.phase not in TERMINAL_PHASES:
             c, m = pod_requests(pod)
             cpu += c
             mem += m

@@ -9,6 +9,7 @@ import socket
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
+from podlab.names import DEFAULT_SCHEDULER
 from scheduler.plugins import DEFAULT_WEIGHTS
 
 DEFAULT_SERVER = "127.0.0.1:7443"
@@ -18,7 +19,7 @@ DEFAULT_METRICS_PORT = 10251
 @dataclass
 class SchedulerConfig:
     server: str = DEFAULT_SERVER
-    scheduler_name: str = "default-scheduler"
+    scheduler_name: str = DEFAULT_SCHEDULER
     identity: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     leader_elect: bool = True
     lease_name: str = "podlab-scheduler"

@@ -17,10 +17,14 @@ from collections import Counter
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 
+from podlab.names import (
+    TAINT_NOT_READY,
+    TAINT_UNREACHABLE,
+    namespace_or_default,
+)
 from podlab.podutil import pod_requests
 from podlab.v1 import objects_pb2 as v1
 
-DEFAULT_SCHEDULER = "default-scheduler"
 # Kubernetes' non-zero defaults: a pod without requests still counts this much
 # when *scoring* (never when fitting), so best-effort pods spread out.
 DEFAULT_MILLI_CPU_REQUEST = 100
@@ -30,9 +34,6 @@ MAX_NODE_SCORE = 100
 MIN_FEASIBLE_NODES_TO_FIND = 100
 MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5
 
-TAINT_NOT_READY = "node.kubernetes.io/not-ready"
-TAINT_UNREACHABLE = "node.kubernetes.io/unreachable"
-TAINT_UNSCHEDULABLE = "node.kubernetes.io/unschedulable"
 
 
 class Code(enum.IntEnum):
@@ -112,7 +113,7 @@ class PodInfo:
     def __init__(self, pod: v1.Pod) -> None:
         meta, spec = pod.metadata, pod.spec
         self.pod = pod
-        self.namespace = meta.namespace or "default"
+        self.namespace = namespace_or_default(meta.namespace)
         self.name = meta.name
         self.key = f"{self.namespace}/{self.name}"
         self.uid = meta.uid
@@ -170,7 +171,7 @@ def spread_key(pod: v1.Pod) -> Hashable | None:
         if ref.controller:
             return ("owner", ref.uid)
     if pod.metadata.labels:
-        return (pod.metadata.namespace or "default", tuple(sorted(pod.metadata.labels.items())))
+        return (namespace_or_default(pod.metadata.namespace), tuple(sorted(pod.metadata.labels.items())))
     return None
 
 

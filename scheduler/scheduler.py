@@ -28,6 +28,7 @@ from podlab.client import ApiClient, Client, Informer
 from podlab.events import EventRecorder
 from podlab.leaderelection import LeaderElector
 from podlab.metrics import serve_metrics
+from podlab.names import DEFAULT_SCHEDULER, TERMINAL_PHASES
 from podlab.v1 import objects_pb2 as v1
 from scheduler.cache import SchedulerCache
 from scheduler.config import SchedulerConfig
@@ -38,8 +39,7 @@ from scheduler.queue import QueueClosed, QueuedPod, SchedulingQueue
 
 log = logging.getLogger("podlab.scheduler")
 
-COMPONENT = "default-scheduler"
-TERMINAL_PHASES = ("Succeeded", "Failed")
+COMPONENT = DEFAULT_SCHEDULER
 STATUS_RETRIES = 5
 
 

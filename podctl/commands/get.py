@@ -33,6 +33,7 @@ from podctl.sorting import sort_objects
 from podlab import errors, printers
 from podlab.client import Client
 from podlab.kinds import Kind
+from podlab.names import namespace_or_default
 from podlab.v1 import objects_pb2 as v1
 
 TABLES = ("", "wide")
@@ -97,7 +98,7 @@ async def _fetch(client: Client, kind: Kind, refs: Sequence[tuple[Kind, str]], n
     failed = 0
     for ref_kind, name in refs:
         try:
-            found.append(await client.get(ref_kind.name, name, namespace or "default"))
+            found.append(await client.get(ref_kind.name, name, namespace_or_default(namespace)))
         except errors.NotFound as err:
             echo_err(api_error_line(err))
             failed = 1

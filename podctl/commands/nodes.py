@@ -25,6 +25,7 @@ from podctl.commands.apply import wait_gone
 from podlab import errors
 from podlab.client import Client
 from podlab.kinds import Kind
+from podlab.names import TERMINAL_PHASES
 from podlab.v1 import objects_pb2 as v1
 
 
@@ -207,7 +208,7 @@ def drain(name: str, force: bool, grace_period: int, timeout: str, ignore_daemon
             click.echo(f"node/{name} {verb or 'already cordoned'}")
             pods, _ = await client.list(v1.Pod, field_selector=f"spec.nodeName={name}")
             pods = [p for p in pods if p.spec.node_name == name
-                    and p.status.phase not in ("Succeeded", "Failed")]
+                    and p.status.phase not in TERMINAL_PHASES]
             # An evicted pod that would restart comes back elsewhere as a new pod (podlab's
             # stand-in for kubectl's "managed by a controller"); a Never pod would be lost.
             unmanaged = [p for p in pods if p.spec.restart_policy == "Never" and not p.metadata.owner_references]

@@ -5,9 +5,9 @@ A pod that tolerates node.kubernetes.io/unschedulable:NoSchedule may still go th
 
 from __future__ import annotations
 
+from podlab.names import TAINT_UNSCHEDULABLE
 from scheduler.framework import (
     SUCCESS,
-    TAINT_UNSCHEDULABLE,
     FilterPlugin,
     NodeInfo,
     PodInfo,
