@@ -65,12 +65,15 @@ class ControlPlaneConfig:
         p.add_argument("--secondary-eviction-rate", type=float, default=nl.secondary_eviction_rate,
                        help="the same, when at least --unhealthy-threshold of nodes are lost")
         p.add_argument("--unhealthy-threshold", type=float, default=nl.unhealthy_threshold)
+        p.add_argument("--blind-after", type=float, default=nl.blind_after,
+                       help="seconds without a pass that can read nodes and heartbeats (storage, API or "
+                            "leadership away) after which every node's grace period starts again")
         a = p.parse_args(argv)
         config = cls(etcd=a.etcd, listen=a.listen, leader_elect=a.leader_elect, controllers=a.controllers,
                      event_ttl=a.event_ttl, metrics_port=a.metrics, node_lifecycle=NodeLifecycleConfig(
                          node_grace=a.node_grace, pod_eviction_timeout=a.pod_eviction_timeout,
                          eviction_rate=a.eviction_rate, secondary_eviction_rate=a.secondary_eviction_rate,
-                         unhealthy_threshold=a.unhealthy_threshold))
+                         unhealthy_threshold=a.unhealthy_threshold, blind_after=a.blind_after))
         if a.identity:
             config.identity = a.identity
         return config

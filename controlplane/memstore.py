@@ -48,6 +48,7 @@ class MemoryStore:
         self._clean_end = False
         self.watching = 0  # open watches
         self.closed = False
+        self.unavailable = False  # set by tests: every call fails as a dead etcd's would
 
     # -- reads ----------------------------------------------------------------------
 
@@ -170,6 +171,8 @@ class MemoryStore:
     def _check_open(self) -> None:
         if self.closed:
             raise errors.Unavailable("memory store: closed")
+        if self.unavailable:
+            raise errors.Unavailable("memory store: unavailable (an injected outage)")
 
     # -- watch ----------------------------------------------------------------------
 

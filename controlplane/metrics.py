@@ -20,6 +20,10 @@ class ControlPlaneMetrics:
             "podlab_pod_replacement_delay_seconds",
             "From a node's last heartbeat to the replacement of one of its pods.",
             buckets=FAILOVER_BUCKETS, registry=self.registry)
+        self.blind_spells = Counter("podlab_node_lifecycle_blind_spells",
+                                    "Times the node lifecycle controller could not see the cluster for longer "
+                                    "than --blind-after and restarted every node's grace period.",
+                                    registry=self.registry)
         self.held_back = Counter("podlab_replacements_held_back",
                                  "Controller passes that replaced nothing because every node was lost.",
                                  registry=self.registry)

@@ -24,7 +24,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from controlplane.api import Api
 from controlplane.metrics import ControlPlaneMetrics
@@ -50,12 +51,15 @@ class NodeLifecycleConfig:
     eviction_rate: float = 10.0  # nodes per second whose pods may be replaced
     secondary_eviction_rate: float = 0.1
     unhealthy_threshold: float = 0.55
+    # A gap this long between two passes that could read the cluster means the controller was
+    # blind (its storage, the API or its leadership was away): every node's grace starts again.
+    blind_after: float = 1.0
 
 
 @dataclass
 class _Observed:
+    seen_at: float  # when this controller last saw the heartbeat change (its own clock)
     heartbeat: int = -1
-    seen_at: float = field(default_factory=time.monotonic)
     lost_at: float | None = None  # when it became lost: last heartbeat seen + node_grace
     allowed_at: float | None = None  # when the rate limiter let its evictions start
 
@@ -80,18 +84,34 @@ class TokenBucket:
 
 
 class NodeLifecycleController:
+    """Watches heartbeats and replaces lost nodes' pods.
+
+    Static stability: time during which this controller could not see the
+    cluster -- it was not leading, or its storage or the API was away -- is
+    never counted against a node. `run()` starts every grace clock afresh,
+    and so does the first pass that can read again after a blind spell
+    longer than `blind_after`: a node is lost only once the controller has
+    itself watched it stay silent for `node_grace`.
+    """
+
     def __init__(self, api: Api, config: NodeLifecycleConfig,
-                 metrics: ControlPlaneMetrics | None = None) -> None:
+                 metrics: ControlPlaneMetrics | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.api = api
         self.registry = api.registry
         self.config = config
         self.metrics = metrics or ControlPlaneMetrics()
+        self.clock = clock
         self.observed: dict[str, _Observed] = {}
         self.limiter = TokenBucket(config.eviction_rate)
+        self._last_sight: float | None = None  # when a pass last read nodes and heartbeats
 
     async def run(self) -> None:
         log.info("node lifecycle controller started: node_grace=%.1fs pod_eviction_timeout=%.1fs",
                  self.config.node_grace, self.config.pod_eviction_timeout)
+        # Leadership (re)gained: what was observed before is history, not evidence.
+        self.observed.clear()
+        self._last_sight = None
         while True:
             try:
                 await self.reconcile()
@@ -103,11 +123,12 @@ class NodeLifecycleController:
         """One pass over every node: update health, then replace pods whose time is up."""
         nodes, _ = await self.registry.list(NODE_KIND)
         heartbeats = await self.api.heartbeats.all()
-        t = time.monotonic()
+        t = self.clock()
+        self._regain_sight(t)
         lost: list[v1.Node] = []
         for node in nodes:
             name = node.metadata.name
-            seen = self.observed.setdefault(name, _Observed())
+            seen = self.observed.setdefault(name, _Observed(seen_at=t))
             beat = heartbeats.get(name, 0)
             if beat != seen.heartbeat:
                 seen.heartbeat, seen.seen_at = beat, t
@@ -142,6 +163,17 @@ class NodeLifecycleController:
                     continue
                 seen.allowed_at = t
             await self._replace_pods(node, seen)
+
+    def _regain_sight(self, t: float) -> None:
+        """After a blind spell, restart the grace clock of every node not already lost."""
+        last, self._last_sight = self._last_sight, t
+        if last is None or t - last <= self.config.blind_after:
+            return
+        log.warning("could not see the cluster for %.1fs; restarting every node's grace period", t - last)
+        self.metrics.blind_spells.inc()
+        for seen in self.observed.values():
+            if seen.lost_at is None:
+                seen.seen_at = t
 
     async def _mark_lost(self, node: v1.Node) -> None:
         log.warning("node %s: no heartbeat for %.1fs; marking it Unknown", node.metadata.name,
@@ -193,7 +225,7 @@ class NodeLifecycleController:
 
     async def _replace_pods(self, node: v1.Node, seen: _Observed) -> None:
         assert seen.lost_at is not None
-        elapsed = time.monotonic() - seen.lost_at
+        elapsed = self.clock() - seen.lost_at
         pods, _ = await self.registry.list(POD_KIND, field_selector=f"spec.nodeName={node.metadata.name}")
         for pod in pods:
             if not _should_replace(pod):
@@ -210,7 +242,7 @@ class NodeLifecycleController:
                 new = await self.api.pods.replace(pod, "NodeLost",
                                                   f"node {node.metadata.name} is unreachable", COMPONENT)
                 self.metrics.replacements.labels("NodeLost").inc()
-                self.metrics.replacement_delay.observe(time.monotonic() - seen.seen_at)
+                self.metrics.replacement_delay.observe(self.clock() - seen.seen_at)
                 log.warning("pod %s/%s: replaced %s -> %s (node %s lost)", pod.metadata.namespace,
                             pod.metadata.name, pod.metadata.uid, new.metadata.uid, node.metadata.name)
             except errors.ApiError as err:
