@@ -27,6 +27,40 @@ def apply_defaults(obj: Message) -> None:
         default_pod_spec(obj.spec)
     elif isinstance(obj, v1.Secret) and not obj.type:
         obj.type = "Opaque"
+    elif isinstance(obj, v1.ReplicaSet):
+        default_replica_set(obj)
+    elif isinstance(obj, v1.Deployment):
+        default_deployment(obj)
+
+
+def _default_template(template: v1.PodTemplateSpec) -> None:
+    default_pod_spec(template.spec)
+
+
+def default_replica_set(rs: v1.ReplicaSet) -> None:
+    """SetDefaults_ReplicaSet: one replica; the template's pod defaults."""
+    if not rs.spec.HasField("replicas"):
+        rs.spec.replicas = 1
+    _default_template(rs.spec.template)
+
+
+def default_deployment(d: v1.Deployment) -> None:
+    """SetDefaults_Deployment: 1 replica, RollingUpdate 25%/25%, 10 revisions, a 600 s deadline."""
+    spec = d.spec
+    if not spec.HasField("replicas"):
+        spec.replicas = 1
+    if not spec.strategy.type:
+        spec.strategy.type = "RollingUpdate"
+    if spec.strategy.type == "RollingUpdate":
+        rolling = spec.strategy.rolling_update
+        for field in ("max_unavailable", "max_surge"):
+            if not rolling.HasField(field):
+                getattr(rolling, field).string_value = "25%"
+    if not spec.HasField("revision_history_limit"):
+        spec.revision_history_limit = 10
+    if not spec.HasField("progress_deadline_seconds"):
+        spec.progress_deadline_seconds = 600
+    _default_template(spec.template)
 
 
 def default_pod_spec(spec: v1.PodSpec) -> None:

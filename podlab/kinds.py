@@ -45,8 +45,12 @@ CONFIG_MAPS = Kind("ConfigMap", v1.ConfigMap, "config_map", "configmaps", True, 
 SECRETS = Kind("Secret", v1.Secret, "secret", "secrets", True, ("secret",))
 EVENTS = Kind("Event", v1.Event, "event", "events", True, ("event", "ev"))
 LEASES = Kind("Lease", v1.Lease, "lease", "leases", True, ("lease",), "coordination.k8s.io/v1")
+REPLICA_SETS = Kind("ReplicaSet", v1.ReplicaSet, "replica_set", "replicasets", True, ("replicaset", "rs"), "apps/v1")
+DEPLOYMENTS = Kind("Deployment", v1.Deployment, "deployment", "deployments", True, ("deployment", "deploy"),
+                   "apps/v1")
 
-KINDS: tuple[Kind[Any], ...] = (PODS, NODES, NAMESPACES, CONFIG_MAPS, SECRETS, EVENTS, LEASES)
+KINDS: tuple[Kind[Any], ...] = (PODS, NODES, NAMESPACES, CONFIG_MAPS, SECRETS, EVENTS, LEASES, REPLICA_SETS,
+                                DEPLOYMENTS)
 
 _BY_NAME = {k.name: k for k in KINDS}
 _BY_FIELD = {k.field: k for k in KINDS}

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from google.protobuf.message import Message
 
 from podlab.errors import BadRequest
+from podlab.v1 import objects_pb2 as v1
 
 _SET_OP = re.compile(r"^\s*(!?)([A-Za-z0-9./_-]+)\s*(?:(notin|in)\s*\(([^)]*)\))?\s*$")
 _EQ_OP = re.compile(r"^\s*([A-Za-z0-9./_-]+)\s*(==|=|!=)\s*([A-Za-z0-9._-]*)\s*$")
@@ -85,8 +86,31 @@ class LabelSelector:
                 requirements.append(Requirement(key, "!" if negated else "exists"))
         return cls(requirements)
 
+    @classmethod
+    def from_api(cls, selector: v1.LabelSelector) -> LabelSelector:
+        """A metav1.LabelSelector (matchLabels and matchExpressions) as requirements."""
+        ops = {"In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!"}
+        requirements = [Requirement(k, "=", frozenset([v])) for k, v in sorted(selector.match_labels.items())]
+        for expr in selector.match_expressions:
+            if expr.operator not in ops:
+                raise BadRequest(f'"{expr.operator}" is not a valid label selector operator')
+            requirements.append(Requirement(expr.key, ops[expr.operator], frozenset(expr.values)))
+        return cls(requirements)
+
     def matches(self, labels: Mapping[str, str]) -> bool:
         return all(r.matches(labels) for r in self.requirements)
+
+    def __str__(self) -> str:
+        """The selector as a query string (`app=web,tier in (a,b)`), as metav1.FormatLabelSelector."""
+        terms = []
+        for r in self.requirements:
+            if r.op in ("=", "!="):
+                terms.append(f"{r.key}{r.op}{next(iter(r.values))}")
+            elif r.op in ("in", "notin"):
+                terms.append(f"{r.key} {r.op} ({','.join(sorted(r.values))})")
+            else:
+                terms.append(r.key if r.op == "exists" else f"!{r.key}")
+        return ",".join(terms)
 
     def __bool__(self) -> bool:
         return bool(self.requirements)

@@ -34,8 +34,14 @@ from podlab.v1 import objects_pb2 as v1
 _NO_VALUE = object()
 
 
+class Raw(str):
+    """A value already in the form Kubernetes prints it (Go's %#v of a map or struct): shown as is."""
+
+
 def show(value: Any) -> str:
     """A value as Kubernetes prints it in an error: strings quoted, numbers bare."""
+    if isinstance(value, Raw):
+        return str(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from controlplane.strategies.apps import DeploymentStrategy, ReplicaSetStrategy
 from controlplane.strategies.base import (
     REMOVE,
     DeleteOptions,
@@ -36,7 +37,7 @@ def strategies(config: StrategyConfig | None = None) -> dict[str, Strategy]:
     config = config or StrategyConfig()
     special: list[Strategy] = [
         PodStrategy(config.default_toleration_seconds), NodeStrategy(), NamespaceStrategy(),
-        EventStrategy(config.event_ttl_seconds)]
+        EventStrategy(config.event_ttl_seconds), ReplicaSetStrategy(), DeploymentStrategy()]
     table: dict[str, Strategy] = {s.kind.name: s for s in special}
     for kind in KINDS:
         table.setdefault(kind.name, Strategy(kind))
