@@ -18,6 +18,7 @@ from controlplane.api import Api
 from controlplane.apiserver import serve
 from controlplane.controllers.evictions import EvictionReplacementController
 from controlplane.controllers.nodelifecycle import NodeLifecycleConfig, NodeLifecycleController
+from controlplane.controllers.replicaset import ReplicaSetController
 from controlplane.etcd import EtcdStore
 from controlplane.local import LocalClient
 from controlplane.metrics import ControlPlaneMetrics
@@ -96,9 +97,11 @@ async def run(config: ControlPlaneConfig, stop: asyncio.Event) -> None:
     async with asyncio.TaskGroup() as tasks:
         if config.controllers:
             metrics = ControlPlaneMetrics()
-            controllers: list[NodeLifecycleController | EvictionReplacementController] = [
+            local = LocalClient(api)
+            controllers: list[NodeLifecycleController | EvictionReplacementController | ReplicaSetController] = [
                 NodeLifecycleController(api, config.node_lifecycle, metrics),
-                EvictionReplacementController(api, metrics)]
+                EvictionReplacementController(api, metrics),
+                ReplicaSetController(local, api.events.recorder(ReplicaSetController.name))]
             if config.metrics_port:
                 host, _, port_text = config.metrics_port.rpartition(":")
                 tasks.create_task(serve_metrics(metrics.registry, host or "0.0.0.0", int(port_text)))

@@ -150,6 +150,9 @@ class InMemoryApi:
         """Delete at once (grace 0 unless told otherwise), as a confirmed deletion."""
         return run_now(self.local.delete(kind, name, namespace, grace_period_seconds))
 
+    def bind_now(self, pod: v1.Pod, node_name: str) -> v1.Pod:
+        return run_now(self.local.bind(pod.metadata.namespace, pod.metadata.name, pod.metadata.uid, node_name))
+
     def get_now(self, kind: KindRef, name: str, namespace: str = "") -> Any:
         return run_now(self.local.get(kind if isinstance(kind, str) else kind.DESCRIPTOR.name, name, namespace))
 
