@@ -12,11 +12,13 @@ import signal
 import socket
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from controlplane.api import Api
 from controlplane.apiserver import serve
+from controlplane.controllers.deployment import DeploymentController
 from controlplane.controllers.evictions import EvictionReplacementController
+from controlplane.controllers.garbagecollector import GarbageCollector
 from controlplane.controllers.nodelifecycle import NodeLifecycleConfig, NodeLifecycleController
 from controlplane.controllers.replicaset import ReplicaSetController
 from controlplane.etcd import EtcdStore
@@ -29,6 +31,10 @@ from podlab.metrics import serve_metrics
 from podlab.names import SYSTEM_NAMESPACE
 
 log = logging.getLogger("controlplane")
+
+
+class Runnable(Protocol):
+    async def run(self) -> None: ...
 
 
 @dataclass
@@ -98,10 +104,12 @@ async def run(config: ControlPlaneConfig, stop: asyncio.Event) -> None:
         if config.controllers:
             metrics = ControlPlaneMetrics()
             local = LocalClient(api)
-            controllers: list[NodeLifecycleController | EvictionReplacementController | ReplicaSetController] = [
+            controllers: list[Runnable] = [
                 NodeLifecycleController(api, config.node_lifecycle, metrics),
                 EvictionReplacementController(api, metrics),
-                ReplicaSetController(local, api.events.recorder(ReplicaSetController.name))]
+                ReplicaSetController(local, api.events.recorder(ReplicaSetController.name)),
+                DeploymentController(local, api.events.recorder(DeploymentController.name)),
+                GarbageCollector(local)]
             if config.metrics_port:
                 host, _, port_text = config.metrics_port.rpartition(":")
                 tasks.create_task(serve_metrics(metrics.registry, host or "0.0.0.0", int(port_text)))

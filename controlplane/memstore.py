@@ -12,6 +12,7 @@ reading and writing its state, so every call is atomic.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import itertools
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -40,10 +41,13 @@ class MemoryStore:
         self._data: dict[bytes, KeyValue] = {}
         self.revision = 1  # etcd starts at 1 too
         self._compacted = 0
-        self._history: list[ChangeBatch] = []  # every committed batch after the compaction, in order
+        # Every committed batch after the compaction, in order, and beside it each batch's revision
+        # (ascending: a watch finds where to resume by bisection).
+        self._history: list[ChangeBatch] = []
+        self._revisions: list[int] = []
         self._leases: dict[int, _Lease] = {}
         self._lease_ids = itertools.count(0x1000)
-        self._changed = asyncio.Condition()
+        self._waiters: set[asyncio.Event] = set()  # one per open watch that waits for a change
         self._generation = 0  # bumped by break_watches
         self._clean_end = False
         self.watching = 0  # open watches
@@ -96,7 +100,8 @@ class MemoryStore:
         if revision <= self._compacted:
             raise errors.Gone(f"mvcc: required revision has been compacted ({self._compacted})")
         self._compacted = min(revision, self.revision)
-        self._history = [b for b in self._history if b[0].revision > self._compacted]
+        cut = bisect.bisect_right(self._revisions, self._compacted)
+        del self._history[:cut], self._revisions[:cut]
 
     def expire_leases(self) -> None:
         """Drop the keys of every lease whose TTL ran out (reads and writes do this too)."""
@@ -129,9 +134,10 @@ class MemoryStore:
             return self.revision
         self.revision = revision
         self._history.append(batch)
+        self._revisions.append(revision)
         if len(self._history) > self.HISTORY:
-            self._compacted = self._history[-self.HISTORY - 1][0].revision
-            del self._history[:-self.HISTORY]
+            self._compacted = self._revisions[-self.HISTORY - 1]
+            del self._history[:-self.HISTORY], self._revisions[:-self.HISTORY]
         self._wake()
         return revision
 
@@ -154,14 +160,8 @@ class MemoryStore:
         self._wake()
 
     def _wake(self) -> None:
-        async def notify() -> None:
-            async with self._changed:
-                self._changed.notify_all()
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return  # no loop, so nobody can be watching
-        loop.create_task(notify())
+        for waiter in self._waiters:
+            waiter.set()
 
     def _past(self, revision: int) -> Callable[[], bool]:
         """A predicate: the store is closed, its watches broken, or it has reached `revision`."""
@@ -194,7 +194,7 @@ class MemoryStore:
                       generation: int) -> AsyncIterator[ChangeBatch | int]:
         last_progress = time.monotonic()
         while True:
-            pending = [b for b in self._history if b[0].revision >= next_revision]
+            pending = self._history[bisect.bisect_left(self._revisions, next_revision):]
             for batch in pending:
                 next_revision = batch[0].revision + 1
                 changes = [c for c in batch if c.key.startswith(prefix)]
@@ -209,11 +209,16 @@ class MemoryStore:
             timeout = None
             if progress_every > 0:
                 timeout = max(0.0, progress_every - (time.monotonic() - last_progress))
-            async with self._changed:
+            if not self._past(next_revision)():
+                waiter = asyncio.Event()
+                self._waiters.add(waiter)
                 try:
-                    await asyncio.wait_for(self._changed.wait_for(self._past(next_revision)), timeout)
+                    async with asyncio.timeout(timeout):
+                        await waiter.wait()
                 except TimeoutError:
                     pass
+                finally:
+                    self._waiters.discard(waiter)
             self._check_open()
             if progress_every > 0 and time.monotonic() - last_progress >= progress_every:
                 last_progress = time.monotonic()

@@ -17,6 +17,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from podlab import quantity
 from podlab.kinds import Kind, kind_of
 from podlab.names import TERMINAL_PHASES
+from podlab.selectors import LabelSelector
 from podlab.v1 import objects_pb2 as v1
 
 NONE = "<none>"
@@ -345,6 +346,25 @@ def _event_row(ev: v1.Event, now: datetime, wide: bool) -> list[str]:
     return row
 
 
+def _workload_wide(spec: v1.ReplicaSetSpec | v1.DeploymentSpec) -> list[str]:
+    """CONTAINERS, IMAGES and SELECTOR, as kubectl's -o wide shows them for ReplicaSets and Deployments."""
+    containers = spec.template.spec.containers
+    return [",".join(c.name for c in containers) or NONE, ",".join(c.image for c in containers) or NONE,
+            str(LabelSelector.from_api(spec.selector)) or NONE]
+
+
+def _replica_set_row(rs: v1.ReplicaSet, now: datetime, wide: bool) -> list[str]:
+    row = [rs.metadata.name, str(rs.spec.replicas), str(rs.status.replicas), str(rs.status.ready_replicas),
+           since(rs.metadata.creation_timestamp, now)]
+    return row + _workload_wide(rs.spec) if wide else row
+
+
+def _deployment_row(d: v1.Deployment, now: datetime, wide: bool) -> list[str]:
+    row = [d.metadata.name, f"{d.status.ready_replicas}/{d.spec.replicas}", str(d.status.updated_replicas),
+           str(d.status.available_replicas), since(d.metadata.creation_timestamp, now)]
+    return row + _workload_wide(d.spec) if wide else row
+
+
 @dataclass(frozen=True)
 class Columns:
     headers: tuple[str, ...]
@@ -376,6 +396,10 @@ _COLUMNS: dict[str, Columns] = {
                          lambda o, now, wide, pods: [
                              o.metadata.name, o.status.phase or "Active",
                              since(o.metadata.creation_timestamp, now)]),
+    "ReplicaSet": Columns(("NAME", "DESIRED", "CURRENT", "READY", "AGE"), ("CONTAINERS", "IMAGES", "SELECTOR"),
+                          lambda o, now, wide, pods: _replica_set_row(o, now, wide)),
+    "Deployment": Columns(("NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"), ("CONTAINERS", "IMAGES", "SELECTOR"),
+                          lambda o, now, wide, pods: _deployment_row(o, now, wide)),
     "Lease": Columns(("NAME", "HOLDER", "AGE"), (),
                      lambda o, now, wide, pods: [
                          o.metadata.name, o.spec.holder_identity,

@@ -35,7 +35,7 @@ class WorkQueue(Generic[K]):
         self._queue: list[K] = []
         self._dirty: set[K] = set()
         self._processing: set[K] = set()
-        self._ready = asyncio.Condition()
+        self._nonempty = asyncio.Event()
         self._failures: dict[K, int] = {}
         self._timers: dict[K, asyncio.TimerHandle] = {}
         self.base_delay, self.max_delay = base_delay, max_delay
@@ -77,9 +77,10 @@ class WorkQueue(Generic[K]):
         self._failures.pop(key, None)
 
     async def get(self) -> K:
-        async with self._ready:
-            await self._ready.wait_for(lambda: bool(self._queue))
-            key = self._queue.pop(0)
+        while not self._queue:
+            self._nonempty.clear()
+            await self._nonempty.wait()
+        key = self._queue.pop(0)
         self._dirty.discard(key)
         self._processing.add(key)
         return key
@@ -96,10 +97,7 @@ class WorkQueue(Generic[K]):
         self._timers.clear()
 
     def _notify(self) -> None:
-        async def wake() -> None:
-            async with self._ready:
-                self._ready.notify()
-        asyncio.get_running_loop().create_task(wake())
+        self._nonempty.set()
 
 
 class Controller:
@@ -151,3 +149,5 @@ class Controller:
                 self.queue.add_rate_limited(key)
             finally:
                 self.queue.done(key)
+            # A client that never suspends (the in-memory API) must not starve the loop.
+            await asyncio.sleep(0)
