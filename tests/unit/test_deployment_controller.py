@@ -13,8 +13,8 @@ from controlplane.controllers.garbagecollector import GarbageCollector
 from controlplane.controllers.replicaset import ReplicaSetController
 from controlplane.testing import InMemoryApi
 from podlab import errors
-from podlab.manifest import from_dict
 from podlab.kinds import DEPLOYMENTS
+from podlab.manifest import from_dict
 from podlab.v1 import objects_pb2 as v1
 
 TIMEOUT = 15.0
