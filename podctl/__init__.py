@@ -13,7 +13,7 @@ import click
 
 from podctl._app import cli
 from podctl._base import CliError, api_error_line
-from podctl.commands import apply, describe, get, nodes, pods, run, version  # noqa: F401
+from podctl.commands import apply, describe, get, nodes, pods, run, version, workloads  # noqa: F401
 from podlab import errors
 
 

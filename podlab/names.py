@@ -49,6 +49,10 @@ TAINT_MEMORY_PRESSURE: Final = "node.kubernetes.io/memory-pressure"
 TAINT_DISK_PRESSURE: Final = "node.kubernetes.io/disk-pressure"
 NODE_LOSS_TAINTS: Final = (TAINT_NOT_READY, TAINT_UNREACHABLE)
 
+# -- workloads -------------------------------------------------------------------
+POD_TEMPLATE_HASH: Final = "pod-template-hash"  # the label telling a Deployment's ReplicaSets apart
+REVISION_ANNOTATION: Final = "deployment.kubernetes.io/revision"
+
 # -- podlab's own annotations -----------------------------------------------------
 # Marks a pod being evicted: when its agent confirms it stopped, a new pod replaces it.
 EVICTED_ANNOTATION: Final = "podlab.io/evicted"

@@ -32,7 +32,7 @@ from google.protobuf.message import Message
 from controlplane.controllers.framework import Controller
 from controlplane.controllers.replicaset import controller_of
 from controlplane.strategies.apps import int_or_percent
-from podlab import errors
+from podlab import errors, names
 from podlab.client import ApiClient, object_key
 from podlab.events import EventRecorder
 from podlab.podutil import now
@@ -41,8 +41,8 @@ from podlab.v1 import objects_pb2 as v1
 
 log = logging.getLogger(__name__)
 
-HASH_LABEL = "pod-template-hash"
-REVISION = "deployment.kubernetes.io/revision"
+HASH_LABEL = names.POD_TEMPLATE_HASH
+REVISION = names.REVISION_ANNOTATION
 DESIRED_REPLICAS = "deployment.kubernetes.io/desired-replicas"
 MAX_REPLICAS = "deployment.kubernetes.io/max-replicas"
 

@@ -13,7 +13,7 @@ from podctl import _objects, columns
 from podctl._base import CliError
 from podctl.templates import TemplateError, go_template, jsonpath
 from podlab import errors
-from podlab.kinds import Kind, kind_for_resource, kind_of
+from podlab.kinds import Kind, kind_for_resource, kind_of, meta
 
 
 def resolve_kind(resource: str) -> Kind:
@@ -38,14 +38,20 @@ def split_refs(resource: str, names: Sequence[str]) -> list[tuple[Kind, str]]:
     return [(kind, name) for name in names]
 
 
+def resource_word(kind: Kind) -> str:
+    """How kubectl names a kind in its output: pod, deployment.apps, lease.coordination.k8s.io."""
+    group = kind.api_version.rpartition("/")[0]
+    return f"{kind.name.lower()}.{group}" if group else kind.name.lower()
+
+
 def ref_name(obj: Message) -> str:
-    """kubectl's -o name form: pod/x."""
-    return f"{kind_of(obj).name.lower()}/{obj.metadata.name}"
+    """kubectl's -o name form: pod/x, deployment.apps/x."""
+    return f"{resource_word(kind_of(obj))}/{meta(obj).name}"
 
 
 def quoted_ref(obj: Message) -> str:
-    """kubectl's deletion form: pod "x"."""
-    return f'{kind_of(obj).name.lower()} "{obj.metadata.name}"'
+    """kubectl's deletion form: pod "x", deployment.apps "x"."""
+    return f'{resource_word(kind_of(obj))} "{meta(obj).name}"'
 
 
 def load_files(paths: Sequence[str]) -> list[tuple[str, Message]]:

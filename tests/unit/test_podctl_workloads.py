@@ -1,0 +1,90 @@
+"""podctl's workload verbs against the real API server over the in-memory API, with the ReplicaSet and
+Deployment controllers and a stand-in kubelet running in the server's loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+
+import pytest
+
+from controlplane.controllers.deployment import DeploymentController
+from controlplane.controllers.replicaset import ReplicaSetController
+from podlab.v1 import objects_pb2 as v1
+from tests.unit.test_deployment_controller import kubelet
+from tests.unit.test_podctl_cli import Fake, podctl, wait_until
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def lab() -> Iterator[Fake]:
+    fake = Fake()
+
+    async def start() -> list[asyncio.Task[None]]:
+        controllers = [ReplicaSetController(fake.cluster), DeploymentController(fake.cluster)]
+        return [asyncio.create_task(c.run()) for c in controllers] + [asyncio.create_task(kubelet(fake.cluster))]
+
+    tasks = fake.call(start())
+    yield fake
+
+    async def stop() -> None:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    fake.call(stop())
+    fake.stop()
+
+
+def available(fake: Fake, n: int, image: str = "") -> bool:
+    d = fake.get("Deployment", "nginx")
+    pods = [p for p in fake.objects("Pod") if not p.metadata.HasField("deletion_timestamp")]
+    return (d is not None and d.status.available_replicas == n and d.status.updated_replicas == n
+            and d.status.replicas == n and len(pods) == n
+            and (not image or all(p.spec.containers[0].image == image for p in pods)))
+
+
+def test_create_scale_set_image_history_and_undo(lab: Fake) -> None:
+    s = lab.address
+    assert podctl("-s", s, "create", "deployment", "nginx", "--image=nginx:1.14.2", "--replicas=3").out == \
+        "deployment.apps/nginx created\n"
+    wait_until(lambda: available(lab, 3))
+    r = podctl("-s", s, "rollout", "status", "deployment/nginx")
+    assert (r.code, r.out.splitlines()[-1]) == (0, 'deployment "nginx" successfully rolled out')
+    rows = podctl("-s", s, "get", "deployments").out.splitlines()
+    assert rows[0].split() == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+    assert rows[1].split()[:4] == ["nginx", "3/3", "3", "3"]
+    wide = podctl("-s", s, "get", "rs", "-o", "wide").out.splitlines()
+    assert wide[0].split() == ["NAME", "DESIRED", "CURRENT", "READY", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"]
+    assert wide[1].split()[1:4] == ["3", "3", "3"] and "app=nginx,pod-template-hash=" in wide[1]
+
+    assert podctl("-s", s, "scale", "deployment", "nginx", "--replicas=5").out == "deployment.apps/nginx scaled\n"
+    wait_until(lambda: available(lab, 5))
+
+    assert podctl("-s", s, "set", "image", "deployment/nginx", "nginx=nginx:1.16.1").out == \
+        "deployment.apps/nginx image updated\n"
+    wait_until(lambda: available(lab, 5, "nginx:1.16.1"))
+    history = podctl("-s", s, "rollout", "history", "deployment/nginx").out.splitlines()
+    assert history[:2] == ["deployment.apps/nginx ", "REVISION  CHANGE-CAUSE"]
+    assert [line.split()[0] for line in history[2:] if line] == ["1", "2"]
+
+    assert podctl("-s", s, "rollout", "undo", "deployment/nginx").out == "deployment.apps/nginx rolled back\n"
+    wait_until(lambda: available(lab, 5, "nginx:1.14.2"))
+
+
+def test_scale_refuses_negative_replicas_and_other_kinds(lab: Fake) -> None:
+    r = podctl("-s", lab.address, "scale", "deployment", "nginx", "--replicas=-1")
+    assert r.code == 1 and "must be greater than or equal to 0" in r.err
+    lab.create(v1.ConfigMap(metadata=v1.ObjectMeta(name="c")))
+    r = podctl("-s", lab.address, "scale", "configmap", "c", "--replicas=1")
+    assert r.code == 1
+
+
+def test_rollout_undo_without_history_is_an_error(lab: Fake) -> None:
+    podctl("-s", lab.address, "create", "deployment", "nginx", "--image=nginx:1.14.2")
+    wait_until(lambda: available(lab, 1))
+    r = podctl("-s", lab.address, "rollout", "undo", "deployment/nginx")
+    assert (r.code, r.err) == (1, "error: no rollout history found for deployment 'nginx'\n")
