@@ -27,6 +27,11 @@ def meta(obj: Message) -> v1.ObjectMeta:
     return cast(ApiObject, obj).metadata
 
 
+def controller_ref(obj: Message) -> v1.OwnerReference | None:
+    """The ownerReference with controller=true (an object has at most one), or None for an orphan."""
+    return next((ref for ref in meta(obj).owner_references if ref.controller), None)
+
+
 @dataclass(frozen=True)
 class Kind(Generic[M]):
     name: str  # "Pod"

@@ -31,7 +31,7 @@ from controlplane.api import Api
 from controlplane.metrics import ControlPlaneMetrics
 from controlplane.strategies import DeleteOptions
 from podlab import errors, names
-from podlab.kinds import NODES, PODS
+from podlab.kinds import NODES, PODS, controller_ref
 from podlab.podutil import now, set_condition
 from podlab.v1 import objects_pb2 as v1
 
@@ -234,10 +234,16 @@ class NodeLifecycleController:
             if tolerated is None or elapsed < tolerated:
                 continue
             try:
-                if pod.metadata.HasField("deletion_timestamp"):
-                    # Deleting on a dead node: nobody will confirm, so finish it here.
+                owned = controller_ref(pod) is not None
+                if pod.metadata.HasField("deletion_timestamp") or owned:
+                    # Deleting on a dead node: nobody will confirm, so finish it here. A pod with a
+                    # controller is deleted as Kubernetes does, and its controller makes a new one.
                     await self.registry.delete(POD_KIND, pod.metadata.name, pod.metadata.namespace,
                                                DeleteOptions(0, uid=pod.metadata.uid))
+                    if owned:
+                        self.metrics.replacements.labels("NodeLostDeleted").inc()
+                        self.api.events.object_event(pod, "Warning", "NodeLost", f"deleted: node "
+                                                     f"{node.metadata.name} is unreachable", COMPONENT)
                     continue
                 new = await self.api.pods.replace(pod, "NodeLost",
                                                   f"node {node.metadata.name} is unreachable", COMPONENT)

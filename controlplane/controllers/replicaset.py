@@ -30,7 +30,7 @@ from controlplane.controllers.framework import Controller
 from podlab import errors, names
 from podlab.client import ApiClient, object_key
 from podlab.events import EventRecorder
-from podlab.kinds import meta
+from podlab.kinds import controller_ref, meta
 from podlab.podutil import get_condition, is_pod_ready, now
 from podlab.selectors import LabelSelector
 from podlab.v1 import objects_pb2 as v1
@@ -75,9 +75,7 @@ class Expectations:
         self._by_key.pop(key, None)
 
 
-def controller_of(obj: Message) -> v1.OwnerReference | None:
-    """The ownerReference with controller=true (at most one), or None for an orphan."""
-    return next((ref for ref in meta(obj).owner_references if ref.controller), None)
+controller_of = controller_ref
 
 
 def is_active(pod: v1.Pod) -> bool:

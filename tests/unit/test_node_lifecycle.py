@@ -107,3 +107,18 @@ async def test_every_node_silent_at_once_replaces_nothing(world: World) -> None:
     assert world.unknown() == set(NODES)
     assert world.replaced() == set()
     assert world.controller.metrics.held_back._value.get() > 0
+
+
+async def test_a_lost_node_s_owned_pod_is_deleted_for_its_controller_to_replace() -> None:
+    w = World()
+    owned = v1.Pod(metadata=v1.ObjectMeta(name="web-abcde"))
+    owned.metadata.owner_references.add(api_version="apps/v1", kind="ReplicaSet", name="web", uid="rs-uid",
+                                        controller=True)
+    owned.spec.containers.add(name="app", image="busybox")
+    owned.spec.node_name = "n3"
+    w.cluster.create_now(owned)
+    await w.passes(2)
+    await w.passes(10, beating=("n1", "n2"))
+    names = {p.metadata.name for p in w.cluster.pods()}
+    assert "web-abcde" not in names, "deleted, not replaced under its name"
+    assert w.replaced() == {"pod-n3"}, "a bare pod keeps podlab's same-name replacement"
