@@ -7,7 +7,8 @@ Two scopes, read from the source's AST (nothing is imported):
   which runs in the lab image's venv) may import the standard library, those packages, and
   what [project].dependencies declares: a user's `pip install podlab` gets nothing else;
 - checkout code (tests/, bench/, scripts/, proto/) may also import the `dev` extra, and its own
-  directories' modules (tests, bench, a conftest or helper module beside the importing file).
+  directories' modules (tests, bench, scripts/*.py, a conftest or helper module beside the
+  importing file).
 
 An import name maps to distributions through importlib.metadata.packages_distributions() of the
 interpreter that runs this, so run it with the project's venv: a fresh venv holds what the
@@ -161,7 +162,9 @@ def check(project: Project, root: Path, dists_of: Mapping[str, list[str]]) -> li
         allowed=runtime, dev_only=dev - runtime, dists_of=dists_of, root=root, installed=True)
     checkout_files = list(python_files(root, CHECKOUT_DIRS))
     more, used_too = check_imports(
-        (imp for f in checkout_files for imp in imports_in(f)), first_party=first_party | set(CHECKOUT_DIRS),
+        # scripts/*.py import each other, and tests import them, with scripts/ on sys.path.
+        (imp for f in checkout_files for imp in imports_in(f)),
+        first_party=first_party | set(CHECKOUT_DIRS) | {p.stem for p in (root / "scripts").glob("*.py")},
         allowed=runtime | dev, dev_only=set(), dists_of=dists_of, root=root, installed=False)
     problems += more
     for name in sorted((runtime | dev) - used - used_too - set(project.not_imported)):

@@ -58,10 +58,11 @@ GOOD = {
     "app/util.py": "from app import __name__ as n\nimport os.path\n",
     "cli/__init__.py": "import click\nfrom app.util import n\n",
     "tests/__init__.py": "",
-    "tests/test_app.py": "import pytest\nimport click\nfrom tests import helper\nfrom _harness import x\n",
+    "tests/test_app.py": "import pytest\nimport click\nfrom tests import helper\nfrom _harness import x\nimport tool\n",
     "tests/_harness.py": "x = 1\n",
     "tests/helper.py": "",
     "bench/plot.py": "import matplotlib.pyplot\nfrom tests.helper import x\n",
+    "scripts/tool.py": "import yaml\n",
 }
 
 
