@@ -48,22 +48,12 @@ class FakeLab:
             self.echo(f"2026-11-23T10:00:00.123Z {action} {' '.join(map(str, args))}".rstrip())
         return act
 
-    # Lab.restart_controlplane etc. are taken from the class, unbound: route them to an instance.
-    @staticmethod
-    def restart_controlplane(lab: FakeLab) -> None:
-        lab.__getattr__("restart_controlplane")()
-
-    @staticmethod
-    def kill_scheduler_leader(lab: FakeLab) -> None:
-        lab.__getattr__("kill_scheduler_leader")()
-
-    @staticmethod
-    def restart_etcd(lab: FakeLab) -> None:
-        lab.__getattr__("restart_etcd")()
-
-    @staticmethod
-    def restore(lab: FakeLab) -> None:
-        lab.__getattr__("restore")()
+    # The lab-wide actions are taken from the class (`_run(Lab.restore)`), unbound: each routes
+    # its instance to the recorder above.
+    restart_controlplane = staticmethod(lambda lab: lab.__getattr__("restart_controlplane")())
+    kill_scheduler_leader = staticmethod(lambda lab: lab.__getattr__("kill_scheduler_leader")())
+    restart_etcd = staticmethod(lambda lab: lab.__getattr__("restart_etcd")())
+    restore = staticmethod(lambda lab: lab.__getattr__("restore")())
 
 
 @pytest.fixture
