@@ -31,7 +31,10 @@ STATE_DIR=/var/lib/podlab
 BIN_DIR=/usr/local/bin
 # shellcheck source=scripts/venv.sh
 . "$ROOT/scripts/venv.sh"
-BASE_PY="${PODLAB_PYTHON:-python3}"
+# The interpreter the venv is made from. Resolved to the base interpreter: run from inside the
+# activated venv (run-tests.sh's steps, lab.sh from a test), python3 is the venv's own.
+BASE_PY="$("${PODLAB_PYTHON:-python3}" -c 'import sys; print(getattr(sys, "_base_executable", "") or sys.executable)' 2>/dev/null \
+    || echo "${PODLAB_PYTHON:-python3}")"
 MIRROR="${PODLAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 APT_PACKAGES=(docker.io debootstrap busybox-static iproute2 gcc libc6-dev)
@@ -159,7 +162,7 @@ docker compose version >/dev/null 2>&1 || die "'docker compose' not available to
 # ---------------------------------------------------------------- 4. python project
 venv_base() {
     # What the venv is made from: a venv outlives no change of its base interpreter.
-    "$BASE_PY" -c 'import sys; print(sys.executable, sys.version)'
+    "$BASE_PY" -c 'import sys; print(sys.base_prefix, sys.version)'
 }
 
 install_stamp() {
@@ -188,7 +191,7 @@ EOF
 link_console_scripts() {
     # podctl and podlab on every user's PATH without activating the venv. A symlink another
     # checkout's bootstrap made is taken over (the last bootstrap wins); a real file is left.
-    local name target link
+    local name target link found
     for name in podctl podlab; do
         target="$PODLAB_VENV/bin/$name"
         link="$BIN_DIR/$name"
@@ -197,8 +200,9 @@ link_console_scripts() {
         else
             say "note: $link is not a symlink; left as it is"
         fi
-        if [ "$(command -v "$name" 2>/dev/null)" != "$link" ]; then
-            say "note: '$name' on PATH is $(command -v "$name" || echo nothing), not $link;" \
+        found="$(command -v "$name" 2>/dev/null || true)"
+        if [ "$found" != "$link" ] && [ "$found" != "$target" ]; then
+            say "note: '$name' on PATH is ${found:-nothing}, not $link;" \
                 ". $PODLAB_VENV/bin/activate puts this checkout's first"
         fi
     done
@@ -213,6 +217,9 @@ else
         :
     else
         say "creating the project venv $PODLAB_VENV ($BASE_PY -m venv)"
+        case "$BASE_PY" in
+            "$PODLAB_VENV"/*) die "$BASE_PY is inside $PODLAB_VENV: set PODLAB_PYTHON to a base python3" ;;
+        esac
         rm -rf "$PODLAB_VENV"
         "$BASE_PY" -m venv "$PODLAB_VENV"
         echo "$BASE" > "$PODLAB_VENV/.podlab-base"
