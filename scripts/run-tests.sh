@@ -4,15 +4,17 @@
 #   scripts/run-tests.sh [PYTEST_ARGS...]
 #
 # 1. scripts/bootstrap.sh: Debian packages, Compose v2, a Docker engine, the
-#    project (pip install -e '.[dev]') and the offline image kit;
-# 2. python3 proto/generate.py --check   (generated code matches proto/);
-# 3. ruff check . and mypy;
+#    project's venv (.venv, or $PODLAB_VENV: pip install -e '.[dev]') and the
+#    offline image kit. Every later step runs in that venv, as `. .venv/bin/activate`
+#    would: its python, its console scripts and its etcd first on PATH;
+# 2. python proto/generate.py --check   (generated code matches proto/);
+# 3. scripts/check_deps.py (every import is a declared dependency), ruff check . and mypy;
 # 4. pytest over every tier: unit, integration, e2e, lab, with
 #    PODLAB_REQUIRE_ALL_TIERS=1 so a tier whose dependency is missing fails
 #    instead of skipping. Extra arguments go to pytest (e.g. -k, -x).
 #    "No tests collected" (exit 5) is a failure;
 # 5. every benchmark listed in bench/__main__.py's BENCHMARKS that has a
-#    bench/NAME.py, as a smoke test: python3 -m bench NAME --quick, whose
+#    bench/NAME.py, as a smoke test: python -m bench NAME --quick, whose
 #    last stdout line must be a JSON object.
 #
 # Every step runs even when an earlier one failed (bootstrap excepted); the
@@ -37,19 +39,32 @@ if ! bash scripts/bootstrap.sh </dev/null; then
     exit 1
 fi
 
+# The venv, activated: "$PY" for every step, and its bin/ first for whatever they spawn.
+# shellcheck source=scripts/venv.sh
+. scripts/venv.sh
+require_venv
+export VIRTUAL_ENV="$PODLAB_VENV" PATH="$PODLAB_VENV/bin:$PATH"
+unset PYTHONHOME
+PY="$VENV_PY"
+echo "python: $PY ($("$PY" -c 'import sys; print(sys.version.split()[0])'))"
+
 step "proto: generated code is current"
-python3 proto/generate.py --check || fail "proto/generate.py --check"
+"$PY" proto/generate.py --check || fail "proto/generate.py --check"
+
+step "dependencies: every import is declared"
+"$PY" scripts/check_deps.py || fail "scripts/check_deps.py"
 
 step "ruff check ."
-python3 -m ruff check . || fail "ruff check"
+"$PY" -m ruff check . || fail "ruff check"
 
 step "mypy"
-python3 -m mypy podlab podctl lab controlplane scheduler nodeagent bench || fail "mypy"
+mapfile -t PACKAGES < <("$PY" scripts/project.py packages)
+"$PY" -m mypy "${PACKAGES[@]}" bench scripts/project.py scripts/check_deps.py || fail "mypy"
 
 step "pytest: unit, integration, e2e, lab"
 PYTEST_LOG="$(mktemp)"
 trap 'rm -f "$PYTEST_LOG"' EXIT
-python3 -m pytest -m "unit or integration or e2e or lab" -p no:cacheprovider "$@" </dev/null \
+"$PY" -m pytest -m "unit or integration or e2e or lab" -p no:cacheprovider "$@" </dev/null \
     | tee "$PYTEST_LOG"
 rc=${PIPESTATUS[0]}
 case "$rc" in
@@ -61,7 +76,7 @@ esac
 if [ "${PODLAB_SKIP_BENCH:-0}" = 1 ]; then
     step "benchmarks skipped (PODLAB_SKIP_BENCH=1)"
 elif [ -f bench/__main__.py ]; then
-    mapfile -t BENCHES < <(python3 - <<'EOF'
+    mapfile -t BENCHES < <("$PY" - <<'EOF'
 import importlib
 from pathlib import Path
 names = getattr(importlib.import_module("bench.__main__"), "BENCHMARKS", ())
@@ -72,14 +87,14 @@ EOF
     )
     mkdir -p bench/out
     for name in "${BENCHES[@]}"; do
-        step "bench smoke: python3 -m bench $name --quick"
+        step "bench smoke: python -m bench $name --quick"
         out="bench/out/smoke-$name.json"
         timeout --kill-after=30 "${PODLAB_BENCH_TIMEOUT:-600}" \
-            python3 -m bench "$name" --quick </dev/null >"$out.stdout"
+            "$PY" -m bench "$name" --quick </dev/null >"$out.stdout"
         rc=$?
         if [ "$rc" != 0 ]; then
             fail "bench $name --quick (exit $rc)"
-        elif ! tail -n 1 "$out.stdout" | python3 -c 'import json, sys; assert isinstance(json.loads(sys.stdin.read()), dict)' 2>/dev/null; then
+        elif ! tail -n 1 "$out.stdout" | "$PY" -c 'import json, sys; assert isinstance(json.loads(sys.stdin.read()), dict)' 2>/dev/null; then
             fail "bench $name --quick: last stdout line is not a JSON object"
         else
             tail -n 1 "$out.stdout" >"$out"

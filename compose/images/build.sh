@@ -17,6 +17,9 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+# shellcheck source=scripts/venv.sh
+. "$ROOT/scripts/venv.sh"
 CACHE_DIR="${PODLAB_CACHE_DIR:-/var/cache/podlab}"
 MIRROR="${PODLAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 KIT_VERSION=1 # bump to rebuild every image everywhere
@@ -290,11 +293,13 @@ build_pytools() {
     ctx="$WORK/pytools"
     mkdir -p "$ctx/wheels"
     cp "$HERE/pytools/Dockerfile" "$ctx/Dockerfile"
-    # Wheels for the image's CPython (Debian bookworm: 3.11), fetched on the host.
+    # Wheels for the image's CPython (Debian bookworm: 3.11), fetched on the host with the
+    # project venv's pip (Debian's python3 has none).
+    require_venv
     local pyver
     pyver="$(docker run --rm --network none --entrypoint python3 "$base" \
         -c 'import sys; print(f"{sys.version_info[0]}{sys.version_info[1]}")')"
-    run_logged pytools-wheels python3 -m pip download --disable-pip-version-check --only-binary=:all: \
+    run_logged pytools-wheels "$VENV_PY" -m pip download --disable-pip-version-check --only-binary=:all: \
         --python-version "$pyver" --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 \
         --platform manylinux_2_28_x86_64 --implementation cp \
         -d "$ctx/wheels" "${PYTOOLS_REQUIREMENTS[@]}" </dev/null

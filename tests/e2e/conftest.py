@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,12 +103,15 @@ def docker_cli(*args: str) -> str:
 class Podctl:
     """The user's `podctl ...` lines, run as a subprocess against the e2e cluster."""
 
-    def __init__(self, server: str) -> None:
+    def __init__(self, server: str, argv: Sequence[str] = (sys.executable, "-m", "podctl"),
+                 env: dict[str, str] | None = None) -> None:
         self.server = server
+        self.argv = list(argv)  # how podctl is run: the checkout's module, or an installed script
+        self.env = env
 
     def __call__(self, *args: str, check: bool = True, stdin: str | None = None,
                  timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([sys.executable, "-m", "podctl", "--server", self.server, *args],
+        result = subprocess.run([*self.argv, "--server", self.server, *args], env=self.env,
                                 capture_output=True, text=True, input=stdin, timeout=timeout)
         if check and result.returncode != 0:
             raise AssertionError(f"podctl {' '.join(args)} failed ({result.returncode}):\n"

@@ -19,7 +19,7 @@ import pytest
 
 from lab.chaos import NODES, InvariantChecker, Lab, LabApi, wait_until, wipe_pods
 from tests.conftest import require_tier
-from tests.support.procs import REPO
+from tests.support.procs import REPO, console_script
 
 SERVER = "127.0.0.1:7443"
 
@@ -30,9 +30,7 @@ def _lab_sh(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
 
 
 def podctl(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("podctl")
-    argv = [exe] if exe else ["python3", "-m", "podctl"]
-    return subprocess.run([*argv, "--server", SERVER, *args], capture_output=True, text=True,
+    return subprocess.run([console_script("podctl"), "--server", SERVER, *args], capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL)
 
 

@@ -13,7 +13,20 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from lab.launcher import etcd_binary
+
 REPO = Path(__file__).resolve().parents[2]
+# The venv the tests run in (run-tests.sh: .venv): its console scripts and etcd live here.
+VENV_BIN = Path(sys.executable).parent
+
+
+def console_script(name: str) -> str:
+    """The path of the installed console script `name` (podctl, podlab) of the venv the tests run
+    in: what a user runs, not the checkout's modules. FileNotFoundError when it is not installed."""
+    path = VENV_BIN / name
+    if not path.is_file():
+        raise FileNotFoundError(f"no console script {name} in {VENV_BIN} (pip install -e '.[dev]' there)")
+    return str(path)
 
 
 def free_port() -> int:
@@ -88,14 +101,6 @@ class Process:
     def output(self) -> str:
         self._log.flush()
         return self.log_path.read_text(errors="replace")
-
-
-def etcd_binary() -> str | None:
-    found = shutil.which("etcd")
-    if found:
-        return found
-    candidate = Path(sys.executable).parent / "etcd"
-    return str(candidate) if candidate.exists() else None
 
 
 class Etcd:
