@@ -7,7 +7,7 @@
 #    project (pip install -e '.[dev]') and the offline image kit;
 # 2. python3 proto/generate.py --check   (generated code matches proto/);
 # 3. ruff check . and mypy;
-# 4. pytest over every tier: unit, integration, e2e, lab, with
+# 4. pytest over every tier: unit, integration, e2e, conformance, lab, with
 #    PODLAB_REQUIRE_ALL_TIERS=1 so a tier whose dependency is missing fails
 #    instead of skipping. Extra arguments go to pytest (e.g. -k, -x).
 #    "No tests collected" (exit 5) is a failure;
@@ -46,10 +46,10 @@ python3 -m ruff check . || fail "ruff check"
 step "mypy"
 python3 -m mypy podlab controlplane scheduler nodeagent bench || fail "mypy"
 
-step "pytest: unit, integration, e2e, lab"
+step "pytest: unit, integration, e2e, conformance, lab"
 PYTEST_LOG="$(mktemp)"
 trap 'rm -f "$PYTEST_LOG"' EXIT
-python3 -m pytest -m "unit or integration or e2e or lab" -p no:cacheprovider "$@" </dev/null \
+python3 -m pytest -m "unit or integration or e2e or conformance or lab" -p no:cacheprovider "$@" </dev/null \
     | tee "$PYTEST_LOG"
 rc=${PIPESTATUS[0]}
 case "$rc" in
