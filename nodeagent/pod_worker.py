@@ -336,13 +336,10 @@ class PodWorker:
                              p.host_ip if p.host_ip not in ("", "0.0.0.0") else self.ctx.host_ip)
                  for c in list(pod.spec.init_containers) + list(pod.spec.containers)
                  for p in c.ports if p.host_port]
-        hosts: dict[str, list[str]] = {}
-        for alias in pod.spec.host_aliases:
-            for h in alias.hostnames:
-                hosts.setdefault(h, []).append(alias.ip)
         spec = SandboxSpec(pod.metadata.uid, pod.metadata.name, pod.metadata.namespace or "default",
                            attempt, pod.spec.hostname or pod.metadata.name, labels,
-                           host_network=pod.spec.host_network, ports=ports, extra_hosts=hosts)
+                           host_network=pod.spec.host_network, ports=ports,
+                           mounts=await self.ctx.volumes.sandbox_mounts(pod))
         sandbox = await rt.run_sandbox(spec)
         if pod.spec.host_network:
             sandbox.ip = self.ctx.host_ip
@@ -385,7 +382,7 @@ class PodWorker:
         try:
             env = await build_env(pod, c, self.ctx.getter, self._pod_ip, self.ctx.host_ip,
                                   self.ctx.allocatable)
-            mounts = self.ctx.volumes.mounts(c, prepared)
+            mounts = self.ctx.volumes.mounts(pod, c, prepared, env, s.attempt)
         except ContainerConfigError as err:
             self._block(c.name, "CreateContainerConfigError", str(err))
             self._event(WARNING, "Failed", f"Error: {err}", c.name)
@@ -542,7 +539,8 @@ class PodWorker:
         inputs = StatusInputs(
             phase=final[0] if final else phase, plan=plan,
             pod_ip=self._pod_ip, host_ip=self.ctx.host_ip, now=now, blocked=blocked,
-            reason=final[1] if final else "", message=final[2] if final else "")
+            reason=final[1] if final else "", message=final[2] if final else "",
+            messages=await self.ctx.volumes.files.termination_messages(pod, containers))
         status = build_status(pod, containers, inputs, self.ctx.probes)
         blob = status.SerializeToString(deterministic=True)
         if blob == self._last_status:
