@@ -42,6 +42,7 @@ from nodeagent.runtime.base import (
     SandboxInfo,
     SandboxSpec,
 )
+from nodeagent.securitycontext import run_as_user, verify_run_as_non_root
 from nodeagent.status import StatusInputs, build_status
 from nodeagent.volumes import PreparedVolume, VolumeError, VolumeManager
 from podlab.events import NORMAL, WARNING, EventRecorder
@@ -401,6 +402,12 @@ class PodWorker:
             self._event(WARNING, "Failed", f"Error: {err.reason}", c.name)
             self._log(logging.WARNING, "container %s: %s: %s", c.name, err.reason, err.message)
             return False
+        try:
+            verify_run_as_non_root(pod, c, await rt.image_user(c.image))
+        except ContainerConfigError as err:
+            self._block(c.name, "CreateContainerConfigError", str(err))
+            self._event(WARNING, "Failed", f"Error: {err}", c.name)
+            return False
         self._blocked.pop(c.name, None)
         labels = pod_labels(pod, self.ctx.node_name)
         labels.update({LABEL_CONTAINER_NAME: c.name, LABEL_ATTEMPT: str(s.attempt),
@@ -416,8 +423,7 @@ class PodWorker:
         if limits.get("memory"):
             spec.memory_limit = to_bytes(limits["memory"])
         sc, psc = c.security_context, pod.spec.security_context
-        user = sc.run_as_user if sc.HasField("run_as_user") else (
-            psc.run_as_user if psc.HasField("run_as_user") else None)
+        user = run_as_user(pod, c)
         group = sc.run_as_group if sc.HasField("run_as_group") else (
             psc.run_as_group if psc.HasField("run_as_group") else None)
         if user is not None:

@@ -236,6 +236,10 @@ class Runtime(abc.ABC):
     async def memory_working_set(self, container_id: str) -> int:
         """Bytes of memory the container uses, minus inactive file pages (0 when unknown)."""
 
+    async def image_user(self, image: str) -> str:
+        """The user a present `image` runs as ("" for root or unknown)."""
+        return ""
+
     async def close(self) -> None:  # noqa: B027 - optional for runtimes holding nothing
         """Release the runtime's resources."""
 

@@ -220,6 +220,15 @@ class DockerRuntime(Runtime):
         except docker.errors.DockerException as err:
             raise ImagePullError("ErrImagePull", str(err)) from err
 
+    def _image_user(self, name: str) -> str:
+        try:
+            return str((self._api.inspect_image(name).get("Config") or {}).get("User") or "")
+        except docker.errors.ImageNotFound:
+            return ""
+
+    async def image_user(self, image: str) -> str:
+        return await self._bridge(self._image_user, normalize_image(image))
+
     async def image_present(self, image: str) -> bool:
         return await self._bridge(self._image_present, normalize_image(image))
 
