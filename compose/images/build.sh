@@ -6,7 +6,7 @@
 #
 #   compose/images/build.sh [--force] [--no-cache] [IMAGE...]
 #
-#   IMAGE      any of: pause busybox debian nginx pytools agnhost goproxy (default: all)
+#   IMAGE      any of: pause busybox nonroot debian nginx pytools agnhost goproxy (default: all)
 #   --force    rebuild the images even when present and current
 #   --no-cache also redo the debootstrap rootfs cached in $PODLAB_CACHE_DIR
 #
@@ -25,7 +25,7 @@ DEBIAN_SUITE=bookworm
 DEBIAN_PACKAGES=python3,python3-venv,ca-certificates,bash,procps,nginx,curl,iproute2
 PYTOOLS_REQUIREMENTS=("grpcio>=1.85,<2" "grpcio-health-checking>=1.85,<2")
 DEFAULT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-ALL_IMAGES=(pause busybox debian nginx pytools agnhost goproxy)
+ALL_IMAGES=(pause busybox nonroot debian nginx pytools agnhost goproxy)
 
 # name -> "primary alias alias..."
 declare -A TAGS=(
@@ -36,6 +36,7 @@ declare -A TAGS=(
     [pytools]="podlab/pytools:latest"
     [agnhost]="podlab/agnhost:2.53"
     [goproxy]="podlab/goproxy:0.1"
+    [nonroot]="podlab/nonroot:1.4"
 )
 
 FORCE=0
@@ -320,6 +321,23 @@ build_pytools() {
     run_logged pytools-build docker build --build-arg "BASE_IMAGE=$base" --label io.podlab.kit=1 \
         --label "io.podlab.kit.recipe=$h" -t "$img" "$ctx"
     say "pytools: built $img"
+}
+
+# ---------------------------------------------------------------- nonroot
+# registry.k8s.io/e2e-test-images/nonroot: an image whose user is 1234 (the
+# runAsNonRoot tests run `id -u` in it).
+build_nonroot() {
+    local img base h ctx
+    img="$(primary_of nonroot)"
+    base="$(primary_of busybox)"
+    [ -n "$(image_id "$base")" ] || die "nonroot needs $base (build.sh busybox)"
+    h="$(hash_of nonroot "$(image_id "$base")")"
+    if current "$img" "$h"; then say "nonroot: $img current"; return; fi
+    ctx="$WORK/nonroot"
+    mkdir -p "$ctx"
+    printf 'FROM %s\nUSER 1234\n' "$base" >"$ctx/Dockerfile"
+    run_logged nonroot-build docker build --label io.podlab.kit=1 --label "io.podlab.kit.recipe=$h" -t "$img" "$ctx"
+    say "nonroot: built $img"
 }
 
 # ---------------------------------------------------------------- agnhost

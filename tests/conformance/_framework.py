@@ -16,6 +16,8 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+import pytest
+
 from podlab import errors
 from podlab.client import Client
 from podlab.kinds import kind_named
@@ -28,7 +30,16 @@ BUSYBOX = "registry.k8s.io/e2e-test-images/busybox:1.36.1-1"
 AGNHOST = "registry.k8s.io/e2e-test-images/agnhost:2.53"
 NGINX = "registry.k8s.io/e2e-test-images/nginx:1.14-4"
 PAUSE = "registry.k8s.io/pause:3.10"
+NONROOT = "registry.k8s.io/e2e-test-images/nonroot:1.4"
 INVALID_REGISTRY_IMAGE = "invalid.registry.k8s.io/invalid/alpine:3.1"
+
+def upstream(path: str, name: str) -> pytest.MarkDecorator:
+    """Marks a test (or a parametrized case) as the port of the upstream test `name`
+    (its ginkgo.It / framework.ConformanceIt string, "[Conformance]" when it is one)
+    in kubernetes/kubernetes' test/e2e/common/`path`. tests/conformance/report.py
+    reads these marks into the README's table."""
+    return pytest.mark.upstream(path=path, name=name)
+
 
 POLL = 0.2
 POD_START_TIMEOUT = 60.0
@@ -37,9 +48,9 @@ POD_START_TIMEOUT = 60.0
 class Framework:
     """One test's view of the cluster: a fresh namespace and helpers on it."""
 
-    def __init__(self, client: Client, base_name: str) -> None:
+    def __init__(self, client: Client, base_name: str, namespace: str = "") -> None:
         self.client = client
-        self.namespace = f"{base_name}-{uuid.uuid4().hex[:5]}"
+        self.namespace = namespace or f"{base_name}-{uuid.uuid4().hex[:5]}"
 
     # -- set-up and tear-down ------------------------------------------------------
 

@@ -5,6 +5,7 @@ and a real cluster on Docker. The e2e and conformance tiers share these (their
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import uuid
@@ -27,7 +28,8 @@ def remove_node(node: str, network: str = "") -> None:
     remove_node_leftovers([node], network)
 
 
-KIT_IMAGES = ("podlab/pause:3.9", "busybox:latest", "nginx:latest", "ubuntu:14.04")
+KIT_IMAGES = ("podlab/pause:3.9", "busybox:latest", "podlab/busybox:1.35.0", "nginx:latest", "ubuntu:14.04",
+              "podlab/agnhost:2.53")
 
 
 def _docker_ok() -> str | None:
@@ -83,10 +85,48 @@ def docker_kit_session() -> Iterator[DockerKit]:
             pytest.fail(f"e2e tier required but unavailable: {problem}")
         pytest.skip(problem)
     kit = DockerKit(RUN_ID, f"podlab-e2e-{RUN_ID}", str(MIRROR) if MIRROR.exists() else "")
+    untag_stale_mirror_pulls()
     try:
         yield kit
     finally:
         _cleanup(kit)
+
+
+def kit_tags() -> set[str]:
+    """Every tag compose/images/build.sh gives its images (primaries and aliases)."""
+    import re
+
+    text = (REPO / "compose" / "images" / "build.sh").read_text()
+    return {tag for words in re.findall(r'^    \[[a-z]+\]="([^"]+)"$', text, re.M) for tag in words.split()}
+
+
+def untag_stale_mirror_pulls() -> None:
+    """Untag every upstream name an earlier run "pulled" from the mirror (a re-tag) that no
+    longer names its mirror image: after a kit rebuild, an IfNotPresent pull would keep
+    the old image under that name for ever. The kit's own tags (build.sh's) are never
+    touched: other checkouts sharing the engine build and use them."""
+    import docker
+
+    from nodeagent.runtime.docker import load_mirror
+
+    if not MIRROR.exists():
+        return
+    own = kit_tags()
+    client = docker.from_env(timeout=30)
+    try:
+        for name, local in load_mirror(str(MIRROR)).items():
+            if name == local or name in own:
+                continue
+            try:
+                current = client.images.get(name).id
+                wanted = client.images.get(local).id
+            except docker.errors.ImageNotFound:
+                continue
+            if current != wanted:
+                with contextlib.suppress(docker.errors.APIError):  # a container still uses it
+                    client.images.remove(name, noprune=True)
+    finally:
+        client.close()
 
 
 Body = Callable[..., Awaitable[None]]

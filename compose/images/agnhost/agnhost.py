@@ -4,7 +4,8 @@
 endpoints and output, in Python for the offline kit.
 
     agnhost pause | netexec | liveness | serve-hostname | mounttest |
-            test-webserver | entrypoint-tester | grpc-health-checking | fake-gitserver
+            test-webserver | entrypoint-tester | grpc-health-checking | etc-hosts |
+            fake-gitserver
 """
 
 from __future__ import annotations
@@ -506,6 +507,12 @@ def cmd_grpc_health_checking(args: argparse.Namespace) -> None:
                                 "/make-not-serving": not_serving}).serve_forever()
 
 
+def cmd_etc_hosts(_args: argparse.Namespace) -> None:
+    """Prints /etc/hosts."""
+    with open("/etc/hosts") as f:
+        sys.stdout.write(f.read())
+
+
 def cmd_fake_gitserver(args: argparse.Namespace) -> None:
     exit_on_term()
 
@@ -546,6 +553,7 @@ def main(argv: list[str]) -> None:
     g.add_argument("--http-port", type=int, default=8080)
     g.add_argument("--service", default="")
     g.add_argument("--delay-unhealthy-sec", type=int, default=-1)
+    sub.add_parser("etc-hosts")
     f = sub.add_parser("fake-gitserver")
     f.add_argument("--port", type=int, default=8000)
     # Go's flag syntax: --flag=value and -flag=value both work
