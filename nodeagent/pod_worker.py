@@ -257,6 +257,11 @@ class PodWorker:
             containers = await rt.list_containers(self.uid)
             plan = plan_pod(pod, containers, time.time(), self.ctx.backoff)
             phase = pod_phase(pod, containers, plan)
+        if self._final is None and any(c.state == RUNNING for c in containers):
+            try:
+                await self.ctx.volumes.refresh(pod, self._pod_ip, self.ctx.host_ip)
+            except VolumeError as err:
+                self._log(logging.WARNING, "volumes: %s", err)
         await self._publish(pod, containers, plan, phase)
         if self._final is not None and self._final[1] == "Evicted":
             self.evicted.set()

@@ -98,6 +98,17 @@ class VolumeManager:
                 raise VolumeError(f'MountVolume.SetUp failed for volume "{vol.name}": {err}') from err
         return out
 
+    async def refresh(self, pod: v1.Pod, pod_ip: str, host_ip: str) -> None:
+        """Rewrite the files of the pod's configMap, secret, downwardAPI and projected volumes
+        from their sources now, as the kubelet does on every sync of a running pod: an
+        updated ConfigMap or a relabelled pod shows in the mounted files. Raises VolumeError."""
+        for vol in pod.spec.volumes:
+            if any(vol.HasField(k) for k in ("config_map", "secret", "downward_api", "projected")):
+                try:
+                    await self._setup_one(pod, vol, pod_ip, host_ip)
+                except (OSError, ValueError) as err:
+                    raise VolumeError(f'MountVolume.SetUp failed for volume "{vol.name}": {err}') from err
+
     async def _setup_one(self, pod: v1.Pod, vol: v1.Volume, pod_ip: str,
                          host_ip: str) -> PreparedVolume:
         uid = pod.metadata.uid
