@@ -345,8 +345,16 @@ class SELinuxOptions(_message.Message):
     level: str
     def __init__(self, user: _Optional[str] = ..., role: _Optional[str] = ..., type: _Optional[str] = ..., level: _Optional[str] = ...) -> None: ...
 
+class SeccompProfile(_message.Message):
+    __slots__ = ("type", "localhost_profile")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    LOCALHOST_PROFILE_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    localhost_profile: str
+    def __init__(self, type: _Optional[str] = ..., localhost_profile: _Optional[str] = ...) -> None: ...
+
 class SecurityContext(_message.Message):
-    __slots__ = ("run_as_user", "run_as_group", "run_as_non_root", "read_only_root_filesystem", "privileged", "allow_privilege_escalation", "capabilities", "se_linux_options")
+    __slots__ = ("run_as_user", "run_as_group", "run_as_non_root", "read_only_root_filesystem", "privileged", "allow_privilege_escalation", "capabilities", "se_linux_options", "seccomp_profile")
     RUN_AS_USER_FIELD_NUMBER: _ClassVar[int]
     RUN_AS_GROUP_FIELD_NUMBER: _ClassVar[int]
     RUN_AS_NON_ROOT_FIELD_NUMBER: _ClassVar[int]
@@ -355,6 +363,7 @@ class SecurityContext(_message.Message):
     ALLOW_PRIVILEGE_ESCALATION_FIELD_NUMBER: _ClassVar[int]
     CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
     SE_LINUX_OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    SECCOMP_PROFILE_FIELD_NUMBER: _ClassVar[int]
     run_as_user: int
     run_as_group: int
     run_as_non_root: bool
@@ -363,7 +372,8 @@ class SecurityContext(_message.Message):
     allow_privilege_escalation: bool
     capabilities: Capabilities
     se_linux_options: SELinuxOptions
-    def __init__(self, run_as_user: _Optional[int] = ..., run_as_group: _Optional[int] = ..., run_as_non_root: _Optional[bool] = ..., read_only_root_filesystem: _Optional[bool] = ..., privileged: _Optional[bool] = ..., allow_privilege_escalation: _Optional[bool] = ..., capabilities: _Optional[_Union[Capabilities, _Mapping]] = ..., se_linux_options: _Optional[_Union[SELinuxOptions, _Mapping]] = ...) -> None: ...
+    seccomp_profile: SeccompProfile
+    def __init__(self, run_as_user: _Optional[int] = ..., run_as_group: _Optional[int] = ..., run_as_non_root: _Optional[bool] = ..., read_only_root_filesystem: _Optional[bool] = ..., privileged: _Optional[bool] = ..., allow_privilege_escalation: _Optional[bool] = ..., capabilities: _Optional[_Union[Capabilities, _Mapping]] = ..., se_linux_options: _Optional[_Union[SELinuxOptions, _Mapping]] = ..., seccomp_profile: _Optional[_Union[SeccompProfile, _Mapping]] = ...) -> None: ...
 
 class Container(_message.Message):
     __slots__ = ("name", "image", "command", "args", "working_dir", "ports", "env_from", "env", "resources", "volume_mounts", "liveness_probe", "readiness_probe", "startup_probe", "lifecycle", "termination_message_path", "termination_message_policy", "image_pull_policy", "security_context", "stdin", "stdin_once", "tty", "restart_policy")
@@ -644,20 +654,22 @@ class LocalObjectReference(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class PodSecurityContext(_message.Message):
-    __slots__ = ("run_as_user", "run_as_group", "run_as_non_root", "fs_group", "supplemental_groups", "se_linux_options")
+    __slots__ = ("run_as_user", "run_as_group", "run_as_non_root", "fs_group", "supplemental_groups", "se_linux_options", "seccomp_profile")
     RUN_AS_USER_FIELD_NUMBER: _ClassVar[int]
     RUN_AS_GROUP_FIELD_NUMBER: _ClassVar[int]
     RUN_AS_NON_ROOT_FIELD_NUMBER: _ClassVar[int]
     FS_GROUP_FIELD_NUMBER: _ClassVar[int]
     SUPPLEMENTAL_GROUPS_FIELD_NUMBER: _ClassVar[int]
     SE_LINUX_OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    SECCOMP_PROFILE_FIELD_NUMBER: _ClassVar[int]
     run_as_user: int
     run_as_group: int
     run_as_non_root: bool
     fs_group: int
     supplemental_groups: _containers.RepeatedScalarFieldContainer[int]
     se_linux_options: SELinuxOptions
-    def __init__(self, run_as_user: _Optional[int] = ..., run_as_group: _Optional[int] = ..., run_as_non_root: _Optional[bool] = ..., fs_group: _Optional[int] = ..., supplemental_groups: _Optional[_Iterable[int]] = ..., se_linux_options: _Optional[_Union[SELinuxOptions, _Mapping]] = ...) -> None: ...
+    seccomp_profile: SeccompProfile
+    def __init__(self, run_as_user: _Optional[int] = ..., run_as_group: _Optional[int] = ..., run_as_non_root: _Optional[bool] = ..., fs_group: _Optional[int] = ..., supplemental_groups: _Optional[_Iterable[int]] = ..., se_linux_options: _Optional[_Union[SELinuxOptions, _Mapping]] = ..., seccomp_profile: _Optional[_Union[SeccompProfile, _Mapping]] = ...) -> None: ...
 
 class PodSpec(_message.Message):
     __slots__ = ("volumes", "init_containers", "containers", "restart_policy", "termination_grace_period_seconds", "active_deadline_seconds", "dns_policy", "node_selector", "service_account_name", "service_account", "node_name", "host_network", "host_pid", "host_ipc", "security_context", "image_pull_secrets", "hostname", "subdomain", "affinity", "scheduler_name", "tolerations", "host_aliases", "priority_class_name", "priority", "automount_service_account_token", "share_process_namespace", "enable_service_links")
