@@ -21,7 +21,8 @@ from tests.support.dockerkit import DockerKit, docker_cluster
 
 @pytest.fixture(scope="package")
 def conformance_cluster(etcd: Any, docker_kit: DockerKit) -> Iterator[Any]:
-    cluster = docker_cluster(etcd, docker_kit, "conf", nodes=1)
+    # A 10 s resync: updated ConfigMaps and Secrets show in volumes within it (the kubelet: ~1 min).
+    cluster = docker_cluster(etcd, docker_kit, "conf", nodes=1, agent_flags=("--resync-period", "10"))
     try:
         yield cluster
     finally:
