@@ -286,18 +286,34 @@ build_debian() {
     say "debian: built $img"
 }
 
-# ---------------------------------------------------------------- nginx
-build_nginx() {
-    local img base h
-    img="$(primary_of nginx)"
-    base="$(primary_of debian)"
-    [ -n "$(image_id "$base")" ] || die "nginx needs $base (build.sh debian)"
-    h="$(hash_of nginx "$(image_id "$base")" "$HERE"/nginx/*)"
-    if current "$img" "$h"; then say "nginx: $img current"; return; fi
-    run_logged nginx-build docker build --build-arg "BASE_IMAGE=$base" --label io.podlab.kit=1 \
-        --label "io.podlab.kit.recipe=$h" -t "$img" "$HERE/nginx"
-    say "nginx: built $img"
+# ---------------------------------------------------------------- derived images
+# build_on NAME BASE CONTEXT [INPUT...]: build NAME from CONTEXT's Dockerfile with the
+# kit image BASE as its BASE_IMAGE; INPUTs (with the base's id) make the recipe hash.
+build_on() {
+    local name="$1" base_name="$2" ctx="$3" img base h
+    shift 3
+    img="$(primary_of "$name")"
+    base="$(primary_of "$base_name")"
+    [ -n "$(image_id "$base")" ] || die "$name needs $base (build.sh $base_name)"
+    h="$(hash_of "$name" "$(image_id "$base")" "$@")"
+    if current "$img" "$h"; then say "$name: $img current"; return; fi
+    run_logged "$name-build" docker build --build-arg "BASE_IMAGE=$base" --label io.podlab.kit=1 \
+        --label "io.podlab.kit.recipe=$h" -t "$img" "$ctx"
+    say "$name: built $img"
 }
+
+# build_inline NAME BASE LINE...: NAME is BASE plus these Dockerfile lines.
+build_inline() {
+    local name="$1" base_name="$2" ctx="$WORK/$1"
+    shift 2
+    mkdir -p "$ctx"
+    printf 'ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n' >"$ctx/Dockerfile"
+    printf '%s\n' "$@" >>"$ctx/Dockerfile"
+    build_on "$name" "$base_name" "$ctx" "$ctx/Dockerfile"
+}
+
+# nginx on :80 with the stock page (compose/images/nginx).
+build_nginx() { build_on nginx debian "$HERE/nginx" "$HERE"/nginx/*; }
 
 # ---------------------------------------------------------------- pytools
 build_pytools() {
@@ -323,52 +339,18 @@ build_pytools() {
     say "pytools: built $img"
 }
 
-# ---------------------------------------------------------------- nonroot
 # registry.k8s.io/e2e-test-images/nonroot: an image whose user is 1234 (the
 # runAsNonRoot tests run `id -u` in it).
-build_nonroot() {
-    local img base h ctx
-    img="$(primary_of nonroot)"
-    base="$(primary_of busybox)"
-    [ -n "$(image_id "$base")" ] || die "nonroot needs $base (build.sh busybox)"
-    h="$(hash_of nonroot "$(image_id "$base")")"
-    if current "$img" "$h"; then say "nonroot: $img current"; return; fi
-    ctx="$WORK/nonroot"
-    mkdir -p "$ctx"
-    printf 'FROM %s\nUSER 1234\n' "$base" >"$ctx/Dockerfile"
-    run_logged nonroot-build docker build --label io.podlab.kit=1 --label "io.podlab.kit.recipe=$h" -t "$img" "$ctx"
-    say "nonroot: built $img"
-}
+build_nonroot() { build_inline nonroot busybox 'USER 1234'; }
 
-# ---------------------------------------------------------------- agnhost
-build_agnhost() {
-    local img base h
-    img="$(primary_of agnhost)"
-    base="$(primary_of pytools)"
-    [ -n "$(image_id "$base")" ] || die "agnhost needs $base (build.sh pytools)"
-    h="$(hash_of agnhost "$(image_id "$base")" "$HERE"/agnhost/*)"
-    if current "$img" "$h"; then say "agnhost: $img current"; return; fi
-    run_logged agnhost-build docker build --build-arg "BASE_IMAGE=$base" --label io.podlab.kit=1 \
-        --label "io.podlab.kit.recipe=$h" -t "$img" "$HERE/agnhost"
-    say "agnhost: built $img"
-}
+# agnhost, the e2e test image's subcommands (compose/images/agnhost).
+build_agnhost() { build_on agnhost pytools "$HERE/agnhost" "$HERE"/agnhost/*; }
 
-# ---------------------------------------------------------------- goproxy
 # registry.k8s.io/goproxy:0.1, which the docs' TCP-probe example runs: something
 # listening on :8080 (agnhost netexec; the example only connects to it).
 build_goproxy() {
-    local img base h ctx
-    img="$(primary_of goproxy)"
-    base="$(primary_of agnhost)"
-    [ -n "$(image_id "$base")" ] || die "goproxy needs $base (build.sh agnhost)"
-    h="$(hash_of goproxy "$(image_id "$base")")"
-    if current "$img" "$h"; then say "goproxy: $img current"; return; fi
-    ctx="$WORK/goproxy"
-    mkdir -p "$ctx"
-    printf 'FROM %s\nEXPOSE 8080\nENTRYPOINT ["/agnhost", "netexec", "--http-port=8080", "--udp-port=-1"]\nCMD []\n' \
-        "$base" >"$ctx/Dockerfile"
-    run_logged goproxy-build docker build --label io.podlab.kit=1 --label "io.podlab.kit.recipe=$h" -t "$img" "$ctx"
-    say "goproxy: built $img"
+    build_inline goproxy agnhost 'EXPOSE 8080' \
+        'ENTRYPOINT ["/agnhost", "netexec", "--http-port=8080", "--udp-port=-1"]' 'CMD []'
 }
 
 for name in "${WANTED[@]}"; do
