@@ -31,6 +31,11 @@ def expand(text: str, env: Mapping[str, str]) -> str:
     return _VAR.sub(repl, text)
 
 
+def referenced(text: str) -> set[str]:
+    """The variable names `text` refers to as $(VAR) (`$$` escapes are not references)."""
+    return {m.group(1) for m in _VAR.finditer(text) if m.group(1)}
+
+
 _LABEL_REF = re.compile(r"^metadata\.(labels|annotations)\['(.+)'\]$")
 
 

@@ -34,6 +34,12 @@ def resolve_port(port: Value, container: v1.Container) -> int:
 async def http_get(host: str, port: int, path: str, headers: list[v1.HTTPHeader],
                    timeout: float, tls: ssl.SSLContext | None = None) -> int:
     """GET http(s)://host:port/path (HTTPS when `tls` is given); returns the status code."""
+    return (await http_get_location(host, port, path, headers, timeout, tls))[0]
+
+
+async def http_get_location(host: str, port: int, path: str, headers: list[v1.HTTPHeader],
+                            timeout: float, tls: ssl.SSLContext | None = None) -> tuple[int, str]:
+    """GET http(s)://host:port/path; returns the status code and the Location header ("")."""
     async with asyncio.timeout(timeout):
         reader, writer = await asyncio.open_connection(host, port, ssl=tls)
     try:
@@ -50,7 +56,13 @@ async def http_get(host: str, port: int, path: str, headers: list[v1.HTTPHeader]
         parts = first.decode("latin-1").split()
         if len(parts) < 2 or not parts[1].isdigit():
             raise HookError(f"bad HTTP response: {first!r}")
-        return int(parts[1])
+        location = ""
+        async with asyncio.timeout(timeout):
+            while (line := await reader.readline()) not in (b"", b"\r\n", b"\n"):
+                name, _, value = line.decode("latin-1").partition(":")
+                if name.strip().lower() == "location":
+                    location = value.strip()
+        return int(parts[1]), location
     finally:
         writer.close()
 

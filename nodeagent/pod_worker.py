@@ -42,6 +42,7 @@ from nodeagent.runtime.base import (
     SandboxInfo,
     SandboxSpec,
 )
+from nodeagent.securitycontext import run_as_user, verify_run_as_non_root
 from nodeagent.status import StatusInputs, build_status
 from nodeagent.volumes import PreparedVolume, VolumeError, VolumeManager
 from podlab.events import NORMAL, WARNING, EventRecorder
@@ -256,6 +257,11 @@ class PodWorker:
             containers = await rt.list_containers(self.uid)
             plan = plan_pod(pod, containers, time.time(), self.ctx.backoff)
             phase = pod_phase(pod, containers, plan)
+        if self._final is None and any(c.state == RUNNING for c in containers):
+            try:
+                await self.ctx.volumes.refresh(pod, self._pod_ip, self.ctx.host_ip)
+            except VolumeError as err:
+                self._log(logging.WARNING, "volumes: %s", err)
         await self._publish(pod, containers, plan, phase)
         if self._final is not None and self._final[1] == "Evicted":
             self.evicted.set()
@@ -336,13 +342,10 @@ class PodWorker:
                              p.host_ip if p.host_ip not in ("", "0.0.0.0") else self.ctx.host_ip)
                  for c in list(pod.spec.init_containers) + list(pod.spec.containers)
                  for p in c.ports if p.host_port]
-        hosts: dict[str, list[str]] = {}
-        for alias in pod.spec.host_aliases:
-            for h in alias.hostnames:
-                hosts.setdefault(h, []).append(alias.ip)
         spec = SandboxSpec(pod.metadata.uid, pod.metadata.name, pod.metadata.namespace or "default",
                            attempt, pod.spec.hostname or pod.metadata.name, labels,
-                           host_network=pod.spec.host_network, ports=ports, extra_hosts=hosts)
+                           host_network=pod.spec.host_network, ports=ports,
+                           mounts=await self.ctx.volumes.sandbox_mounts(pod))
         sandbox = await rt.run_sandbox(spec)
         if pod.spec.host_network:
             sandbox.ip = self.ctx.host_ip
@@ -385,7 +388,7 @@ class PodWorker:
         try:
             env = await build_env(pod, c, self.ctx.getter, self._pod_ip, self.ctx.host_ip,
                                   self.ctx.allocatable)
-            mounts = self.ctx.volumes.mounts(c, prepared)
+            mounts = self.ctx.volumes.mounts(pod, c, prepared, env, s.attempt)
         except ContainerConfigError as err:
             self._block(c.name, "CreateContainerConfigError", str(err))
             self._event(WARNING, "Failed", f"Error: {err}", c.name)
@@ -404,6 +407,12 @@ class PodWorker:
             self._event(WARNING, "Failed", f"Error: {err.reason}", c.name)
             self._log(logging.WARNING, "container %s: %s: %s", c.name, err.reason, err.message)
             return False
+        try:
+            verify_run_as_non_root(pod, c, await rt.image_user(c.image))
+        except ContainerConfigError as err:
+            self._block(c.name, "CreateContainerConfigError", str(err))
+            self._event(WARNING, "Failed", f"Error: {err}", c.name)
+            return False
         self._blocked.pop(c.name, None)
         labels = pod_labels(pod, self.ctx.node_name)
         labels.update({LABEL_CONTAINER_NAME: c.name, LABEL_ATTEMPT: str(s.attempt),
@@ -419,8 +428,7 @@ class PodWorker:
         if limits.get("memory"):
             spec.memory_limit = to_bytes(limits["memory"])
         sc, psc = c.security_context, pod.spec.security_context
-        user = sc.run_as_user if sc.HasField("run_as_user") else (
-            psc.run_as_user if psc.HasField("run_as_user") else None)
+        user = run_as_user(pod, c)
         group = sc.run_as_group if sc.HasField("run_as_group") else (
             psc.run_as_group if psc.HasField("run_as_group") else None)
         if user is not None:
@@ -542,7 +550,8 @@ class PodWorker:
         inputs = StatusInputs(
             phase=final[0] if final else phase, plan=plan,
             pod_ip=self._pod_ip, host_ip=self.ctx.host_ip, now=now, blocked=blocked,
-            reason=final[1] if final else "", message=final[2] if final else "")
+            reason=final[1] if final else "", message=final[2] if final else "",
+            messages=await self.ctx.volumes.files.termination_messages(pod, containers))
         status = build_status(pod, containers, inputs, self.ctx.probes)
         blob = status.SerializeToString(deterministic=True)
         if blob == self._last_status:

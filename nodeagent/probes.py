@@ -27,10 +27,11 @@ import asyncio
 import logging
 import ssl
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from nodeagent.hooks import HookError, http_get, resolve_port
+from nodeagent.hooks import HookError, http_get_location, resolve_port
 from nodeagent.runtime.base import Runtime, RuntimeError_
 from podlab.events import WARNING, EventRecorder
 from podlab.v1 import objects_pb2 as v1
@@ -151,9 +152,21 @@ async def _http(hg: v1.HTTPGetAction, container: v1.Container, host: str, timeou
     port = resolve_port(hg.port, container)
     scheme = (hg.scheme or "HTTP").upper()
     url = f"{scheme.lower()}://{target}:{port}{hg.path or '/'}"
+    path = hg.path or "/"
     try:
-        code = await http_get(target, port, hg.path, list(hg.http_headers), timeout,
-                              tls=_NO_VERIFY if scheme == "HTTPS" else None)
+        # The kubelet follows up to 10 redirects to the same host; a redirect elsewhere is
+        # a success (with a warning), not followed.
+        for _ in range(11):
+            code, location = await http_get_location(target, port, path, list(hg.http_headers), timeout,
+                                                     tls=_NO_VERIFY if scheme == "HTTPS" else None)
+            if not 300 <= code < 400 or not location:
+                break
+            nxt = urllib.parse.urlsplit(urllib.parse.urljoin(f"{scheme.lower()}://{target}:{port}{path}",
+                                                             location))
+            if nxt.hostname != target:
+                return Outcome(True, f"Probe terminated redirects, Response body: {location}")
+            port = nxt.port or port
+            path = urllib.parse.urlunsplit(("", "", nxt.path or "/", nxt.query, ""))
     except TimeoutError:
         return Outcome(False, f'Get "{url}": context deadline exceeded (Client.Timeout exceeded '
                               f'while awaiting headers)')

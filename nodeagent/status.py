@@ -26,6 +26,8 @@ class StatusInputs:
     blocked: dict[str, tuple[str, str]] = field(default_factory=dict)
     reason: str = ""
     message: str = ""
+    # container id -> its termination message (exited containers that have one)
+    messages: dict[str, str] = field(default_factory=dict)
 
 
 def ts_from_epoch(epoch: float) -> Timestamp:
@@ -36,8 +38,9 @@ def ts_from_epoch(epoch: float) -> Timestamp:
     return ts
 
 
-def _terminated(info: ContainerInfo, state: v1.ContainerState) -> None:
+def _terminated(info: ContainerInfo, state: v1.ContainerState, inputs: StatusInputs) -> None:
     t = state.terminated
+    t.message = inputs.messages.get(info.id, "")
     t.exit_code = info.exit_code
     t.reason = ("OOMKilled" if info.oom_killed else "Completed" if info.exit_code == 0
                 else "Error")
@@ -65,7 +68,7 @@ def container_status(pod: v1.Pod, c: v1.Container, attempts: list[ContainerInfo]
         if latest is not None:
             cs.restart_count = latest.attempt
         if previous is not None:
-            _terminated(previous, cs.last_state)
+            _terminated(previous, cs.last_state, inputs)
         return cs
     cs.container_id = f"docker://{latest.id}"
     cs.image_id = latest.image_id
@@ -79,7 +82,7 @@ def container_status(pod: v1.Pod, c: v1.Container, attempts: list[ContainerInfo]
         if is_init and c.restart_policy != "Always":
             cs.ready = False
         if previous is not None:
-            _terminated(previous, cs.last_state)
+            _terminated(previous, cs.last_state, inputs)
         return cs
     # exited
     ready_at = inputs.plan.backing_off.get(c.name)
@@ -88,11 +91,11 @@ def container_status(pod: v1.Pod, c: v1.Container, attempts: list[ContainerInfo]
         cs.state.waiting.reason = "CrashLoopBackOff"
         cs.state.waiting.message = (f"back-off {delay}s restarting failed container={c.name} "
                                     f"pod={pod.metadata.name}_{pod.metadata.namespace}({uid})")
-        _terminated(latest, cs.last_state)
+        _terminated(latest, cs.last_state, inputs)
     else:
-        _terminated(latest, cs.state)
+        _terminated(latest, cs.state, inputs)
         if previous is not None:
-            _terminated(previous, cs.last_state)
+            _terminated(previous, cs.last_state, inputs)
         if is_init and latest.exit_code == 0:
             cs.ready = True
     return cs

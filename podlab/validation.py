@@ -703,6 +703,11 @@ def _volume_mounts(errs: ErrorList, path: str, container: v1.Container,
         seen.add(mount.mount_path)
         if mount.sub_path:
             _relative_path(errs, f"{mpath}.subPath", mount.sub_path)
+        if mount.sub_path_expr:
+            if mount.sub_path:
+                errs.invalid(f"{mpath}.subPathExpr", mount.sub_path_expr,
+                             "subPathExpr and subPath are mutually exclusive")
+            _relative_path(errs, f"{mpath}.subPathExpr", mount.sub_path_expr)
         _enum(errs, f"{mpath}.mountPropagation", mount.mount_propagation,
               ("None", "HostToContainer", "Bidirectional"))
 

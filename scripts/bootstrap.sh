@@ -3,7 +3,7 @@
 # step checks first and is skipped when already done, so a re-run takes a few
 # seconds. Safe under CI=true with no stdin.
 #
-#   1. Debian packages: docker.io debootstrap busybox-static iproute2 gcc libc6-dev
+#   1. Debian packages: docker.io debootstrap iproute2 gcc libc6-dev make patch bzip2 xz-utils
 #   2. Docker Compose v2 (bookworm only has v1): the static plugin from the
 #      trixie suite, fetched with a private apt state so the host's sources
 #      stay untouched; installed for both docker clients.
@@ -37,7 +37,7 @@ BASE_PY="$("${PODLAB_PYTHON:-python3}" -c 'import sys; print(getattr(sys, "_base
     || echo "${PODLAB_PYTHON:-python3}")"
 MIRROR="${PODLAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
-APT_PACKAGES=(docker.io debootstrap busybox-static iproute2 gcc libc6-dev)
+APT_PACKAGES=(docker.io debootstrap iproute2 gcc libc6-dev make patch bzip2 xz-utils)
 PLUGIN_DIRS=(/usr/libexec/docker/cli-plugins /usr/local/lib/docker/cli-plugins)
 
 export DEBIAN_FRONTEND=noninteractive

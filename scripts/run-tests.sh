@@ -9,7 +9,7 @@
 #    would: its python, its console scripts and its etcd first on PATH;
 # 2. python proto/generate.py --check   (generated code matches proto/);
 # 3. scripts/check_deps.py (every import is a declared dependency), ruff check . and mypy;
-# 4. pytest over every tier: unit, integration, e2e, lab, with
+# 4. pytest over every tier: unit, integration, e2e, conformance, lab, with
 #    PODLAB_REQUIRE_ALL_TIERS=1 so a tier whose dependency is missing fails
 #    instead of skipping. Extra arguments go to pytest (e.g. -k, -x).
 #    "No tests collected" (exit 5) is a failure;
@@ -61,10 +61,10 @@ step "mypy"
 mapfile -t PACKAGES < <("$PY" scripts/project.py packages)
 "$PY" -m mypy "${PACKAGES[@]}" bench scripts/project.py scripts/check_deps.py || fail "mypy"
 
-step "pytest: unit, integration, e2e, lab"
+step "pytest: unit, integration, e2e, conformance, lab"
 PYTEST_LOG="$(mktemp)"
 trap 'rm -f "$PYTEST_LOG"' EXIT
-"$PY" -m pytest -m "unit or integration or e2e or lab" -p no:cacheprovider "$@" </dev/null \
+"$PY" -m pytest -m "unit or integration or e2e or conformance or lab" -p no:cacheprovider "$@" </dev/null \
     | tee "$PYTEST_LOG"
 rc=${PIPESTATUS[0]}
 case "$rc" in

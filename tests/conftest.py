@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.dockerkit import DockerKit, docker_kit_session
 from tests.support.procs import Etcd, etcd_binary
 
-TIERS = ("unit", "integration", "e2e", "lab")
+TIERS = ("unit", "integration", "e2e", "conformance", "lab")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -36,3 +37,9 @@ def etcd() -> Iterator[Etcd]:
     server.stop()
 
 
+
+
+@pytest.fixture(scope="session")
+def docker_kit() -> Iterator[DockerKit]:
+    """The Docker engine with the offline kit images (e2e and conformance tiers)."""
+    yield from docker_kit_session()

@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # Build podlab's offline image kit into the local Docker engine. No registry
 # and no network inside any build: every image comes from host files (gcc,
-# busybox-static, debootstrap from the Debian mirror, host-built wheels).
+# busybox built from Debian's source package, debootstrap from the Debian mirror,
+# host-built wheels).
 #
 #   compose/images/build.sh [--force] [--no-cache] [IMAGE...]
 #
-#   IMAGE      any of: pause busybox debian nginx pytools (default: all)
+#   IMAGE      any of: pause busybox nonroot debian nginx pytools agnhost goproxy (default: all)
 #   --force    rebuild the images even when present and current
 #   --no-cache also redo the debootstrap rootfs cached in $PODLAB_CACHE_DIR
 #
 # An image is skipped when it is present and its label io.podlab.kit.recipe
 # matches the hash of its recipe (sources, inputs, base image id), so a warm
 # re-run takes seconds. The map from upstream names to these images is
-# compose/images/mirror.yaml. Needs root, docker, gcc + libc6-dev,
-# busybox-static, debootstrap (scripts/bootstrap.sh installs them).
+# compose/images/mirror.yaml. Needs root, docker, gcc + libc6-dev, make, patch,
+# bzip2, debootstrap (scripts/bootstrap.sh installs them).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -27,15 +28,18 @@ DEBIAN_SUITE=bookworm
 DEBIAN_PACKAGES=python3,python3-venv,ca-certificates,bash,procps,nginx,curl,iproute2
 PYTOOLS_REQUIREMENTS=("grpcio>=1.85,<2" "grpcio-health-checking>=1.85,<2")
 DEFAULT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-ALL_IMAGES=(pause busybox debian nginx pytools)
+ALL_IMAGES=(pause busybox nonroot debian nginx pytools agnhost goproxy)
 
 # name -> "primary alias alias..."
 declare -A TAGS=(
     [pause]="podlab/pause:3.9 registry.k8s.io/pause:3.9"
-    [busybox]="podlab/busybox:latest busybox:latest"
+    [busybox]="podlab/busybox:1.35.0 podlab/busybox:latest busybox:latest"
     [debian]="podlab/debian:bookworm podlab/ubuntu:14.04 ubuntu:14.04"
     [nginx]="podlab/nginx:latest nginx:latest"
     [pytools]="podlab/pytools:latest"
+    [agnhost]="podlab/agnhost:2.53"
+    [goproxy]="podlab/goproxy:0.1"
+    [nonroot]="podlab/nonroot:1.4"
 )
 
 FORCE=0
@@ -45,7 +49,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --force) FORCE=1 ;;
         --no-cache) NO_CACHE=1; FORCE=1 ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         -*) echo "build.sh: unknown option $1" >&2; exit 2 ;;
         *)
             [ -n "${TAGS[$1]+x}" ] || { echo "build.sh: unknown image $1 (one of: ${ALL_IMAGES[*]})" >&2; exit 2; }
@@ -123,52 +127,38 @@ build_pause() {
 }
 
 # ---------------------------------------------------------------- busybox
+# Upstream busybox, as the busybox images the Kubernetes docs and e2e tests name
+# are: built here from the source Debian ships (apt-get source busybox: upstream's
+# tarball plus Debian's patches, of which only the CVE fixes are applied), with
+# upstream's defconfig, static. Debian's own builds differ in ways tests see: no
+# printenv, nc without -z, an ash that drops environment variables whose names are
+# not shell names (envFrom's "data-1"), applets run before $PATH is searched.
+BUSYBOX_SRC_PACKAGE=busybox
 build_busybox() {
-    local img h root applet
+    local img h root applet bin
     img="$(primary_of busybox)"
-    # Debian's dynamic busybox, not busybox-static: the static build's shell runs
-    # applets before looking at $PATH, so no command could stand in for an applet
-    # (see netstat below). The dynamic one needs only libc and libresolv.
-    local bin deb
-    bin="$(dynamic_busybox)"
+    bin="$(upstream_busybox)"
     h="$(hash_of busybox "$bin" "$0")"
     if current "$img" "$h"; then say "busybox: $img current"; return; fi
     root="$WORK/busybox-root"
     mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,root,home,var/www,var/run,proc,sys,dev}
     install -d -m 1777 "$root/tmp"
     install -m 0755 "$bin" "$root/bin/busybox"
-    for lib in $(ldd "$bin" | grep -o '/[^ ]*'); do
-        mkdir -p "$root$(dirname "$lib")"
-        cp -L "$lib" "$root$lib"
+    # A static glibc program still loads NSS modules to resolve names (wget, ping
+    # by hostname), as the glibc busybox image does.
+    local lib libdir=/lib/x86_64-linux-gnu
+    for lib in libnss_files.so.2 libnss_dns.so.2 libresolv.so.2 libc.so.6; do
+        if [ -e "$libdir/$lib" ]; then install -D -m 0644 "$(readlink -f "$libdir/$lib")" "$root/lib/$lib"; fi
     done
+    install -D -m 0755 "$(readlink -f /lib64/ld-linux-x86-64.so.2)" "$root/lib64/ld-linux-x86-64.so.2"
+    printf 'hosts: files dns\nnetworks: files\npasswd: files\ngroup: files\n' >"$root/etc/nsswitch.conf"
     while read -r applet; do
         if [ -z "$applet" ] || [ "$applet" = bin/busybox ]; then continue; fi
         mkdir -p "$root/$(dirname "$applet")"
         ln -sf /bin/busybox "$root/$applet"
     done < <("$bin" --list-full)
-    # Debian's busybox is built without `netstat -p`, which the seeds use. This
-    # netstat accepts -p and prints the PID/Program name column as "-": busybox in
-    # one container cannot see the processes of the pod's other containers, so "-"
-    # is exactly what -p shows there (as in the seed's own output).
-    rm -f "$root/bin/netstat"
-    cat >"$root/bin/netstat" <<'NETSTAT'
-#!/bin/sh
-prog=0
-args=""
-for a in "$@"; do
-    case "$a" in
-        --*) ;;
-        -*p*) prog=1; a=$(echo "$a" | tr -d p); [ "$a" = "-" ] && continue ;;
-    esac
-    args="$args $a"
-done
-[ "$prog" = 0 ] && exec busybox netstat "$@"
-# shellcheck disable=SC2086
-busybox netstat $args | awk '/^Proto/ { print $0 " PID/Program name"; next }
-    /^(tcp|udp|raw)/ { print $0 " -"; next } { print }'
-NETSTAT
-    chmod 0755 "$root/bin/netstat"
-    for applet in sh sleep wget netstat cat nc httpd env echo awk tr; do
+    for applet in sh sleep wget netstat cat nc httpd env echo awk tr printenv nslookup timeout killall \
+            pgrep pkill nohup hostname id ps top; do
         compgen -G "$root/*bin/$applet" >/dev/null || compgen -G "$root/usr/*bin/$applet" >/dev/null \
             || die "busybox lacks the $applet applet"
     done
@@ -195,19 +185,49 @@ EOF
             --change 'LABEL io.podlab.kit=1' \
             --change "LABEL io.podlab.kit.recipe=$h" \
             - "$img" >/dev/null
-    say "busybox: built $img"
+    say "busybox: built $img ($("$bin" 2>&1 | head -n 1 | cut -d' ' -f2), $("$bin" --list | wc -l) applets)"
 }
 
-# The busybox binary from Debian's (dynamic) busybox package, unpacked into a cache
-# without installing it (it conflicts with busybox-static, which bootstrap installs).
-dynamic_busybox() {
-    local dir=/var/cache/podlab/busybox-dyn
-    if [ ! -x "$dir/root/bin/busybox" ]; then
-        rm -rf "$dir" && mkdir -p "$dir"
-        (cd "$dir" && apt-get download busybox >/dev/null 2>&1) || die "apt-get download busybox failed"
-        dpkg -x "$dir"/busybox_*.deb "$dir/root"
+# Print the path of upstream busybox built from Debian's source package, building it
+# (about a minute) unless the cache has it. Only Debian's CVE patches are applied.
+upstream_busybox() {
+    local dir="$CACHE_DIR/busybox-src" src ver out
+    mkdir -p "$dir/lists/partial" "$dir/sources"
+    if ! compgen -G "$dir/${BUSYBOX_SRC_PACKAGE}_*.orig.tar.*" >/dev/null; then
+        printf 'Types: deb-src\nURIs: %s\nSuites: %s\nComponents: main\nSigned-By: %s\n' \
+            "$MIRROR" "$DEBIAN_SUITE" /usr/share/keyrings/debian-archive-keyring.gpg \
+            >"$dir/sources/debian-src.sources"
+        local apt_opts=(-q -o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$dir/sources"
+                        -o "Dir::State::Lists=$dir/lists" -o APT::Sandbox::User=root -o Acquire::Retries=3)
+        { apt-get "${apt_opts[@]}" update && (cd "$dir" && apt-get "${apt_opts[@]}" source --download-only \
+            "$BUSYBOX_SRC_PACKAGE"); } >"$dir/fetch.log" 2>&1 </dev/null \
+            || { tail -n 20 "$dir/fetch.log" >&2; die "apt-get source $BUSYBOX_SRC_PACKAGE failed"; }
     fi
-    echo "$dir/root/bin/busybox"
+    src="$(compgen -G "$dir/${BUSYBOX_SRC_PACKAGE}_*.orig.tar.*" | head -n 1)"
+    ver="$(basename "$src" | sed 's/^[^_]*_\(.*\)\.orig\.tar\..*$/\1/')"
+    out="$dir/build-$ver/busybox"
+    if [ -x "$out" ] && file_is_static "$out"; then echo "$out"; return; fi
+    { command -v make && command -v patch && command -v bzip2; } >/dev/null \
+        || die "make, patch and bzip2 are needed to build busybox"
+    say "busybox: building upstream busybox $ver from Debian's source (about a minute)" >&2
+    local build="$WORK/busybox-build" tree patchfile
+    mkdir -p "$build"
+    tar -C "$build" -xf "$src"
+    tar -C "$build" -xf "$(compgen -G "$dir/${BUSYBOX_SRC_PACKAGE}_*.debian.tar.*" | head -n 1)"
+    tree="$(compgen -G "$build/busybox-*" | head -n 1)"
+    while read -r patchfile; do
+        case "$patchfile" in
+            CVE-*) patch -d "$tree" -p1 -s <"$build/debian/patches/$patchfile" \
+                       || die "busybox: $patchfile does not apply" ;;
+        esac
+    done < <(grep -v '^#' "$build/debian/patches/series" 2>/dev/null || true)
+    (cd "$tree" && make defconfig >/dev/null 2>&1 \
+        && sed -i 's/^# CONFIG_STATIC is not set$/CONFIG_STATIC=y/' .config \
+        && make -j"$(nproc)" busybox >"$dir/build.log" 2>&1) \
+        || { tail -n 30 "$dir/build.log" >&2; die "busybox build failed"; }
+    mkdir -p "$(dirname "$out")"
+    install -m 0755 "$tree/busybox" "$out"
+    echo "$out"
 }
 
 file_is_static() {
@@ -269,18 +289,34 @@ build_debian() {
     say "debian: built $img"
 }
 
-# ---------------------------------------------------------------- nginx
-build_nginx() {
-    local img base h
-    img="$(primary_of nginx)"
-    base="$(primary_of debian)"
-    [ -n "$(image_id "$base")" ] || die "nginx needs $base (build.sh debian)"
-    h="$(hash_of nginx "$(image_id "$base")" "$HERE"/nginx/*)"
-    if current "$img" "$h"; then say "nginx: $img current"; return; fi
-    run_logged nginx-build docker build --build-arg "BASE_IMAGE=$base" --label io.podlab.kit=1 \
-        --label "io.podlab.kit.recipe=$h" -t "$img" "$HERE/nginx"
-    say "nginx: built $img"
+# ---------------------------------------------------------------- derived images
+# build_on NAME BASE CONTEXT [INPUT...]: build NAME from CONTEXT's Dockerfile with the
+# kit image BASE as its BASE_IMAGE; INPUTs (with the base's id) make the recipe hash.
+build_on() {
+    local name="$1" base_name="$2" ctx="$3" img base h
+    shift 3
+    img="$(primary_of "$name")"
+    base="$(primary_of "$base_name")"
+    [ -n "$(image_id "$base")" ] || die "$name needs $base (build.sh $base_name)"
+    h="$(hash_of "$name" "$(image_id "$base")" "$@")"
+    if current "$img" "$h"; then say "$name: $img current"; return; fi
+    run_logged "$name-build" docker build --build-arg "BASE_IMAGE=$base" --label io.podlab.kit=1 \
+        --label "io.podlab.kit.recipe=$h" -t "$img" "$ctx"
+    say "$name: built $img"
 }
+
+# build_inline NAME BASE LINE...: NAME is BASE plus these Dockerfile lines.
+build_inline() {
+    local name="$1" base_name="$2" ctx="$WORK/$1"
+    shift 2
+    mkdir -p "$ctx"
+    printf 'ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n' >"$ctx/Dockerfile"
+    printf '%s\n' "$@" >>"$ctx/Dockerfile"
+    build_on "$name" "$base_name" "$ctx" "$ctx/Dockerfile"
+}
+
+# nginx on :80 with the stock page (compose/images/nginx).
+build_nginx() { build_on nginx debian "$HERE/nginx" "$HERE"/nginx/*; }
 
 # ---------------------------------------------------------------- pytools
 build_pytools() {
@@ -306,6 +342,20 @@ build_pytools() {
     run_logged pytools-build docker build --build-arg "BASE_IMAGE=$base" --label io.podlab.kit=1 \
         --label "io.podlab.kit.recipe=$h" -t "$img" "$ctx"
     say "pytools: built $img"
+}
+
+# registry.k8s.io/e2e-test-images/nonroot: an image whose user is 1234 (the
+# runAsNonRoot tests run `id -u` in it).
+build_nonroot() { build_inline nonroot busybox 'USER 1234'; }
+
+# agnhost, the e2e test image's subcommands (compose/images/agnhost).
+build_agnhost() { build_on agnhost pytools "$HERE/agnhost" "$HERE"/agnhost/*; }
+
+# registry.k8s.io/goproxy:0.1, which the docs' TCP-probe example runs: something
+# listening on :8080 (agnhost netexec; the example only connects to it).
+build_goproxy() {
+    build_inline goproxy agnhost 'EXPOSE 8080' \
+        'ENTRYPOINT ["/agnhost", "netexec", "--http-port=8080", "--udp-port=-1"]' 'CMD []'
 }
 
 for name in "${WANTED[@]}"; do

@@ -93,6 +93,16 @@ class PortMapping:
 
 
 @dataclass
+class Mount:
+    """A mount: `kind` is bind (source = host path) or volume (source = runtime volume name)."""
+
+    target: str
+    source: str
+    kind: str = "bind"
+    read_only: bool = False
+
+
+@dataclass
 class SandboxSpec:
     """What the pause container needs. `host_network` joins the node's namespace."""
 
@@ -104,18 +114,8 @@ class SandboxSpec:
     labels: dict[str, str]
     host_network: bool = False
     ports: list[PortMapping] = field(default_factory=list)
-    extra_hosts: dict[str, list[str]] = field(default_factory=dict)  # hostname -> ips
     dns: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Mount:
-    """A mount: `kind` is bind (source = host path) or volume (source = runtime volume name)."""
-
-    target: str
-    source: str
-    kind: str = "bind"
-    read_only: bool = False
+    mounts: list[Mount] = field(default_factory=list)  # held for the pod's lifetime
 
 
 @dataclass
@@ -235,6 +235,10 @@ class Runtime(abc.ABC):
     @abc.abstractmethod
     async def memory_working_set(self, container_id: str) -> int:
         """Bytes of memory the container uses, minus inactive file pages (0 when unknown)."""
+
+    async def image_user(self, image: str) -> str:
+        """The user a present `image` runs as ("" for root or unknown)."""
+        return ""
 
     async def close(self) -> None:  # noqa: B027 - optional for runtimes holding nothing
         """Release the runtime's resources."""

@@ -58,6 +58,7 @@ from nodeagent.runtime.base import (
     ContainerSpec,
     ExecResult,
     ImagePullError,
+    Mount,
     Runtime,
     RuntimeError_,
     RuntimeEvent,
@@ -219,6 +220,15 @@ class DockerRuntime(Runtime):
         except docker.errors.DockerException as err:
             raise ImagePullError("ErrImagePull", str(err)) from err
 
+    def _image_user(self, name: str) -> str:
+        try:
+            return str((self._api.inspect_image(name).get("Config") or {}).get("User") or "")
+        except docker.errors.ImageNotFound:
+            return ""
+
+    async def image_user(self, image: str) -> str:
+        return await self._bridge(self._image_user, normalize_image(image))
+
     async def image_present(self, image: str) -> bool:
         return await self._bridge(self._image_present, normalize_image(image))
 
@@ -271,9 +281,6 @@ class DockerRuntime(Runtime):
         else:
             kwargs["network"] = self._ensure_network()
             kwargs["hostname"] = spec.hostname[:63]
-            if spec.extra_hosts:
-                kwargs["extra_hosts"] = [f"{h}:{ip}" for h, ips in spec.extra_hosts.items()
-                                         for ip in ips]
             if spec.ports:
                 ports: dict[str, Any] = {}
                 for p in spec.ports:
@@ -283,6 +290,8 @@ class DockerRuntime(Runtime):
                 kwargs["ports"] = ports
             if spec.dns:
                 kwargs["dns"] = spec.dns
+        if spec.mounts:
+            kwargs["mounts"] = self._mounts(spec.mounts)
         name = self._name(spec.namespace, spec.pod_name, "POD", spec.attempt, spec.pod_uid)
         container = self._create_named(name, lambda: self._client.containers.create(
             self.pause_image, name=name, labels=spec.labels, detach=True, ipc_mode="shareable",
@@ -379,10 +388,14 @@ class DockerRuntime(Runtime):
 
     # -- containers ---------------------------------------------------------------------
 
+    @staticmethod
+    def _mounts(mounts: list[Mount]) -> list[docker.types.Mount]:
+        return [docker.types.Mount(target=m.target, source=m.source, type=m.kind,
+                                   read_only=m.read_only, no_copy=m.kind == "volume")
+                for m in mounts]
+
     def _create(self, spec: ContainerSpec, sandbox: SandboxInfo) -> str:
-        mounts = [docker.types.Mount(target=m.target, source=m.source, type=m.kind,
-                                     read_only=m.read_only, no_copy=m.kind == "volume")
-                  for m in spec.mounts]
+        mounts = self._mounts(spec.mounts)
         name = self._name(spec.namespace, spec.pod_name, spec.name, spec.attempt, spec.pod_uid)
         limits: dict[str, Any] = {}
         if spec.nano_cpus:

@@ -1,6 +1,7 @@
-"""e2e fixtures: a real Docker engine with the offline kit images, and cleanup.
+"""e2e fixtures: a two-node cluster on Docker and podctl.
 
-Without Docker or the kit images these tests skip -- except in CI
+The Docker kit (`docker_kit`, in tests/conftest.py, from tests/support/dockerkit.py)
+skips these tests without Docker or the kit images -- except in CI
 (PODLAB_REQUIRE_ALL_TIERS=1), where a missing tier is a failure.
 Everything a test run starts is labelled io.podlab.managed=true and
 io.podlab.node=<a node name unique to this run>, and removed at the end.
@@ -8,95 +9,24 @@ io.podlab.node=<a node name unique to this run>, and removed at the end.
 
 from __future__ import annotations
 
-import asyncio
-import os
 import subprocess
 import sys
-import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
 
-KIT_IMAGES = ("podlab/pause:3.9", "busybox:latest", "nginx:latest", "ubuntu:14.04")
-REPO = Path(__file__).resolve().parents[2]
-MIRROR = REPO / "compose" / "images" / "mirror.yaml"
-RUN_ID = uuid.uuid4().hex[:6]
-
-
-def _docker_ok() -> str | None:
-    """None when the engine answers and has the kit images; else why not."""
-    try:
-        import docker
-        client = docker.from_env(timeout=10)
-        client.ping()
-    except Exception as err:  # noqa: BLE001
-        return f"no Docker engine: {err}"
-    missing = []
-    for image in KIT_IMAGES:
-        try:
-            client.images.get(image)
-        except Exception:  # noqa: BLE001
-            missing.append(image)
-    client.close()
-    return f"kit images missing: {missing} (run compose/images/build.sh)" if missing else None
-
-
-@dataclass
-class DockerKit:
-    run_id: str
-    network: str
-    mirror: str
-
-    def node(self, suffix: str) -> str:
-        return f"e2e-{self.run_id}-{suffix}"
-
-
-def _cleanup(kit: DockerKit) -> None:
-    import docker
-    client = docker.from_env(timeout=60)
-    try:
-        for c in client.containers.list(all=True, filters={"label": "io.podlab.managed=true"}):
-            if c.labels.get("io.podlab.node", "").startswith(f"e2e-{kit.run_id}-"):
-                c.remove(force=True)
-        for v in client.volumes.list(filters={"label": "io.podlab.managed=true"}):
-            if (v.attrs.get("Labels") or {}).get("io.podlab.node", "").startswith(f"e2e-{kit.run_id}-"):
-                v.remove(force=True)
-        for n in client.networks.list(names=[kit.network]):
-            n.remove()
-    finally:
-        client.close()
-
-
-@pytest.fixture(scope="session")
-def docker_kit() -> Iterator[DockerKit]:
-    problem = _docker_ok()
-    if problem:
-        if os.environ.get("PODLAB_REQUIRE_ALL_TIERS") == "1":
-            pytest.fail(f"e2e tier required but unavailable: {problem}")
-        pytest.skip(problem)
-    kit = DockerKit(RUN_ID, f"podlab-e2e-{RUN_ID}", str(MIRROR) if MIRROR.exists() else "")
-    try:
-        yield kit
-    finally:
-        _cleanup(kit)
-
-
-Body = Callable[..., Awaitable[None]]
-
-
-def run_async(coro: Awaitable[Any], timeout: float = 240) -> Any:
-    async def main() -> Any:
-        async with asyncio.timeout(timeout):
-            return await coro
-    return asyncio.run(main())
-
-
-def docker_cli(*args: str) -> str:
-    return subprocess.run(["docker", *args], check=True, capture_output=True, text=True).stdout
-
+from tests.support.dockerkit import (  # noqa: F401 - the e2e tests import these from here
+    KIT_IMAGES,
+    MIRROR,
+    REPO,
+    RUN_ID,
+    Body,
+    DockerKit,
+    docker_cli,
+    docker_cluster,
+    run_async,
+)
 
 # -- a real cluster (etcd, control plane, scheduler, two agents on Docker) and podctl ----------
 
@@ -132,13 +62,7 @@ class Podctl:
 
 @pytest.fixture(scope="module")
 def seeds_cluster(etcd: Any, docker_kit: DockerKit) -> Iterator[Any]:
-    from tests.integration.conftest import wipe
-    from tests.support.cluster import LocalCluster
-
-    wipe(etcd.endpoint)
-    cluster = LocalCluster(etcd, nodes=2, runtime="docker", node_prefix=docker_kit.node("n"),
-                           agent_flags=("--mirror", docker_kit.mirror, "--pod-network", docker_kit.network,
-                                        "--backoff-base", "1"))
+    cluster = docker_cluster(etcd, docker_kit, "n")
     try:
         yield cluster
     finally:

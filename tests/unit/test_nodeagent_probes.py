@@ -249,3 +249,35 @@ def test_agent_restarts_a_container_whose_liveness_probe_fails_and_records_event
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
     asyncio.run(main())
+
+
+def test_http_probe_follows_local_redirects_and_takes_a_redirect_elsewhere_as_success() -> None:
+    """The kubelet's prober: a redirect to the same host is followed (here to a failing
+    /healthz); one to another host is not followed and counts as a success."""
+    from google.protobuf import struct_pb2
+
+    from nodeagent.probes import _http
+
+    replies = {"/redirect": "302 Found\r\nLocation: /healthz", "/healthz": "500 Internal Server Error",
+               "/away": "302 Found\r\nLocation: http://elsewhere.invalid/"}
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        path = (await reader.readline()).split()[1].decode()
+        while (await reader.readline()).strip():
+            pass
+        writer.write(f"HTTP/1.0 {replies[path]}\r\nContent-Length: 0\r\n\r\n".encode())
+        await writer.drain()
+        writer.close()
+
+    async def body() -> tuple[bool, bool]:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            outcomes = []
+            for path in ("/redirect", "/away"):
+                hg = v1.HTTPGetAction(path=path, port=struct_pb2.Value(number_value=port))
+                outcomes.append((await _http(hg, v1.Container(), "127.0.0.1", 2.0)).ok)
+            return outcomes[0], outcomes[1]
+        finally:
+            server.close()
+    assert asyncio.run(body()) == (False, True)
