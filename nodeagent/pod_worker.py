@@ -34,11 +34,11 @@ from nodeagent.runtime.base import (
     TYPE_INIT,
     TYPE_SANDBOX,
     ContainerInfo,
+    ContainerRuntimeError,
     ContainerSpec,
     ImagePullError,
     PortMapping,
     Runtime,
-    RuntimeError_,
     SandboxInfo,
     SandboxSpec,
 )
@@ -434,7 +434,7 @@ class PodWorker:
             cid = await rt.create_container(spec, sandbox)
             self._event(NORMAL, "Created", f"Created container {c.name}", c.name)
             await rt.start_container(cid)
-        except RuntimeError_ as err:
+        except ContainerRuntimeError as err:
             if not any(sb.id == sandbox.id and sb.state == RUNNING for sb in await rt.list_sandboxes(self.uid)):
                 # The sandbox died under us, so there were no namespaces to join: no fault of
                 # the container's, and no back-off. The next sync makes a new sandbox at once.

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from nodeagent.hooks import HookError, http_get, resolve_port
-from nodeagent.runtime.base import Runtime, RuntimeError_
+from nodeagent.runtime.base import ContainerRuntimeError, Runtime
 from podlab.events import WARNING, EventRecorder
 from podlab.v1 import objects_pb2 as v1
 
@@ -138,7 +138,7 @@ async def _exec(runtime: Runtime, container_id: str, command: list[str], timeout
         result = await runtime.exec(container_id, command, timeout)
     except TimeoutError:
         return Outcome(False, f"command {command} timed out after {timeout:g}s")
-    except RuntimeError_ as err:
+    except ContainerRuntimeError as err:
         return Outcome(False, str(err))
     output = (result.stdout + result.stderr).decode(errors="replace").strip()
     if result.exit_code == 0:
