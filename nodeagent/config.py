@@ -37,6 +37,8 @@ class AgentConfig:
     exec_helper: str = "auto"
     heartbeat: float = 1.0
     fence_timeout: float = 6.0
+    # start the fence watchdog (nodeagent.watchdog) as a process of its own beside the agent
+    fence_watchdog: bool = False
     cpu: str = ""
     memory: str = ""
     max_pods: int = 110
@@ -129,6 +131,9 @@ def _timing_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--heartbeat", type=_period, default=1.0, help="lease renewal period (s)")
     p.add_argument("--fence-timeout", type=float, default=6.0,
                    help="stop all pods when the lease has not been renewed for this long (s)")
+    p.add_argument("--fence-watchdog", action="store_true",
+                   help="start the fence watchdog beside the agent: a process of its own that "
+                        "stops this node's pods when the agent itself cannot (frozen, hung, killed)")
     p.add_argument("--backoff-base", type=float, default=10.0, help="CrashLoopBackOff base (s)")
     p.add_argument("--backoff-cap", type=float, default=300.0, help="CrashLoopBackOff cap (s)")
     p.add_argument("--relist-period", type=_period, default=1.0,

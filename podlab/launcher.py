@@ -144,6 +144,8 @@ def up(nodes: int = typer.Option(3, min=0, help="node agents to start"),
                     "--host-ip", "127.0.0.1", "--pod-network", POD_NETWORK]
             if mirror.exists():
                 argv += ["--mirror", str(mirror)]
+            if runtime == "docker":  # the agent starts its fence watchdog beside it
+                argv += ["--fence-watchdog"]
             cluster.start(node, argv)
             if runtime == "docker":
                 cluster.docker_nodes.append(node)

@@ -133,3 +133,37 @@ def test_the_relist_wakes_pods_whose_containers_appeared_changed_or_went() -> No
     now = {"c1": ("a", "running"), "c2": ("b", "exited"), "c4": ("d", "created")}
     assert changed_pods(last, now) == {"b", "c", "d"}
     assert changed_pods(now, now) == set()
+
+
+class CountingContainers:
+    def __init__(self) -> None:
+        self.running = 3
+        self.stops = 0
+
+    def stop_running(self) -> int:
+        self.stops += 1
+        stopped, self.running = self.running, 0
+        return stopped
+
+
+def test_the_watchdog_stops_the_pods_of_a_stale_beacon_until_it_is_fresh_again(tmp_path: Path) -> None:
+    from nodeagent.fence_beacon import write_beacon
+    from nodeagent.watchdog import Watchdog
+
+    now = [100.0]
+    path = tmp_path / "fence" / "beacon.json"
+    pods = CountingContainers()
+    dog = Watchdog(path, pods, clock=lambda: now[0])
+    assert dog.check() == 0 and pods.stops == 0  # no beacon yet: no agent ran here
+    write_beacon(path, Beacon(100.0, 100.0, RENEWED, False, 6.0))
+    now[0] = 105.0
+    assert dog.check() == 0 and pods.stops == 0
+    write_beacon(path, Beacon(100.0, 105.0, UNREACHABLE, False, 6.0))  # the agent is cut off
+    now[0] = 106.5
+    assert dog.check() == 3 and dog.fenced_since == 100.0
+    pods.running = 1  # something came back while the lease is still stale: stopped again
+    now[0] = 107.0
+    assert dog.check() == 1
+    write_beacon(path, Beacon(107.5, 107.5, RENEWED, False, 6.0))
+    pods.running = 2  # the agent restarts its pods after unfencing: left alone
+    assert dog.check() == 0 and dog.fenced_since is None and pods.running == 2
