@@ -1,4 +1,5 @@
-"""Stopping a pod's containers: preStop, SIGTERM, SIGKILL after the grace; and tearing a pod down."""
+"""Stopping a pod's containers: preStop, SIGTERM, SIGKILL after the grace; restarts for
+failed probes; and tearing a pod down."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import asyncio
 import logging
 
 from nodeagent.hooks import HookError, run_handler
+from nodeagent.probes import kill_grace
 from nodeagent.runtime.base import RUNNING, TYPE_INIT, ContainerInfo, SandboxInfo
+from nodeagent.specs import pod_grace
 from nodeagent.worker_context import PodHandle, WorkerContext
 from podlab.events import NORMAL, WARNING
 from podlab.v1 import objects_pb2 as v1
@@ -40,6 +43,28 @@ async def stop_containers(ctx: WorkerContext, handle: PodHandle, pod: v1.Pod | N
     inits = [c for c in running if c.type == TYPE_INIT]
     await asyncio.gather(*(stop(c) for c in apps))
     await asyncio.gather(*(stop(c) for c in inits))  # sidecars outlive the app
+
+
+async def kill_failed_probes(ctx: WorkerContext, handle: PodHandle, pod: v1.Pod,
+                             containers: list[ContainerInfo]) -> bool:
+    """Keep the prober in step with the running containers; kill those whose liveness
+    or startup probe failed (their restart is the plan's). True when something was killed."""
+    probes = ctx.probes
+    running = {c.container_name: c.id for c in containers if c.state == RUNNING}
+    probes.sync(pod, running, handle.pod_ip)
+    killed = []
+    for c in containers:
+        failure = probes.failure(handle.uid, c.container_name, c.id) if c.state == RUNNING else None
+        if failure is None:
+            continue
+        handle.log(logging.INFO, "container %s failed %s probe; restarting", c.container_name,
+                   failure.kind)
+        handle.event(NORMAL, "Killing", failure.message, c.container_name)
+        killed.append((c, kill_grace(failure, pod_grace(pod))))
+    await asyncio.gather(*(ctx.runtime.stop_container(c.id, grace) for c, grace in killed))
+    for c, _ in killed:
+        probes.container_stopped(handle.uid, c.container_name)
+    return bool(killed)
 
 
 async def stop_sandboxes(ctx: WorkerContext, sandboxes: list[SandboxInfo]) -> None:

@@ -17,20 +17,18 @@ from dataclasses import dataclass
 
 from nodeagent.container_start import ContainerStarter, running_sandbox
 from nodeagent.plan import FAILED, SUCCEEDED, TERMINAL, Plan, plan_pod, pod_phase
-from nodeagent.pod_stop import stop_containers, stop_sandboxes, teardown
-from nodeagent.probes import kill_grace
+from nodeagent.pod_stop import kill_failed_probes, stop_containers, stop_sandboxes, teardown
 from nodeagent.runtime.base import RUNNING, ContainerInfo, SandboxInfo
 from nodeagent.specs import (
     DEFAULT_GRACE,
     active_deadline,
     default_pull_policy,
     grace_period,
-    pod_grace,
     pod_labels,
 )
 from nodeagent.status import StatusInputs, build_status
 from nodeagent.worker_context import WorkerContext
-from podlab.events import NORMAL, WARNING
+from podlab.events import WARNING
 from podlab.v1 import objects_pb2 as v1
 
 log = logging.getLogger("podlab.nodeagent.worker")
@@ -191,7 +189,7 @@ class PodWorker:
             self.outcome = PodOutcome(FAILED, EVICTED, message)
             self.event(WARNING, EVICTED, message)
             containers = await rt.list_containers(self.uid)
-        if await self._check_liveness(pod, containers):
+        if await kill_failed_probes(self.ctx, self, pod, containers):
             containers = await rt.list_containers(self.uid)
         deadline = active_deadline(pod, now)
         if self.outcome is None and deadline is not None and now >= deadline:
@@ -225,26 +223,6 @@ class PodWorker:
             plan = plan_pod(pod, containers, self.ctx.clock.time(), backoff)
             phase = pod_phase(pod, containers, plan)
         return plan, phase, containers
-
-    async def _check_liveness(self, pod: v1.Pod, containers: list[ContainerInfo]) -> bool:
-        """Keep the prober in step with the running containers; kill those whose liveness
-        or startup probe failed. True when something was killed."""
-        probes = self.ctx.probes
-        running = {c.container_name: c.id for c in containers if c.state == RUNNING}
-        probes.sync(pod, running, self.pod_ip)
-        killed = []
-        for c in containers:
-            failure = probes.failure(self.uid, c.container_name, c.id) if c.state == RUNNING else None
-            if failure is None:
-                continue
-            self.log(logging.INFO, "container %s failed %s probe; restarting", c.container_name,
-                     failure.kind)
-            self.event(NORMAL, "Killing", failure.message, c.container_name)
-            killed.append((c, kill_grace(failure, pod_grace(pod))))
-        await asyncio.gather(*(self.ctx.runtime.stop_container(c.id, grace) for c, grace in killed))
-        for c, _ in killed:
-            probes.container_stopped(self.uid, c.container_name)
-        return bool(killed)
 
     def _report_backoff(self, pod: v1.Pod, plan: Plan, containers: list[ContainerInfo]) -> None:
         """One BackOff event per container attempt waiting out its back-off."""
