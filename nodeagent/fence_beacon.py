@@ -9,8 +9,10 @@ storage is unavailable) must stop no pod, since nobody can replace them. A
 hold counts only while it is fresh: an agent that froze while holding is
 fenced a fence timeout after its last word.
 
-Times are wall-clock epoch seconds: the agent and the watchdog are different
-processes (in the lab, different containers) on one kernel clock.
+Times are the kernel's monotonic clock (CLOCK_MONOTONIC, Python's
+time.monotonic): one clock for every process on the machine, containers
+included (Docker makes no time namespaces), and unmoved when the wall clock is
+set, so a clock step can neither fence a healthy node nor spare a dead one.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ STORAGE_UNAVAILABLE = "storage-unavailable"  # the API answered that its storage
 
 @dataclass(frozen=True)
 class Beacon:
-    renewed_at: float  # the last successful lease renewal
-    written_at: float  # when the agent wrote this
+    renewed_at: float  # the last successful lease renewal (monotonic s)
+    written_at: float  # when the agent wrote this (monotonic s)
     reason: str  # RENEWED, or why the last renewal failed
     hold: bool  # the agent asks the watchdog not to fence (a failure that is everyone's)
     fence_timeout: float

@@ -59,7 +59,6 @@ class Heartbeat:
         self.clock = clock
         self.fenced = False
         self.last_renew = clock.monotonic()
-        self._renewed_at = clock.time()
 
     async def run(self) -> None:
         while True:
@@ -73,7 +72,6 @@ class Heartbeat:
             async with asyncio.timeout(max(self.period, 1.0)):
                 await self.client.renew_lease(self.node_name)
             self.last_renew = self.clock.monotonic()
-            self._renewed_at = self.clock.time()
             self._tell_watchdog(RENEWED)
             if self.fenced:
                 if await self._unfence():
@@ -92,7 +90,7 @@ class Heartbeat:
     def _tell_watchdog(self, reason: str) -> None:
         if self.beacon is None:
             return
-        beacon = Beacon(self._renewed_at, self.clock.time(), reason,
+        beacon = Beacon(self.last_renew, self.clock.monotonic(), reason,
                         reason != RENEWED and self.hold(reason), self.fence_timeout, os.getpid())
         try:
             write_beacon(self.beacon, beacon)

@@ -73,7 +73,7 @@ class Watchdog:
     containers: PodContainers
     interval: float = 0.5
     fence_timeout: float | None = None
-    clock: Callable[[], float] = time.time
+    clock: Callable[[], float] = time.monotonic  # the beacon's clock
     fenced_since: float | None = field(default=None, init=False)  # the renewal fenced for
 
     def check(self) -> int:

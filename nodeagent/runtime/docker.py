@@ -19,8 +19,9 @@ Exec
 ----
 Exec probes and hooks (`exec`) enter the container with podlab-nsexec when the
 agent can (root, in the host's pid namespace; see nodeagent.runtime.nsexec):
-~3 ms of CPU instead of the engine's ~70. Interactive `podctl exec` and every
-case the helper cannot take go through the engine.
+~3 ms of CPU instead of the engine's ~70. Interactive `podctl exec`
+(`open_exec`, an ExecSession in nodeagent.runtime.docker_exec) and every case
+the helper cannot take go through the engine.
 """
 
 from __future__ import annotations

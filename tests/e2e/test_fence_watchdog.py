@@ -37,7 +37,7 @@ def test_watchdog_stops_the_nodes_pods_once_the_lease_is_stale(docker_kit: Docke
     app = _pod_container(node, "app", f"{node}-app")
     bystander = _pod_container(other, "app", f"{other}-app")
     path = beacon_path(str(tmp_path))
-    now = time.time()
+    now = time.monotonic()  # the beacon's clock
     write_beacon(path, Beacon(now, now, RENEWED, False, 2.0, 1))
     dog = subprocess.Popen([sys.executable, "-m", "nodeagent.watchdog", "--node-name", node,
                             "--root-dir", str(tmp_path), "--interval", "0.2"],

@@ -94,13 +94,13 @@ def test_the_beacon_says_when_the_lease_was_renewed_and_why_renewal_failed(tmp_p
         await hb.tick()
         renewed = read_beacon(tmp_path / "beacon.json")
         assert renewed is not None and renewed.reason == RENEWED
-        assert renewed.renewed_at == clock.time() and renewed.fence_timeout == 6.0
+        assert renewed.renewed_at == clock.monotonic() and renewed.fence_timeout == 6.0
         cluster.lease_fail = True  # the fake answers Unavailable, not an etcd failure
         clock.advance(2.0)
         await hb.tick()
         failed = read_beacon(tmp_path / "beacon.json")
         assert failed is not None and failed.reason == UNREACHABLE and not failed.hold
-        assert failed.renewed_at == renewed.renewed_at and failed.written_at == clock.time()
+        assert failed.renewed_at == renewed.renewed_at and failed.written_at == clock.monotonic()
     asyncio.run(main())
 
 
