@@ -297,6 +297,8 @@ class SimRuntime(Runtime):
         env = dict(c.spec.env) if c.spec else {}
         session = SimExecSession(list(command), env, c.info.pod_name, tty)
         self.sessions.setdefault(container_id, []).append(session)
+        if not stdin:  # nothing attached to stdin: the process reads EOF at once
+            await session.close_stdin()
         return session
 
     async def events(self) -> AsyncIterator[RuntimeEvent]:  # type: ignore[override]

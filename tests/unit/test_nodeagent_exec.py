@@ -136,3 +136,14 @@ def test_docker_stream_frames_are_split_by_their_headers_across_reads() -> None:
     assert rest == wire[len(frame(1, b"out\n") + frame(2, b"err\n")):-2]
     frames, rest = decode_frames(rest + wire[-2:])
     assert frames == [ExecFrame(STDOUT, b"tail")] and rest == b""
+
+
+def test_a_tty_without_stdin_runs_its_script_and_merges_stderr_into_the_terminal(tmp_path: Path) -> None:
+    async def body(stub: rpc.NodeAgentStub, rt: SimRuntime) -> None:
+        steps = Steps(api.ExecStart(namespace="default", name="shell", tty=True,
+                                    command=["sh", "-c", "echo a; echo b >&2; exit 4"]))
+        outs = [m async for m in stub.Exec(steps)]
+        assert b"".join(m.stdout for m in outs) == b"a\nb\n"
+        assert not any(m.stderr for m in outs) and outs[-1].exit_code == 4
+        steps.queue.put_nowait(None)
+    run_with_server(tmp_path, body)
