@@ -107,8 +107,8 @@ class NodeAgent:
 
     @property
     def fenced(self) -> bool:
-        """The lease is lost: pods are stopped and workers do not sync."""
-        return self.heartbeat.fenced
+        """The lease is lost: pods are stopped (or about to be) and workers do not sync."""
+        return self.heartbeat.lease_lost
 
     @property
     def registered(self) -> asyncio.Event:

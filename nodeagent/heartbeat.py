@@ -39,7 +39,7 @@ def never_hold(reason: str) -> bool:
 
 
 class Heartbeat:
-    """The lease loop. `fenced` is read by pod workers; only this object changes it."""
+    """The lease loop. `lease_lost` is what pod workers obey; only this object sets `fenced`."""
 
     def __init__(self, node_name: str, client: AgentClient, heartbeat: float, fence_timeout: float,
                  node_status: NodeStatusManager, fence: Callable[[], Awaitable[None]],
@@ -65,8 +65,23 @@ class Heartbeat:
             await self.tick()
             await self.clock.sleep(self.period)
 
+    @property
+    def lease_lost(self) -> bool:
+        """Fenced, or the lease is already older than the fence timeout: true from the first
+        moment, even before this loop has run again (a process that was frozen must not sync
+        a pod before it has fenced, renewed and resynced)."""
+        return self.fenced or self._stale()
+
+    def _stale(self) -> bool:
+        return self.clock.monotonic() - self.last_renew > self.fence_timeout
+
     async def tick(self) -> None:
-        """One renewal attempt, and what follows from it: unfence, status refresh, or fence."""
+        """One renewal attempt, and what follows from it: unfence, status refresh, or fence.
+        A lease found stale before the attempt (this process was frozen or starved) fences
+        first, so that a renewal that succeeds still resyncs before anything restarts."""
+        if not self.fenced and self._stale():
+            self.fenced = True
+            await self._fence()
         try:
             # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel
             async with asyncio.timeout(max(self.period, 1.0)):
@@ -83,7 +98,7 @@ class Heartbeat:
             log.debug("lease renewal failed: %r node=%s", err, self.node_name)
             self._tell_watchdog(renewal_failure(err) if isinstance(err, errors.ApiError)
                                 else UNREACHABLE)
-        if not self.fenced and self.clock.monotonic() - self.last_renew > self.fence_timeout:
+        if not self.fenced and self._stale():
             self.fenced = True
             await self._fence()
 

@@ -167,3 +167,16 @@ def test_the_watchdog_stops_the_pods_of_a_stale_beacon_until_it_is_fresh_again(t
     write_beacon(path, Beacon(107.5, 107.5, RENEWED, False, 6.0))
     pods.running = 2  # the agent restarts its pods after unfencing: left alone
     assert dog.check() == 0 and dog.fenced_since is None and pods.running == 2
+
+
+def test_a_thawed_agent_fences_and_resyncs_before_anything_even_when_renewal_succeeds(
+        tmp_path: Path) -> None:
+    async def main() -> None:
+        cluster, clock = FakeCluster(), FakeClock()
+        hb, rec = make(tmp_path, cluster, clock)
+        await hb.tick()
+        clock.advance(10.0)  # frozen: no tick ran for longer than the fence timeout
+        assert hb.lease_lost and not hb.fenced  # pod workers already hold off
+        await hb.tick()  # the renewal works at once
+        assert rec.calls == ["fence", "unfence", "resume"] and not hb.lease_lost
+    asyncio.run(main())
