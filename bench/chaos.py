@@ -4,8 +4,11 @@ Node faults (power-off, partition, freeze) are timed node lost → NotReady →
 replaced → scheduled → Running; control-plane faults (restart-controlplane,
 kill-scheduler-leader, restart-etcd) are timed until the API answers / a
 standby leads / every node is Ready again. The InvariantChecker counts, per
-scenario, the samples in which one pod ran twice (must be 0; a frozen agent is
-reported, not required to be 0: it cannot fence). Writes
+scenario and in total, three figures that must all be 0: `double_running`
+(samples in which one pod name ran twice; a frozen agent's pods are stopped by
+the node's fence watchdog), `lost_pods` (pods not Running again within the
+bound) and `leftover_containers` (containers of replaced or deleted pods still
+on a node after it rejoined). Writes
 bench/out/chaos-report.json and bench/out/chaos-timeline.png (one power-off
 failover: per pod, the old copy and its replacement, with the milestones).
 """
@@ -20,17 +23,51 @@ from typing import Any
 from bench.failover import NODE_GRACE, POD_EVICTION_TIMEOUT, ensure_lab, reset, teardown_lab
 from bench.stats import progress
 from lab.chaos import (
+    NODES,
     InvariantChecker,
     Lab,
     LabApi,
     busiest_node,
+    node_containers_of,
     spread_pods,
     wait_until,
     watch_failover,
 )
+from nodeagent.runtime.base import LABEL_POD_UID
 
 OUT = Path(__file__).resolve().parent / "out"
 PODS = 6
+RECOVERY_BOUND = 60.0  # seconds for pods to run again / stale containers to go, after recovery
+FIGURES = ("double_running", "lost_pods", "leftover_containers")
+
+
+def not_running(api: LabApi, names: list[str], timeout: float = RECOVERY_BOUND) -> list[str]:
+    """Of the pods `names` (namespace/name), those not Running (any uid) within `timeout`."""
+    def missing() -> list[str]:
+        try:
+            pods = api.pods()
+        except Exception:  # noqa: BLE001 - the API may still be coming back
+            return names
+        return [n for n in names if n not in pods or pods[n].status.phase != "Running"]
+    try:
+        wait_until(lambda: not missing(), timeout, 0.25, "the pods Running")
+    except TimeoutError:
+        pass
+    return missing()
+
+
+def stale_containers(lab: Lab, api: LabApi, timeout: float = RECOVERY_BOUND) -> list[str]:
+    """Pod containers (any state) on the lab's nodes whose pod uid no pod has any more,
+    still there after `timeout`."""
+    def stale() -> list[str]:
+        uids = {p.metadata.uid for p in api.pods().values()}
+        return [f"{n}:{c.name}:{c.status}" for n in NODES for c in lab.pod_containers(n)
+                if c.labels.get(LABEL_POD_UID) not in uids]
+    try:
+        wait_until(lambda: not stale(), timeout, 0.5, "stale containers removed")
+    except TimeoutError:
+        pass
+    return stale()
 
 
 def node_fault(lab: Lab, api: LabApi, action: str) -> tuple[dict[str, Any], Any, InvariantChecker]:
@@ -46,17 +83,25 @@ def node_fault(lab: Lab, api: LabApi, action: str) -> tuple[dict[str, Any], Any,
         rejoin = round(time.monotonic() - recovered, 2)
         # The old copies must go from the returning node before the checker stops.
         old = set(failover.pods.values())
-        wait_until(lambda: not [c for c in lab.pod_containers(node, all=False)
-                                if c.labels.get("io.podlab.pod.uid") in old], 60, 0.25,
-                   "old copies removed")
+        try:
+            wait_until(lambda: not node_containers_of(lab, node, old), RECOVERY_BOUND, 0.25,
+                       "old copies removed")
+        except TimeoutError:
+            pass
+        leftover = node_containers_of(lab, node, old)
+    unfinished = [k for k, p in pods.items() if p.status.phase == "Running"]
+    lost = [k for k in failover.pods if k not in failover.new]  # not replaced and Running in time
+    lost += [k for k in not_running(api, unfinished) if k not in lost]
     report = {"scenario": action, **failover.as_dict(), "rejoin_ready_s": rejoin,
+              "double_running": checker.double_running(), "lost_pods": len(lost),
+              "leftover_containers": len(leftover), "lost": lost, "leftovers": leftover,
               "invariant_violations": len(checker.violations),
               "overlap_s": checker.overlap_seconds()}
     return report, failover, checker
 
 
 def control_fault(lab: Lab, api: LabApi, action: str) -> dict[str, Any]:
-    spread_pods(api, PODS, prefix=action, finished=False)
+    pods = spread_pods(api, PODS, prefix=action, finished=False)
     with InvariantChecker() as checker:
         t0 = time.monotonic()
         if action == "kill-scheduler-leader":
@@ -77,8 +122,12 @@ def control_fault(lab: Lab, api: LabApi, action: str) -> dict[str, Any]:
                    "a new pod Running")
         working = round(time.monotonic() - t0, 2)
         wait_until(api.all_ready, 60, 0.25, "every node Ready")
+        lost = not_running(api, [*pods, f"default/{action}-probe"])
+        leftover = stale_containers(lab, api)
     return {"scenario": action, "api_answers_s": answered, "new_pod_running_s": working,
-            **extra, "invariant_violations": len(checker.violations)}
+            **extra, "double_running": checker.double_running(), "lost_pods": len(lost),
+            "leftover_containers": len(leftover), "lost": lost, "leftovers": leftover,
+            "invariant_violations": len(checker.violations)}
 
 
 def draw_timeline(failover: Any, checker: InvariantChecker, path: Path) -> None:
@@ -122,7 +171,7 @@ def draw_timeline(failover: Any, checker: InvariantChecker, path: Path) -> None:
 
 
 def run(quick: bool) -> dict[str, Any]:
-    node_faults = ["power-off", "partition"] if quick else ["power-off", "partition", "freeze"]
+    node_faults = ["power-off", "partition", "freeze"]  # freeze too: the watchdog must fence it
     control_faults = ["kill-scheduler-leader"] if quick else [
         "restart-controlplane", "kill-scheduler-leader", "restart-etcd"]
     lab, started = ensure_lab()
@@ -147,11 +196,11 @@ def run(quick: bool) -> dict[str, Any]:
             reset(lab, api)
         finally:
             teardown_lab(started)
-    must_be_safe = [s for s in scenarios if s["scenario"] != "freeze"]
     report = {"config": {"node_grace_s": NODE_GRACE, "pod_eviction_timeout_s": POD_EVICTION_TIMEOUT,
-                         "fence_timeout_s": 6.0, "pods": PODS},
+                         "fence_timeout_s": 6.0, "pods": PODS, "recovery_bound_s": RECOVERY_BOUND},
               "scenarios": scenarios,
-              "invariant_violations": sum(s["invariant_violations"] for s in must_be_safe),
+              **{f: sum(s[f] for s in scenarios) for f in FIGURES},
+              "invariant_violations": sum(s["invariant_violations"] for s in scenarios),
               "freeze_overlap_s": next((s["overlap_s"] for s in scenarios
                                         if s["scenario"] == "freeze"), None),
               "timeline_png": str(timeline)}

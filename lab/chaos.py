@@ -315,6 +315,10 @@ class InvariantChecker:
                         self.violations.append(Violation(started, pod, sorted(copies)))
             self._stop.wait(max(0.0, self.interval - (time.time() - started)))
 
+    def double_running(self) -> int:
+        """Samples in which some pod name ran twice."""
+        return len({v.at for v in self.violations})
+
     def overlap_seconds(self) -> float:
         """How long, in total, some pod ran twice (sample-resolution)."""
         stamps = sorted({v.at for v in self.violations})

@@ -162,6 +162,8 @@ def up(nodes: int, runtime: str, port: int, mirror: Path | None, node_grace: flo
                     "--host-ip", "127.0.0.1", "--pod-network", POD_NETWORK]
             if mirror.exists():
                 argv += ["--mirror", str(mirror)]
+            if runtime == "docker":  # the agent starts its fence watchdog beside it
+                argv += ["--fence-watchdog"]
             cluster.start(node, argv)
             if runtime == "docker":
                 cluster.docker_nodes.append(node)

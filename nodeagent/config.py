@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import socket
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from podlab.config import DEFAULT_SERVER, ENV_SERVER
 
@@ -37,6 +37,8 @@ class AgentConfig:
     exec_helper: str = "auto"
     heartbeat: float = 1.0
     fence_timeout: float = 6.0
+    # start the fence watchdog (nodeagent.watchdog) as a process of its own beside the agent
+    fence_watchdog: bool = False
     cpu: str = ""
     memory: str = ""
     max_pods: int = 110
@@ -100,9 +102,8 @@ def _labels(text: str) -> dict[str, str]:
     return out
 
 
-def parse_args(argv: list[str] | None = None) -> AgentConfig:
-    """Flags (as the lab compose file uses them) into an AgentConfig."""
-    p = argparse.ArgumentParser("podlab-nodeagent", description="podlab node agent (kubelet)")
+def _node_flags(p: argparse.ArgumentParser) -> None:
+    """Who the node is, where it listens, how it runs containers, what it offers."""
     p.add_argument("--server", default=os.environ.get(ENV_SERVER, DEFAULT_SERVER),
                    help="API server HOST:PORT (env PODLAB_SERVER)")
     p.add_argument("--node-name", default=os.environ.get("PODLAB_NODE_NAME", socket.gethostname()))
@@ -119,21 +120,32 @@ def parse_args(argv: list[str] | None = None) -> AgentConfig:
     p.add_argument("--exec-helper", default="auto", type=_exec_helper,
                    help="podlab-nsexec for exec probes and hooks: a path, 'auto' (look on PATH) "
                         "or 'none' (always exec through the engine)")
-    p.add_argument("--heartbeat", type=_period, default=1.0, help="lease renewal period (s)")
-    p.add_argument("--fence-timeout", type=float, default=6.0,
-                   help="stop all pods when the lease has not been renewed for this long (s)")
     p.add_argument("--cpu", default="", help="capacity override, e.g. 2 or 1500m")
     p.add_argument("--memory", default="", help="capacity override, e.g. 4Gi")
     p.add_argument("--max-pods", type=int, default=110)
+    p.add_argument("--labels", type=_labels, default={}, help="node labels k=v,...")
+
+
+def _timing_flags(p: argparse.ArgumentParser) -> None:
+    """Heartbeat and fence, back-off, relist and resync."""
+    p.add_argument("--heartbeat", type=_period, default=1.0, help="lease renewal period (s)")
+    p.add_argument("--fence-timeout", type=float, default=6.0,
+                   help="stop all pods when the lease has not been renewed for this long (s)")
+    p.add_argument("--fence-watchdog", action="store_true",
+                   help="start the fence watchdog beside the agent: a process of its own that "
+                        "stops this node's pods when the agent itself cannot (frozen, hung, killed)")
     p.add_argument("--backoff-base", type=float, default=10.0, help="CrashLoopBackOff base (s)")
     p.add_argument("--backoff-cap", type=float, default=300.0, help="CrashLoopBackOff cap (s)")
-    p.add_argument("--labels", type=_labels, default={}, help="node labels k=v,...")
     p.add_argument("--relist-period", type=_period, default=1.0,
                    help="how often this node's containers are listed to catch a change the "
                         "runtime's event stream missed (s; the kubelet's PLEG relist period)")
     p.add_argument("--resync-period", type=_period, default=60.0,
                    help="how often each pod is re-examined without a runtime event, and "
                         "orphans swept (s; the kubelet's --sync-frequency)")
+
+
+def _eviction_flags(p: argparse.ArgumentParser) -> None:
+    """Node-pressure eviction (nodeagent.eviction)."""
     p.add_argument("--eviction-hard", default=AgentConfig.eviction_hard,
                    help="hard eviction thresholds, e.g. memory.available<100Mi,nodefs.available<10%%"
                         " ('' disables)")
@@ -149,6 +161,15 @@ def parse_args(argv: list[str] | None = None) -> AgentConfig:
     p.add_argument("--memory-signal", choices=["meminfo", "working-set"], default="meminfo",
                    help="memory.available from /proc/meminfo, or --memory minus the containers' "
                         "working sets")
+
+
+def parse_args(argv: list[str] | None = None) -> AgentConfig:
+    """Flags (as the lab compose file uses them) into an AgentConfig: each flag sets the
+    field of its name; fields without a flag keep their defaults."""
+    p = argparse.ArgumentParser("podlab-nodeagent", description="podlab node agent (kubelet)")
+    _node_flags(p)
+    _timing_flags(p)
+    _eviction_flags(p)
     a = p.parse_args(argv)
     from nodeagent.eviction import ThresholdError, parse_grace_periods, parse_thresholds
     try:
@@ -156,16 +177,5 @@ def parse_args(argv: list[str] | None = None) -> AgentConfig:
         parse_thresholds(a.eviction_soft, parse_grace_periods(a.eviction_soft_grace_period), soft=True)
     except ThresholdError as err:
         p.error(str(err))
-    return AgentConfig(
-        server=a.server, node_name=a.node_name, listen=a.listen, advertise=a.advertise,
-        runtime=a.runtime, mirror=a.mirror, pod_network=a.pod_network, host_ip=a.host_ip,
-        root_dir=a.root_dir, pause_image=a.pause_image,
-        node_netns_container=a.node_netns_container, exec_helper=a.exec_helper, heartbeat=a.heartbeat,
-        fence_timeout=a.fence_timeout, cpu=a.cpu, memory=a.memory, max_pods=a.max_pods,
-        backoff_base=a.backoff_base, backoff_cap=a.backoff_cap, labels=a.labels,
-        resync_period=a.resync_period, relist_period=a.relist_period, eviction_hard=a.eviction_hard,
-        eviction_soft=a.eviction_soft, eviction_soft_grace_period=a.eviction_soft_grace_period,
-        eviction_pressure_transition_period=a.eviction_pressure_transition_period,
-        eviction_interval=a.eviction_interval,
-        eviction_max_pod_grace_period=a.eviction_max_pod_grace_period,
-        memory_signal=a.memory_signal)
+    return AgentConfig(**{f.name: getattr(a, f.name) for f in fields(AgentConfig)
+                          if hasattr(a, f.name)})

@@ -7,7 +7,7 @@ import ssl
 
 from google.protobuf.struct_pb2 import Value
 
-from nodeagent.runtime.base import Runtime, RuntimeError_
+from nodeagent.runtime.base import ContainerRuntimeError, Runtime
 from podlab.v1 import objects_pb2 as v1
 
 
@@ -90,5 +90,5 @@ async def run_handler(runtime: Runtime, container_id: str, container: v1.Contain
             writer.close()
         elif handler.HasField("sleep"):
             await asyncio.sleep(min(float(handler.sleep.seconds), timeout))
-    except (TimeoutError, OSError, RuntimeError_) as err:
+    except (TimeoutError, OSError, ContainerRuntimeError) as err:
         raise HookError(f"{type(err).__name__}: {err}") from err

@@ -62,41 +62,43 @@ def by_name(containers: Iterable[ContainerInfo]) -> dict[str, list[ContainerInfo
     return out
 
 
-def plan_pod(pod: v1.Pod, containers: Iterable[ContainerInfo], now: float,
-             backoff: CrashBackoff) -> Plan:
-    """What to start now. Idempotent: the same inputs give the same plan."""
-    policy = restart_policy(pod)
-    attempts = by_name(containers)
-    latest = {name: a[0] for name, a in attempts.items()}
-    plan = Plan()
+@dataclass
+class _Planner:
+    """Builds one Plan: what starts now, what waits out its back-off."""
 
-    def restart_or_wait(c: v1.Container, kind: str, info: ContainerInfo) -> None:
-        ready_at = backoff.ready_at(info)
-        if ready_at <= now:
-            plan.start.append(Start(c, kind, info.attempt + 1))
+    plan: Plan
+    now: float
+    backoff: CrashBackoff
+    finished: bool
+
+    def start(self, c: v1.Container, kind: str, attempt: int) -> None:
+        if not self.finished:
+            self.plan.start.append(Start(c, kind, attempt))
+
+    def restart_or_wait(self, c: v1.Container, kind: str, info: ContainerInfo) -> None:
+        if self.finished:
+            return
+        ready_at = self.backoff.ready_at(info)
+        if ready_at <= self.now:
+            self.start(c, kind, info.attempt + 1)
         else:
-            plan.backing_off[c.name] = ready_at
+            self.plan.backing_off[c.name] = ready_at
 
-    app_started = any(c.name in latest for c in pod.spec.containers)
-    if app_started:
-        plan.initialized = True
-        for ic in pod.spec.init_containers:  # sidecars keep running beside the app
-            info = latest.get(ic.name)
-            if is_sidecar(ic) and info is not None and info.state == EXITED:
-                restart_or_wait(ic, TYPE_INIT, info)
-    else:
+    def init_containers(self, pod: v1.Pod, latest: dict[str, ContainerInfo], policy: str) -> None:
+        """Before any app container: the init containers one by one, sidecars kept running."""
+        plan = self.plan
         plan.initialized = True
         for ic in pod.spec.init_containers:
             info = latest.get(ic.name)
             if info is None or info.state == CREATED:
-                plan.start.append(Start(ic, TYPE_INIT, info.attempt if info else 0))
+                self.start(ic, TYPE_INIT, info.attempt if info else 0)
                 plan.initialized = False
-                break
+                return
             if info.state == RUNNING:
                 if is_sidecar(ic):
                     continue
                 plan.initialized = False
-                break
+                return
             # exited
             if not is_sidecar(ic) and info.exit_code == 0:
                 continue
@@ -104,16 +106,38 @@ def plan_pod(pod: v1.Pod, containers: Iterable[ContainerInfo], now: float,
             if not is_sidecar(ic) and policy == "Never":
                 plan.init_failed = True
             else:
-                restart_or_wait(ic, TYPE_INIT, info)
-            break
+                self.restart_or_wait(ic, TYPE_INIT, info)
+            return
+
+
+def plan_pod(pod: v1.Pod, containers: Iterable[ContainerInfo], now: float,
+             backoff: CrashBackoff, finished: bool = False) -> Plan:
+    """What to start now. Idempotent: the same inputs give the same plan.
+
+    `finished`: the pod is done on this node (terminal, evicted, being deleted):
+    nothing starts and nothing backs off; `initialized` and `init_failed` are
+    still what the containers say.
+    """
+    policy = restart_policy(pod)
+    latest = {name: a[0] for name, a in by_name(containers).items()}
+    planner = _Planner(Plan(), now, backoff, finished)
+    plan = planner.plan
+    if any(c.name in latest for c in pod.spec.containers):  # the app has started
+        plan.initialized = True
+        for ic in pod.spec.init_containers:  # sidecars keep running beside the app
+            info = latest.get(ic.name)
+            if is_sidecar(ic) and info is not None and info.state == EXITED:
+                planner.restart_or_wait(ic, TYPE_INIT, info)
+    else:
+        planner.init_containers(pod, latest, policy)
     if not plan.initialized:
         return plan
     for c in pod.spec.containers:
         info = latest.get(c.name)
         if info is None or info.state == CREATED:
-            plan.start.append(Start(c, TYPE_APP, info.attempt if info else 0))
+            planner.start(c, TYPE_APP, info.attempt if info else 0)
         elif info.state == EXITED and should_restart(policy, info.exit_code):
-            restart_or_wait(c, TYPE_APP, info)
+            planner.restart_or_wait(c, TYPE_APP, info)
     return plan
 
 

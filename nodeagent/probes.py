@@ -26,13 +26,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from nodeagent.clock import SYSTEM_CLOCK, Clock
 from nodeagent.hooks import HookError, http_get_location, resolve_port
-from nodeagent.runtime.base import Runtime, RuntimeError_
+from nodeagent.runtime.base import ContainerRuntimeError, Runtime
 from podlab.events import WARNING, EventRecorder
 from podlab.v1 import objects_pb2 as v1
 
@@ -139,7 +139,7 @@ async def _exec(runtime: Runtime, container_id: str, command: list[str], timeout
         result = await runtime.exec(container_id, command, timeout)
     except TimeoutError:
         return Outcome(False, f"command {command} timed out after {timeout:g}s")
-    except RuntimeError_ as err:
+    except ContainerRuntimeError as err:
         return Outcome(False, str(err))
     output = (result.stdout + result.stderr).decode(errors="replace").strip()
     if result.exit_code == 0:
@@ -230,8 +230,9 @@ class Prober(ProbeManager):
     """
 
     def __init__(self, runtime: Runtime, recorder: EventRecorder | None = None,
-                 wake: Callable[[str], None] | None = None) -> None:
+                 wake: Callable[[str], None] | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
         self.runtime = runtime
+        self.clock = clock
         self.recorder = recorder
         self.wake = wake or (lambda _uid: None)
         self._probed: dict[tuple[str, str], _Probed] = {}
@@ -271,7 +272,7 @@ class Prober(ProbeManager):
             current.cancel()
         probes = [(kind, getattr(container, f"{kind}_probe")) for kind in (STARTUP, LIVENESS, READINESS)
                   if container.HasField(f"{kind}_probe")]
-        p = _Probed(pod, container, container_id, pod_ip, time.monotonic(),
+        p = _Probed(pod, container, container_id, pod_ip, self.clock.monotonic(),
                     has_startup=container.HasField("startup_probe"),
                     has_readiness=container.HasField("readiness_probe"))
         if not p.has_startup:
@@ -323,13 +324,13 @@ class Prober(ProbeManager):
         host = p.pod_ip or "127.0.0.1"
         uid, name = p.pod.metadata.uid, p.container.name
         try:
-            delay = p.started_mono + probe.initial_delay_seconds - time.monotonic()
+            delay = p.started_mono + probe.initial_delay_seconds - self.clock.monotonic()
             if delay > 0:
-                await asyncio.sleep(delay)
+                await self.clock.sleep(delay)
             if kind != STARTUP:
                 await p.started_event.wait()
             successes = failures = 0
-            next_at = time.monotonic()
+            next_at = self.clock.monotonic()
             while True:
                 outcome = await run_probe(self.runtime, p.container_id, p.container, probe, host,
                                           float(timeout))
@@ -345,7 +346,7 @@ class Prober(ProbeManager):
                 if kind == STARTUP and p.started:
                     return
                 next_at += period
-                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+                await self.clock.sleep(max(0.0, next_at - self.clock.monotonic()))
         except asyncio.CancelledError:
             raise
         except Exception as err:  # noqa: BLE001 - a broken probe must not kill the agent

@@ -10,14 +10,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import struct
-import threading
+import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import grpc
 
-from nodeagent.runtime.base import EXITED, RUNNING, TYPE_SANDBOX, ContainerInfo
+from nodeagent.runtime.base import (
+    EXITED,
+    RUNNING,
+    STDERR,
+    TYPE_SANDBOX,
+    ContainerInfo,
+    ContainerRuntimeError,
+    ExecSession,
+)
 from podlab.v1 import objects_pb2 as v1
 from podlab.v1 import services_pb2 as api
 from podlab.v1 import services_pb2_grpc as rpc
@@ -90,7 +97,6 @@ class NodeAgentService(rpc.NodeAgentServicer):
             return
         since = None
         if request.HasField("since_seconds"):
-            import time
             since = time.time() - request.since_seconds
         tail = request.tail_lines if request.HasField("tail_lines") else None
         async for chunk in self.agent.runtime.logs(info.id, request.follow and not request.previous,
@@ -127,80 +133,50 @@ class NodeAgentService(rpc.NodeAgentServicer):
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
                                 f"container {info.container_name} is not running")
             return
-        rt: Any = self.agent.runtime
-        if not (start.stdin or start.tty) or not hasattr(rt, "exec_socket"):
-            result = await rt.exec(info.id, list(start.command), 3600.0)
+        runtime = self.agent.runtime
+        if not (start.stdin or start.tty):
+            result = await runtime.exec(info.id, list(start.command), 3600.0)
             if result.stdout:
                 yield api.ExecOutput(stdout=result.stdout)
             if result.stderr:
                 yield api.ExecOutput(stderr=result.stderr)
             yield api.ExecOutput(exit_code=result.exit_code)
             return
-        async for out in self._exec_interactive(rt, info, start, it):
+        try:
+            session = await runtime.open_exec(info.id, list(start.command), start.stdin, start.tty)
+        except ContainerRuntimeError as err:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(err))
+            return
+        async for out in _relay(session, it):
             yield out
 
-    async def _exec_interactive(self, rt: Any, info: ContainerInfo, start: api.ExecStart,
-                                it: AsyncIterator[api.ExecInput]) -> AsyncIterator[api.ExecOutput]:
-        exec_id, sock = await rt.bridge_call(rt.exec_socket, info.id, list(start.command),
-                                             start.stdin, start.tty)
-        raw = getattr(sock, "_sock", sock)
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[api.ExecOutput | None] = asyncio.Queue()
 
-        def pump() -> None:  # the one thread reading this exec's socket
-            buf = b""
-            try:
-                while True:
-                    data = raw.recv(65536)
-                    if not data:
-                        break
-                    if start.tty:
-                        loop.call_soon_threadsafe(queue.put_nowait, api.ExecOutput(stdout=data))
-                        continue
-                    buf += data
-                    while len(buf) >= 8:
-                        stream, size = struct.unpack(">BxxxL", buf[:8])
-                        if len(buf) < 8 + size:
-                            break
-                        payload, buf = buf[8:8 + size], buf[8 + size:]
-                        out = api.ExecOutput(stderr=payload) if stream == 2 else \
-                            api.ExecOutput(stdout=payload)
-                        loop.call_soon_threadsafe(queue.put_nowait, out)
-            except OSError:
-                pass
-            finally:
-                loop.call_soon_threadsafe(queue.put_nowait, None)
+async def _feed(session: ExecSession, inputs: AsyncIterator[api.ExecInput]) -> None:
+    """The client's stdin, end of input and terminal sizes, into the session."""
+    async for msg in inputs:
+        kind = msg.WhichOneof("input")
+        if kind == "stdin":
+            await session.write(msg.stdin)
+        elif kind == "close_stdin":
+            await session.close_stdin()
+        elif kind == "resize":
+            with contextlib.suppress(ContainerRuntimeError):
+                await session.resize(msg.resize.width, msg.resize.height)
 
-        threading.Thread(target=pump, name="exec-pump", daemon=True).start()
 
-        async def feed() -> None:
-            async for msg in it:
-                kind = msg.WhichOneof("input")
-                if kind == "stdin":
-                    await loop.run_in_executor(None, raw.sendall, msg.stdin)
-                elif kind == "close_stdin":
-                    with contextlib.suppress(OSError):
-                        raw.shutdown(1)
-                elif kind == "resize":
-                    with contextlib.suppress(Exception):
-                        await rt.bridge_call(rt.exec_resize, exec_id, msg.resize.height,
-                                             msg.resize.width)
-
-        feeder = asyncio.create_task(feed())
-        try:
-            while (out := await queue.get()) is not None:
-                yield out
-        finally:
-            feeder.cancel()
-            with contextlib.suppress(OSError):
-                raw.close()
-        code = None
-        for _ in range(50):
-            code = await rt.bridge_call(rt.exec_exit_code, exec_id)
-            if code is not None:
-                break
-            await asyncio.sleep(0.05)
-        yield api.ExecOutput(exit_code=code if code is not None else -1)
+async def _relay(session: ExecSession,
+                 inputs: AsyncIterator[api.ExecInput]) -> AsyncIterator[api.ExecOutput]:
+    """Output frames as they come, then the exit code; the session is closed either way."""
+    feeder = asyncio.create_task(_feed(session, inputs), name="exec-stdin")
+    try:
+        while (frame := await session.read()) is not None:
+            yield (api.ExecOutput(stderr=frame.data) if frame.stream == STDERR
+                   else api.ExecOutput(stdout=frame.data))
+        code = await session.exit_code()
+    finally:
+        feeder.cancel()
+        await session.close()
+    yield api.ExecOutput(exit_code=code)
 
 
 async def start_server(agent: NodeAgent, listen: str) -> grpc.aio.Server:

@@ -2,16 +2,16 @@
 
 from nodeagent.runtime.base import (
     ContainerInfo,
+    ContainerRuntimeError,
     ContainerSpec,
     ImagePullError,
     Mount,
     PortMapping,
     Runtime,
-    RuntimeError_,
     RuntimeEvent,
     SandboxInfo,
     SandboxSpec,
 )
 
 __all__ = ["ContainerInfo", "ContainerSpec", "ImagePullError", "Mount", "PortMapping", "Runtime",
-           "RuntimeError_", "RuntimeEvent", "SandboxInfo", "SandboxSpec"]
+           "ContainerRuntimeError", "RuntimeEvent", "SandboxInfo", "SandboxSpec"]

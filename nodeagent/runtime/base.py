@@ -32,11 +32,15 @@ EXITED = "exited"
 CREATED = "created"
 
 
-class RuntimeError_(Exception):
+class ContainerRuntimeError(Exception):
     """A runtime operation failed (the engine refused or is unreachable)."""
 
 
-class ImagePullError(RuntimeError_):
+# The old name, kept so that code written against it still imports.
+RuntimeError_ = ContainerRuntimeError
+
+
+class ImagePullError(ContainerRuntimeError):
     """An image could not be made available. `reason` is Kubernetes' waiting reason
     (ErrImagePull or ErrImageNeverPull), `message` the status message."""
 
@@ -164,8 +168,57 @@ class ExecResult:
     stderr: bytes
 
 
+STDOUT = "stdout"
+STDERR = "stderr"
+
+
+@dataclass(frozen=True)
+class ExecFrame:
+    """One piece of a session's output; `stream` is STDOUT or STDERR (a tty has only STDOUT)."""
+
+    stream: str
+    data: bytes
+
+
+class ExecSession(abc.ABC):
+    """A process running in a container with its standard streams attached.
+
+    The channels are Kubernetes' exec/attach channels, one method each: stdin
+    (`write`, `close_stdin`), stdout and stderr (`read`), resize (`resize`) and
+    error, which carries the outcome (`exit_code`). A caller reads until
+    `read` returns None, then asks `exit_code`, and always calls `close`.
+    `read` is called by one task at a time; `write`, `close_stdin` and
+    `resize` may be called from another task meanwhile. Every method may raise
+    ContainerRuntimeError.
+    """
+
+    @abc.abstractmethod
+    async def read(self) -> ExecFrame | None:
+        """The next output frame; None once the process has closed its output."""
+
+    @abc.abstractmethod
+    async def write(self, data: bytes) -> None:
+        """Send `data` to the process's stdin (ignored when the session has no stdin)."""
+
+    @abc.abstractmethod
+    async def close_stdin(self) -> None:
+        """End of input: the process reads EOF."""
+
+    @abc.abstractmethod
+    async def resize(self, width: int, height: int) -> None:
+        """The terminal's new size (a no-op without a tty)."""
+
+    @abc.abstractmethod
+    async def exit_code(self) -> int:
+        """The process's exit code, once its output has ended (-1 when it cannot be known)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release the session; a process still running is left to end with its container."""
+
+
 class Runtime(abc.ABC):
-    """The container runtime. Every method is async and may raise RuntimeError_."""
+    """The container runtime. Every method is async and may raise ContainerRuntimeError."""
 
     node_name: str
 
@@ -213,6 +266,11 @@ class Runtime(abc.ABC):
     @abc.abstractmethod
     async def exec(self, container_id: str, command: list[str], timeout: float) -> ExecResult:
         """Run `command` in a running container and wait for it (at most `timeout`)."""
+
+    @abc.abstractmethod
+    async def open_exec(self, container_id: str, command: list[str], stdin: bool,
+                        tty: bool) -> ExecSession:
+        """Start `command` in a running container with its streams attached (interactive exec)."""
 
     @abc.abstractmethod
     def events(self) -> AsyncIterator[RuntimeEvent]:

@@ -19,8 +19,9 @@ Exec
 ----
 Exec probes and hooks (`exec`) enter the container with podlab-nsexec when the
 agent can (root, in the host's pid namespace; see nodeagent.runtime.nsexec):
-~3 ms of CPU instead of the engine's ~70. Interactive `podctl exec` and every
-case the helper cannot take go through the engine.
+~3 ms of CPU instead of the engine's ~70. Interactive `podctl exec`
+(`open_exec`, an ExecSession in nodeagent.runtime.docker_exec) and every case
+the helper cannot take go through the engine.
 """
 
 from __future__ import annotations
@@ -55,16 +56,18 @@ from nodeagent.runtime.base import (
     RUNNING,
     TYPE_SANDBOX,
     ContainerInfo,
+    ContainerRuntimeError,
     ContainerSpec,
     ExecResult,
+    ExecSession,
     ImagePullError,
     Mount,
     Runtime,
-    RuntimeError_,
     RuntimeEvent,
     SandboxInfo,
     SandboxSpec,
 )
+from nodeagent.runtime.docker_exec import DockerExecSession
 from nodeagent.runtime.nsexec import HELPER, NsExecUnavailable, Target, find_helper, nsexec, target_of
 
 log = logging.getLogger("podlab.nodeagent.docker")
@@ -186,12 +189,12 @@ class DockerRuntime(Runtime):
     # -- the bridge -------------------------------------------------------------------
 
     async def _bridge(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run one blocking docker SDK call on the bridge pool; APIError -> RuntimeError_."""
+        """Run one blocking docker SDK call on the bridge pool; APIError -> ContainerRuntimeError."""
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
         except docker.errors.DockerException as err:
-            raise RuntimeError_(str(err)) from err
+            raise ContainerRuntimeError(str(err)) from err
 
     # -- images -----------------------------------------------------------------------
 
@@ -507,24 +510,20 @@ class DockerRuntime(Runtime):
         async with asyncio.timeout(timeout):
             return await self._bridge(self._exec, container_id, command)
 
-    def exec_socket(self, container_id: str, command: list[str], stdin: bool,
-                    tty: bool) -> tuple[str, Any]:
-        """Blocking: start an exec attached to a raw socket; returns (exec id, socket).
-        Used by the gRPC server's interactive exec through `bridge_call`."""
+    def _exec_attached(self, container_id: str, command: list[str], stdin: bool,
+                       tty: bool) -> tuple[str, Any]:
         exec_id = self._api.exec_create(container_id, command, stdin=stdin, stdout=True,
                                         stderr=True, tty=tty)["Id"]
-        sock = self._api.exec_start(exec_id, socket=True, tty=tty)
-        return exec_id, sock
+        return exec_id, self._api.exec_start(exec_id, socket=True, tty=tty)
 
-    def exec_exit_code(self, exec_id: str) -> int | None:
-        code = self._api.exec_inspect(exec_id).get("ExitCode")
-        return None if code is None else int(code)
-
-    def exec_resize(self, exec_id: str, height: int, width: int) -> None:
-        self._api.exec_resize(exec_id, height=height, width=width)
+    async def open_exec(self, container_id: str, command: list[str], stdin: bool,
+                        tty: bool) -> ExecSession:
+        """Interactive exec always goes through the engine (nsexec has no attached streams)."""
+        exec_id, sock = await self._bridge(self._exec_attached, container_id, command, stdin, tty)
+        return DockerExecSession(self._api, self._bridge, exec_id, sock, tty)
 
     async def bridge_call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Public access to the bridge for callers that need engine-specific calls."""
+        """The bridge, for tests that compare engine calls with the runtime's own paths."""
         return await self._bridge(fn, *args)
 
     # -- events -------------------------------------------------------------------------
@@ -652,7 +651,7 @@ class DockerRuntime(Runtime):
     async def memory_working_set(self, container_id: str) -> int:
         try:
             return await self._bridge(self._working_set, container_id)
-        except (RuntimeError_, docker.errors.NotFound):
+        except (ContainerRuntimeError, docker.errors.NotFound):
             return 0
 
     def version(self) -> str:

@@ -4,6 +4,13 @@ For scale benchmarks and fast control-loop tests only; never the default.
 A container runs forever unless `behavior(spec)` returns `(seconds, exit_code)`,
 or a test calls `exit_container`. The default behavior understands a command
 ending in `exit N` (e.g. `["sh", "-c", "exit 1"]`) as "exit with N at once".
+
+Interactive exec (`open_exec`) runs a tiny shell that really answers, so the
+agent's exec path can be driven without an engine: `cat` echoes stdin until
+it is closed; `sh` (no `-c`) reads commands line by line; `sh -c SCRIPT` and
+any other command run as one script. The shell knows `echo` (with `>&2`),
+`hostname`, `printenv NAME`, `true`, `false` and `exit N`; anything else is
+"not found" (127). A session ends with its container.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+import shlex
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -26,12 +34,16 @@ from nodeagent.runtime.base import (
     LABEL_POD_NAMESPACE,
     LABEL_POD_UID,
     RUNNING,
+    STDERR,
+    STDOUT,
     ContainerInfo,
+    ContainerRuntimeError,
     ContainerSpec,
+    ExecFrame,
     ExecResult,
+    ExecSession,
     ImagePullError,
     Runtime,
-    RuntimeError_,
     RuntimeEvent,
     SandboxInfo,
     SandboxSpec,
@@ -56,6 +68,108 @@ class _SimContainer:
     timer: asyncio.TimerHandle | None = None
 
 
+class SimExecSession(ExecSession):
+    """The simulated process of one interactive exec (see the module docstring)."""
+
+    def __init__(self, command: list[str], env: dict[str, str], hostname: str, tty: bool) -> None:
+        self.command = command
+        self.env = env
+        self.hostname = hostname
+        self.tty = tty
+        self.resizes: list[tuple[int, int]] = []
+        self._frames: asyncio.Queue[ExecFrame | None] = asyncio.Queue()
+        self._pending = b""
+        self._status = 0
+        self._code: int | None = None
+        program = command[0].rsplit("/", 1)[-1] if command else ""
+        self._mode = "cat" if program == "cat" and len(command) == 1 else "script"
+        if program in ("sh", "ash", "bash") and len(command) == 1:
+            self._mode = "shell"
+        elif self._mode == "script":
+            script = command[2] if program in ("sh", "ash", "bash") and command[1:2] == ["-c"] \
+                else shlex.join(command)
+            for line in script.replace(";", "\n").splitlines():
+                if self._code is None:
+                    self._run(line)
+            self._finish(self._status)
+
+    def _emit(self, stream: str, data: bytes) -> None:
+        if self._code is None and data:
+            self._frames.put_nowait(ExecFrame(STDOUT if self.tty else stream, data))
+
+    def _finish(self, code: int) -> None:
+        if self._code is None:
+            self._code = code
+            self._frames.put_nowait(None)
+
+    def _run(self, line: str) -> None:
+        """One shell command line."""
+        try:
+            words = shlex.split(line)
+        except ValueError as err:
+            self._emit(STDERR, f"sh: syntax error: {err}\n".encode())
+            self._status = 2
+            return
+        if not words:
+            return
+        stream = STDOUT
+        if words[-1] == ">&2":
+            stream, words = STDERR, words[:-1]
+        name, args = words[0], words[1:]
+        self._status = 0
+        if name == "echo":
+            self._emit(stream, (" ".join(args) + "\n").encode())
+        elif name == "hostname":
+            self._emit(stream, f"{self.hostname}\n".encode())
+        elif name == "printenv" and args:
+            if args[0] in self.env:
+                self._emit(stream, f"{self.env[args[0]]}\n".encode())
+            else:
+                self._status = 1
+        elif name in ("true", "false"):
+            self._status = int(name == "false")
+        elif name == "exit":
+            self._finish(int(args[0]) if args and args[0].isdigit() else self._status)
+        else:
+            self._emit(STDERR, f"sh: {name}: not found\n".encode())
+            self._status = 127
+
+    def container_stopped(self, exit_code: int) -> None:
+        self._finish(exit_code)
+
+    async def read(self) -> ExecFrame | None:
+        if self._frames.empty() and self._code is not None:
+            return None
+        return await self._frames.get()
+
+    async def write(self, data: bytes) -> None:
+        if self._code is not None or self._mode == "script":
+            return
+        if self._mode == "cat":
+            self._emit(STDOUT, data)
+            return
+        self._pending += data
+        while b"\n" in self._pending and self._code is None:
+            line, self._pending = self._pending.split(b"\n", 1)
+            self._run(line.decode(errors="replace"))
+
+    async def close_stdin(self) -> None:
+        if self._mode == "shell" and self._pending:
+            self._run(self._pending.decode(errors="replace"))
+        self._pending = b""
+        if self._mode != "script":
+            self._finish(self._status)
+
+    async def resize(self, width: int, height: int) -> None:
+        self.resizes.append((width, height))
+
+    async def exit_code(self) -> int:
+        return -1 if self._code is None else self._code
+
+    async def close(self) -> None:
+        self._finish(137 if self._code is None else self._code)
+
+
 class SimRuntime(Runtime):
     """In-memory containers; `images` is the set of "local" images (None: every image)."""
 
@@ -67,6 +181,7 @@ class SimRuntime(Runtime):
         self.pulls: list[str] = []
         self.stops: list[tuple[str, float]] = []
         self.execs: list[tuple[str, list[str]]] = []
+        self.sessions: dict[str, list[SimExecSession]] = {}  # container id -> its interactive execs
         self._containers: dict[str, _SimContainer] = {}
         self._sandboxes: dict[str, SandboxInfo] = {}
         self._ids = itertools.count(1)
@@ -89,6 +204,8 @@ class SimRuntime(Runtime):
         c.info.finished_at = time.time()
         if c.timer:
             c.timer.cancel()
+        for session in self.sessions.pop(container_id, []):
+            session.container_stopped(exit_code)
         if announce:
             self._events.put_nowait(RuntimeEvent(c.info.pod_uid, container_id, "die"))
 
@@ -126,7 +243,7 @@ class SimRuntime(Runtime):
 
     async def create_container(self, spec: ContainerSpec, sandbox: SandboxInfo) -> str:
         if sandbox.state != RUNNING:
-            raise RuntimeError_(f"sandbox {sandbox.id} is not running")
+            raise ContainerRuntimeError(f"sandbox {sandbox.id} is not running")
         cid = f"ctr{next(self._ids)}"
         labels = dict(spec.labels)
         info = ContainerInfo(cid, spec.pod_uid, spec.pod_name, spec.namespace, spec.name,
@@ -170,6 +287,19 @@ class SimRuntime(Runtime):
     async def exec(self, container_id: str, command: list[str], timeout: float) -> ExecResult:
         self.execs.append((container_id, list(command)))
         return ExecResult(0, b"", b"")
+
+    async def open_exec(self, container_id: str, command: list[str], stdin: bool,
+                        tty: bool) -> ExecSession:
+        c = self._containers.get(container_id)
+        if c is None or c.info.state != RUNNING:
+            raise ContainerRuntimeError(f"container {container_id} is not running")
+        self.execs.append((container_id, list(command)))
+        env = dict(c.spec.env) if c.spec else {}
+        session = SimExecSession(list(command), env, c.info.pod_name, tty)
+        self.sessions.setdefault(container_id, []).append(session)
+        if not stdin:  # nothing attached to stdin: the process reads EOF at once
+            await session.close_stdin()
+        return session
 
     async def events(self) -> AsyncIterator[RuntimeEvent]:
         yield CONNECTED
