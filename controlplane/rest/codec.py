@@ -1,0 +1,62 @@
+"""Request bodies in, Kubernetes JSON out: the REST front end's only serialization.
+
+Bodies are capped at 3 MiB (Kubernetes' limit) before they are parsed; only
+JSON is read (YAML's aliases make a small body a huge document), decoded
+strictly through podlab.manifest, and a body whose apiVersion/kind is not the URL's kind is
+refused before anything is stored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from aiohttp import web
+from google.protobuf.message import Message
+
+from podlab import errors
+from podlab.kinds import Kind
+from podlab.manifest import from_dict, to_dict
+
+MAX_BODY = 3 * 1024 * 1024
+
+
+async def read_body(request: web.Request) -> dict[str, Any]:
+    """The request's body as a JSON object; raises RequestEntityTooLarge or BadRequest."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise errors.RequestEntityTooLarge("the request is too large: limit is 3145728 bytes")
+    raw = await request.content.read(MAX_BODY + 1)
+    if len(raw) > MAX_BODY:
+        raise errors.RequestEntityTooLarge("the request is too large: limit is 3145728 bytes")
+    if not raw.strip():
+        raise errors.BadRequest("the request has no body")
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise errors.BadRequest(f"the body of the request was in an unknown format: {err}") from None
+    except RecursionError:
+        raise errors.BadRequest("the body of the request is nested too deeply") from None
+    if not isinstance(doc, dict):
+        raise errors.BadRequest("the body of the request must be a JSON object")
+    return doc
+
+
+def decode(doc: dict[str, Any], kind: Kind) -> Message:
+    """`doc` as a `kind` object; its apiVersion and kind, when given, must be the URL's."""
+    api_version, kind_name = doc.get("apiVersion") or kind.api_version, doc.get("kind") or kind.name
+    if (api_version, kind_name) != (kind.api_version, kind.name):
+        raise errors.BadRequest(
+            f"the API version in the data ({api_version}) does not match the expected API version "
+            f"({kind.api_version})" if api_version != kind.api_version else
+            f'the kind in the data ("{kind_name}") does not match the expected kind ("{kind.name}")')
+    return from_dict(doc, kind, "the request body")
+
+
+def encode(obj: Message) -> dict[str, Any]:
+    return to_dict(obj)
+
+
+def list_body(kind: Kind, items: Sequence[Message], revision: int) -> dict[str, Any]:
+    return {"kind": f"{kind.name}List", "apiVersion": kind.api_version,
+            "metadata": {"resourceVersion": str(revision)}, "items": [to_dict(o) for o in items]}
