@@ -26,7 +26,8 @@ from controlplane.rest import discovery
 from controlplane.strategies import Strategy
 from podlab.kinds import KINDS, Kind
 
-V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+# What kube-apiserver answers with (the "@" of the Accept header is no valid media type).
+V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
 _SCALARS: dict[int, dict[str, str]] = {
     FieldDescriptor.TYPE_STRING: {"type": "string"},
     FieldDescriptor.TYPE_BOOL: {"type": "boolean"},

@@ -1,0 +1,118 @@
+"""The real kubectl (client 1.32) against a real control plane on etcd, over HTTPS with a generated kubeconfig."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from podlab.pki import ClusterPki
+from tests.conftest import require_tier
+from tests.integration.conftest import wipe
+from tests.support.procs import ControlPlane, Etcd, wait_for
+
+MANIFESTS = Path(__file__).parents[1] / "unit" / "manifests"
+HELLO = MANIFESTS / "seed003-hello-world-pod.yaml"
+INVALID = MANIFESTS / "invalid" / "seed003-error-pod.yaml"
+
+
+@dataclass
+class Kubectl:
+    binary: str
+    env: dict[str, str]
+
+    def run(self, *args: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([self.binary, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+        if check and done.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({done.returncode}): {done.stderr}")
+        return done
+
+    def out(self, *args: str) -> str:
+        return self.run(*args).stdout
+
+
+@pytest.fixture
+def kubectl(etcd: Etcd, control_plane: ControlPlane, tmp_path: Path) -> Iterator[Kubectl]:
+    binary = shutil.which("kubectl")
+    if binary is None:
+        require_tier("integration", "no kubectl binary on PATH")
+        raise AssertionError("unreachable")
+    wipe(etcd.endpoint)
+    config = ClusterPki(control_plane.pki_dir).write_kubeconfig(tmp_path / "kubeconfig", control_plane.https_url)
+    # HOME holds kubectl's discovery cache: one per test, so no test reads another server's.
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "KUBECONFIG": str(config)}
+    yield Kubectl(binary, env)
+    wipe(etcd.endpoint)
+
+
+def test_discovery_get_nodes_and_api_resources(kubectl: Kubectl) -> None:
+    nodes = kubectl.run("get", "nodes")
+    assert nodes.stderr.strip() == "No resources found"
+    resources = kubectl.out("api-resources")
+    rows = {line.split()[0]: line.split() for line in resources.splitlines()[1:]}
+    assert rows["pods"][1:3] == ["po", "v1"] and rows["nodes"][1] == "no" and rows["namespaces"][1] == "ns"
+    assert rows["configmaps"][1] == "cm" and rows["events"][1] == "ev"
+    assert rows["leases"][1] == "coordination.k8s.io/v1"
+
+
+def test_apply_twice_get_template_json_and_delete(kubectl: Kubectl) -> None:
+    assert kubectl.out("apply", "-f", str(HELLO)).strip() == "pod/hello-world created"
+    assert kubectl.out("apply", "-f", str(HELLO)).strip() == "pod/hello-world unchanged"
+    table = kubectl.out("get", "pods").splitlines()
+    assert table[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    assert table[1].split()[:4] == ["hello-world", "0/1", "Pending", "0"]
+    wide = kubectl.out("get", "pods", "-o", "wide").splitlines()
+    assert wide[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE", "NOMINATED", "NODE",
+                               "READINESS", "GATES"]
+    assert kubectl.out("get", "pod", "hello-world", "--output=go-template", "--template={{.status.phase}}") \
+        == "Pending"
+    pod = json.loads(kubectl.out("get", "pod", "hello-world", "-o", "json"))
+    assert pod["kind"] == "Pod" and pod["spec"]["restartPolicy"] == "OnFailure"
+    assert "kubectl.kubernetes.io/last-applied-configuration" in pod["metadata"]["annotations"]
+    assert kubectl.out("label", "pod", "hello-world", "tier=web").strip() == "pod/hello-world labeled"
+    assert "tier=web" in kubectl.out("get", "pods", "--show-labels")
+    again = kubectl.run("create", "-f", str(HELLO), check=False)
+    assert again.returncode == 1
+    assert again.stderr.strip() == (f'Error from server (AlreadyExists): error when creating "{HELLO}": '
+                                    'pods "hello-world" already exists')
+    assert kubectl.out("delete", "pod", "hello-world").strip() == 'pod "hello-world" deleted'
+    missing = kubectl.run("get", "pod", "hello-world", check=False)
+    assert missing.stderr.strip() == 'Error from server (NotFound): pods "hello-world" not found'
+
+
+def test_the_seeds_invalid_pod_reads_as_kubernetes_says_it(kubectl: Kubectl) -> None:
+    refused = kubectl.run("create", "-f", str(INVALID), check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == ('The Pod "hello-world" is invalid: spec.restartPolicy: Unsupported value: '
+                                      '"Mybe": supported values: "Always", "OnFailure", "Never"')
+    assert kubectl.run("get", "pods").stderr.strip() == "No resources found in default namespace."
+
+
+def test_get_watch_shows_a_change(kubectl: Kubectl, tmp_path: Path) -> None:
+    kubectl.run("apply", "-f", str(HELLO))
+    out = tmp_path / "watch.out"
+    with out.open("w") as sink:
+        watcher = subprocess.Popen([kubectl.binary, "get", "pods", "-w", "--show-labels"], env=kubectl.env,
+                                   stdout=sink, stderr=subprocess.STDOUT, text=True)
+        try:
+            wait_for(lambda: "hello-world" in out.read_text(), 20, message="the watch's first row")
+            kubectl.run("label", "pod", "hello-world", "seen=yes")
+            wait_for(lambda: "seen=yes" in out.read_text(), 20, message="the label in the watch")
+        finally:
+            watcher.kill()
+            watcher.wait(timeout=10)
+    rows = out.read_text().splitlines()
+    assert rows[0].split()[0] == "NAME" and rows[1].split()[0] == "hello-world"
+    assert rows[-1].split()[0] == "hello-world" and rows[-1].endswith("seen=yes")
+
+
+def test_explain_reads_the_schema_from_openapi(kubectl: Kubectl) -> None:
+    text = kubectl.out("explain", "pod.spec.containers")
+    assert "KIND:       Pod" in text and "FIELD: containers <[]Container>" in text
+    assert "livenessProbe\t<Probe>" in text and "image\t<string>" in text
