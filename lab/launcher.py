@@ -27,6 +27,7 @@ import yaml
 
 from lab.chaos import chaos_app
 from podlab.config import config_path
+from podlab.pki import ClusterPki
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
 app.add_typer(chaos_app, name="chaos")
@@ -99,6 +100,7 @@ class Cluster:
 def up(nodes: int = typer.Option(3, min=0, help="node agents to start"),
        runtime: str = typer.Option("docker", help="container runtime for the agents: docker or sim"),
        port: int = typer.Option(7443, help="API server port"),
+       https_port: int = typer.Option(6443, help="Kubernetes API (HTTPS, kubectl) port"),
        mirror: Path = typer.Option(None, help="offline image mirror map (compose/images/mirror.yaml)"),
        node_grace: float = typer.Option(4.0, help="seconds without heartbeat before a node is lost"),
        pod_eviction_timeout: float = typer.Option(4.0, help="further seconds before its pods move"),
@@ -129,8 +131,11 @@ def up(nodes: int = typer.Option(3, min=0, help="node agents to start"),
             "--initial-cluster", f"default=http://127.0.0.1:{peer}", "--log-level", "error"])
         _wait_port(etcd_port, 20, etcd)
         server = f"127.0.0.1:{port}"
+        pki = ClusterPki(STATE_DIR / "pki").ensure()
+        kubeconfig = pki.write_kubeconfig(STATE_DIR / "kubeconfig", f"https://127.0.0.1:{https_port}")
         cp = cluster.start("controlplane", [
             py, "-m", "controlplane", "--etcd", etcd_url, "--listen", server,
+            "--https-listen", f"127.0.0.1:{https_port}", "--pki-dir", str(pki.dir),
             "--node-grace", str(node_grace), "--pod-eviction-timeout", str(pod_eviction_timeout)])
         _wait_port(port, 30, cp)
         cluster.start("scheduler", [py, "-m", "scheduler", "--server", server])
@@ -151,6 +156,7 @@ def up(nodes: int = typer.Option(3, min=0, help="node agents to start"),
         config_path().write_text(yaml.safe_dump({"server": server}))
         typer.echo(f"podlab is up: {nodes} node(s); try `podctl get nodes` (server {server}). "
                    "Ctrl-C stops it.")
+        typer.echo(f"kubectl: export KUBECONFIG={kubeconfig}")
         while not stopping:
             for name, proc in cluster.procs:
                 if proc.poll() is not None:
