@@ -21,7 +21,7 @@ from google.protobuf.message import Message
 from controlplane.api import Api
 from controlplane.rest import codec, discovery, openapi, patch
 from controlplane.rest.status import MethodNotAllowed, error_response, json_response, success
-from controlplane.rest.subresources import SUBRESOURCES
+from controlplane.rest.subresources import SUBRESOURCES, Call
 from controlplane.rest.tables import table, wants_table
 from controlplane.rest.watch import serve_watch
 from controlplane.strategies import DeleteOptions
@@ -162,15 +162,11 @@ class Resources:
         verb = SUBRESOURCES.get((kind.plural, t.sub))
         if verb is None:
             raise errors.NotFound("the server could not find the requested resource")
-        if method != "POST":
+        if method != verb.method:
             raise MethodNotAllowed(f"the server does not allow this method on {kind.plural}/{t.sub} ({method})")
         _refuse_dry_run(request)
-        body = await codec.read_body(request)
-        if body.get("kind") not in (None, verb.kind):
-            raise errors.BadRequest(f'the kind in the data ("{body.get("kind")}") does not match the expected '
-                                    f'kind ("{verb.kind}")')
-        await verb.handle(self.api, ns, t.name, body)
-        return json_response(success(kind, t.name, ""), 201)
+        response = await verb.handle(Call(self.api, ns, t.name, request))
+        return response if response is not None else json_response(success(kind, t.name, ""), 201)
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

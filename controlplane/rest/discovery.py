@@ -71,7 +71,7 @@ def resource_list(group: str, version: str, strategies: Mapping[str, Strategy]) 
         for (plural, sub), handler in SUBRESOURCES.items():
             if plural == kind.plural:
                 resources.append({"name": f"{plural}/{sub}", "singularName": "", "namespaced": kind.namespaced,
-                                  "kind": handler.kind, "verbs": ["create"]})
+                                  "kind": handler.kind, "verbs": list(handler.verbs)})
     for r in resources:
         if not r.get("shortNames"):
             r.pop("shortNames", None)

@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import grpc
 import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
@@ -15,6 +16,8 @@ from controlplane.rest import make_app
 from controlplane.rest import patch as patch_module
 from controlplane.testing import InMemoryApi
 from podlab.v1 import objects_pb2 as v1
+from podlab.v1 import services_pb2_grpc as rpc
+from tests.support.fake_agent import FakeAgent
 
 pytestmark = pytest.mark.unit
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
@@ -247,3 +250,26 @@ async def test_openapi_v3_has_every_kind_with_its_gvk_and_field_validation(world
     assert container["ports"]["type"] == "array"
     patch = doc["paths"]["/api/v1/namespaces/{namespace}/pods/{name}"]["patch"]
     assert "fieldValidation" in [p["name"] for p in patch["parameters"]]
+
+
+async def test_log_is_proxied_to_the_pods_agent_as_text(world) -> None:
+    fake, http = world
+    agent_server = grpc.aio.server()
+    rpc.add_NodeAgentServicer_to_server(FakeAgent(), agent_server)
+    port = agent_server.add_insecure_port("127.0.0.1:0")
+    await agent_server.start()
+    try:
+        node = fake.create_now(v1.Node(metadata=v1.ObjectMeta(name="n1")))
+        node.status.agent_endpoint = f"127.0.0.1:{port}"
+        fake.update_status_now(node)
+        await http.post(PODS, json=pod())
+        await http.post(f"{PODS}/web/binding", json={"kind": "Binding", "metadata": {"name": "web"},
+                                                     "target": {"name": "n1"}})
+        reply = await http.get(f"{PODS}/web/log", params={"tailLines": "5"})
+        assert reply.status == 200 and reply.content_type == "text/plain"
+        assert await reply.text() == "Hello World from c\n"
+        wrong = await http.get(f"{PODS}/web/log", params={"container": "nope"})
+        assert wrong.status == 400 and (await wrong.json())["message"] == "container nope is not valid for pod web"
+        assert (await http.post(f"{PODS}/web/log", json={})).status == 405
+    finally:
+        await agent_server.stop(0)
