@@ -27,8 +27,10 @@ class Kubectl:
     binary: str
     env: dict[str, str]
 
-    def run(self, *args: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([self.binary, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+    def run(self, *args: str, check: bool = True, timeout: float = 30,
+            env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([self.binary, *args], env={**self.env, **(env_extra or {})}, capture_output=True,
+                              text=True, timeout=timeout)
         if check and done.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({done.returncode}): {done.stderr}")
         return done
@@ -116,3 +118,33 @@ def test_explain_reads_the_schema_from_openapi(kubectl: Kubectl) -> None:
     text = kubectl.out("explain", "pod.spec.containers")
     assert "KIND:       Pod" in text and "FIELD: containers <[]Container>" in text
     assert "livenessProbe\t<Probe>" in text and "image\t<string>" in text
+
+
+def test_patch_of_each_type_apply_of_a_change_annotate_edit_and_force_delete(kubectl: Kubectl, tmp_path: Path) -> None:
+    kubectl.run("apply", "-f", str(HELLO))
+    assert kubectl.out("patch", "pod", "hello-world", "--type=strategic", "-p",
+                       '{"spec":{"containers":[{"name":"hello","image":"busybox:1"}]}}').strip() \
+        == "pod/hello-world patched"
+    kubectl.run("patch", "pod", "hello-world", "--type=merge", "-p", '{"metadata":{"labels":{"a":"1"}}}')
+    kubectl.run("patch", "pod", "hello-world", "--type=json", "-p",
+                '[{"op":"add","path":"/metadata/labels/b","value":"2"}]')
+    pod = json.loads(kubectl.out("get", "pod", "hello-world", "-o", "json"))
+    assert pod["spec"]["containers"][0]["image"] == "busybox:1"
+    assert pod["spec"]["containers"][0]["command"] == ["/bin/echo", "Hello", "World"]
+    assert {"a": "1", "b": "2"}.items() <= pod["metadata"]["labels"].items()
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(HELLO.read_text().replace('"ubuntu:14.04"', '"ubuntu:16.04"'))
+    assert kubectl.out("apply", "-f", str(changed)).strip() == "pod/hello-world configured"
+    assert kubectl.out("get", "pod", "hello-world", "-o", "jsonpath={.spec.containers[0].image}") == "ubuntu:16.04"
+    immutable = kubectl.run("patch", "pod", "hello-world", "-p", '{"spec":{"restartPolicy":"Never"}}', check=False)
+    assert immutable.returncode == 1 and "pod updates may not change fields" in immutable.stderr
+    kubectl.run("annotate", "pod", "hello-world", "note=one")
+    kubectl.run("annotate", "pod", "hello-world", "note=two", "--overwrite")
+    editor = tmp_path / "editor.sh"
+    editor.write_text("#!/bin/sh\nsed -i 's/note: two/note: edited/' \"$1\"\n")
+    editor.chmod(0o755)
+    edited = kubectl.run("edit", "pod", "hello-world", env_extra={"EDITOR": str(editor)})
+    assert edited.stdout.strip() == "pod/hello-world edited"
+    assert kubectl.out("get", "pod", "hello-world", "-o", "jsonpath={.metadata.annotations.note}") == "edited"
+    forced = kubectl.run("delete", "pod", "hello-world", "--grace-period=0", "--force")
+    assert forced.stdout.strip() == 'pod "hello-world" force deleted'
