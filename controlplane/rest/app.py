@@ -19,7 +19,7 @@ from aiohttp import web
 from google.protobuf.message import Message
 
 from controlplane.api import Api
-from controlplane.rest import codec, discovery, openapi, patch
+from controlplane.rest import codec, discovery, openapi, paging, patch
 from controlplane.rest.status import MethodNotAllowed, error_response, json_response, success
 from controlplane.rest.subresources import SUBRESOURCES, Call
 from controlplane.rest.tables import table, wants_table
@@ -136,14 +136,36 @@ class Resources:
                 return await serve_watch(request, self.registry, kind, t.namespace, self._render(request, kind))
             items, revision = await self.registry.list(kind, t.namespace, request.query.get("labelSelector", ""),
                                                        request.query.get("fieldSelector", ""))
+            page = paging.page(items, request.query.get("limit"), request.query.get("continue"))
             if wants_table(request):
-                return json_response(table(kind, items, str(revision), request.query.get("includeObject",
-                                                                                          "Metadata")))
-            return json_response(codec.list_body(kind, items, revision))
+                body = table(kind, page.items, str(revision), request.query.get("includeObject", "Metadata"))
+            else:
+                body = codec.list_body(kind, page.items, revision)
+            body["metadata"].update(page.metadata())
+            return json_response(body)
         if method == "POST":
             _refuse_dry_run(request)
             return self._object(request, await self.registry.create(await self._body_object(request, t)), 201)
+        if method == "DELETE":
+            return await self._delete_collection(request, t)
         raise MethodNotAllowed(f"the server does not allow this method on the requested resource ({method})")
+
+    async def _delete_collection(self, request: web.Request, t: Target) -> web.Response:
+        """deletecollection: delete every object the selectors match, each as its own delete."""
+        _refuse_dry_run(request)
+        body = await codec.read_body(request) if request.can_read_body else None
+        options = _delete_options(request, body)
+        items, revision = await self.registry.list(t.kind, t.namespace, request.query.get("labelSelector", ""),
+                                                   request.query.get("fieldSelector", ""))
+        deleted = []
+        for obj in items:
+            md = meta(obj)
+            try:
+                gone, _ = await self.registry.delete(t.kind, md.name, md.namespace, options)
+            except errors.NotFound:
+                continue
+            deleted.append(gone)
+        return json_response(codec.list_body(t.kind, deleted, revision))
 
     async def _subresource(self, request: web.Request, t: Target, ns: str) -> web.StreamResponse:
         kind, method = t.kind, request.method

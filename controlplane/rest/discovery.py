@@ -14,7 +14,7 @@ from controlplane.strategies import Strategy
 from podlab import __version__
 from podlab.kinds import KINDS, Kind
 
-VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]
+VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 # The Kubernetes release whose API this one follows (kubectl warns on a large skew).
 KUBE_MINOR = "32"
 

@@ -273,3 +273,24 @@ async def test_log_is_proxied_to_the_pods_agent_as_text(world) -> None:
         assert (await http.post(f"{PODS}/web/log", json={})).status == 405
     finally:
         await agent_server.stop(0)
+
+
+async def test_list_pages_with_limit_and_continue(world) -> None:
+    _, http = world
+    for name in ("a", "b", "c"):
+        await http.post(PODS, json=pod(name))
+    first = await (await http.get(PODS, params={"limit": "2"})).json()
+    assert [p["metadata"]["name"] for p in first["items"]] == ["a", "b"]
+    assert first["metadata"]["remainingItemCount"] == 1
+    rest = await (await http.get(PODS, params={"limit": "2", "continue": first["metadata"]["continue"]})).json()
+    assert [p["metadata"]["name"] for p in rest["items"]] == ["c"] and "continue" not in rest["metadata"]
+    assert (await http.get(PODS, params={"continue": "garbage"})).status == 400
+
+
+async def test_delete_collection_by_label(world) -> None:
+    fake, http = world
+    for name in ("a", "b"):
+        await http.post(PODS, json=pod(name))
+    reply = await http.delete(PODS, params={"labelSelector": "app=a"})
+    assert [p["metadata"]["name"] for p in (await reply.json())["items"]] == ["a"]
+    assert [p.metadata.name for p in fake.pods()] == ["b"]
