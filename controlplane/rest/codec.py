@@ -15,11 +15,15 @@ from typing import Any
 from aiohttp import web
 from google.protobuf.message import Message
 
+from controlplane.rest import k8sproto
+from controlplane.rest.status import UnsupportedMediaType
 from podlab import errors
 from podlab.kinds import Kind
 from podlab.manifest import from_dict, to_dict
 
 MAX_BODY = 3 * 1024 * 1024
+# Bodies podlab reads as JSON; Kubernetes' protobuf (kubectl's typed clients) goes to k8sproto.
+JSON_TYPES = ("application/json", "application/octet-stream")
 
 
 async def read_body(request: web.Request) -> dict[str, Any]:
@@ -29,6 +33,11 @@ async def read_body(request: web.Request) -> dict[str, Any]:
     raw = await request.content.read(MAX_BODY + 1)
     if len(raw) > MAX_BODY:
         raise errors.RequestEntityTooLarge("the request is too large: limit is 3145728 bytes")
+    if request.content_type == k8sproto.CONTENT_TYPE:
+        return k8sproto.decode(raw)
+    if request.content_type not in JSON_TYPES:
+        raise UnsupportedMediaType(f'the body of the request was in an unknown format - accepted media types '
+                                   f'include: {", ".join(JSON_TYPES)}')
     if not raw.strip():
         raise errors.BadRequest("the request has no body")
     try:

@@ -148,3 +148,14 @@ def test_patch_of_each_type_apply_of_a_change_annotate_edit_and_force_delete(kub
     assert kubectl.out("get", "pod", "hello-world", "-o", "jsonpath={.metadata.annotations.note}") == "edited"
     forced = kubectl.run("delete", "pod", "hello-world", "--grace-period=0", "--force")
     assert forced.stdout.strip() == 'pod "hello-world" force deleted'
+
+
+def test_typed_client_creates_send_protobuf_and_work(kubectl: Kubectl, tmp_path: Path) -> None:
+    data = tmp_path / "f.txt"
+    data.write_text("hi\n")
+    assert kubectl.out("create", "secret", "generic", "s1", f"--from-file={data}").strip() == "secret/s1 created"
+    assert kubectl.out("get", "secret", "s1", "-o", "jsonpath={.data.f\\.txt}") == "aGkK"
+    assert kubectl.out("create", "configmap", "c1", "--from-literal=a=b").strip() == "configmap/c1 created"
+    rows = kubectl.out("get", "cm").splitlines()
+    assert rows[0].split() == ["NAME", "DATA", "AGE"] and rows[1].split()[:2] == ["c1", "1"]
+    assert kubectl.out("create", "namespace", "n1").strip() == "namespace/n1 created"

@@ -12,7 +12,7 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
-from controlplane.rest import make_app
+from controlplane.rest import k8sproto, make_app
 from controlplane.rest import patch as patch_module
 from controlplane.testing import InMemoryApi
 from podlab.v1 import objects_pb2 as v1
@@ -294,3 +294,25 @@ async def test_delete_collection_by_label(world) -> None:
     reply = await http.delete(PODS, params={"labelSelector": "app=a"})
     assert [p["metadata"]["name"] for p in (await reply.json())["items"]] == ["a"]
     assert [p.metadata.name for p in fake.pods()] == ["b"]
+
+
+def _protobuf_secret() -> bytes:
+    """A Secret as kubectl's typed client sends it: the k8s envelope around Kubernetes' wire fields."""
+    classes = k8sproto._CLASSES
+    secret = classes["Secret"](metadata=classes["ObjectMeta"](name="s1"), data={"f.txt": b"hi\n"}, type="Opaque")
+    envelope = classes["Unknown"](typeMeta=classes["TypeMeta"](apiVersion="v1", kind="Secret"),
+                                  raw=secret.SerializeToString(), contentType=k8sproto.CONTENT_TYPE)
+    return k8sproto.MAGIC + envelope.SerializeToString()
+
+
+async def test_a_protobuf_body_from_a_typed_client_is_read_like_json(world) -> None:
+    fake, http = world
+    reply = await http.post("/api/v1/namespaces/default/secrets", data=_protobuf_secret(),
+                            headers={"Content-Type": k8sproto.CONTENT_TYPE})
+    assert reply.status == 201, await reply.text()
+    assert fake.get_now("Secret", "s1", "default").data == {"f.txt": b"hi\n"}
+    garbage = await http.post("/api/v1/namespaces/default/secrets", data=b"k8s\x00\xff\xff",
+                              headers={"Content-Type": k8sproto.CONTENT_TYPE})
+    assert garbage.status == 400
+    other = await http.post(PODS, data=b"{}", headers={"Content-Type": "application/yaml"})
+    assert other.status == 415
