@@ -62,3 +62,26 @@ class NodeAgents:
         forwarded.uid = pod.metadata.uid
         async for chunk in stub.Logs(forwarded):
             yield chunk.data
+
+    async def exec_session(self, start: api.ExecStart) -> ExecSession:
+        """An exec in the pod `start` names, resolved (pod, container, agent) but not yet begun."""
+        stub, pod, container = await self.for_pod(start.namespace, start.name, start.container)
+        resolved = api.ExecStart()
+        resolved.CopyFrom(start)
+        resolved.namespace, resolved.container, resolved.uid = pod.metadata.namespace, container, pod.metadata.uid
+        return ExecSession(stub, resolved)
+
+
+class ExecSession:
+    def __init__(self, stub: rpc.NodeAgentStub, start: api.ExecStart) -> None:
+        self.stub, self.start = stub, start
+
+    def run(self, inputs: AsyncIterator[api.ExecInput]) -> AsyncIterator[api.ExecOutput]:
+        """The agent's output for the command, fed `inputs` (stdin, close, resize) after the start."""
+
+        async def forward() -> AsyncIterator[api.ExecInput]:
+            yield api.ExecInput(start=self.start)
+            async for message in inputs:
+                yield message
+
+        return self.stub.Exec(forward())

@@ -149,17 +149,8 @@ class ClusterService(rpc.ClusterServicer):
             first = await anext(aiter(request_iterator))
             if first.WhichOneof("input") != "start":
                 raise errors.BadRequest("the first exec message must be a start")
-            stub, pod, container = await self.agents.for_pod(first.start.namespace, first.start.name,
-                                                         first.start.container)
-            first.start.namespace, first.start.container = pod.metadata.namespace, container
-            first.start.uid = pod.metadata.uid
-
-            async def forward() -> AsyncIterator[api.ExecInput]:
-                yield first
-                async for message in request_iterator:
-                    yield message
-
-            async for output in stub.Exec(forward()):
+            session = await self.agents.exec_session(first.start)
+            async for output in session.run(request_iterator):
                 yield output
         except StopAsyncIteration:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "empty exec stream")

@@ -184,7 +184,7 @@ class Resources:
         verb = SUBRESOURCES.get((kind.plural, t.sub))
         if verb is None:
             raise errors.NotFound("the server could not find the requested resource")
-        if method != verb.method:
+        if method not in verb.methods:
             raise MethodNotAllowed(f"the server does not allow this method on {kind.plural}/{t.sub} ({method})")
         _refuse_dry_run(request)
         response = await verb.handle(Call(self.api, ns, t.name, request))

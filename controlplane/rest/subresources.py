@@ -1,4 +1,4 @@
-"""The pod-only subresources that are verbs or streams, not objects: binding, eviction, log.
+"""The pod-only subresources that are verbs or streams, not objects: binding, eviction, log, exec.
 
 A table keyed by (resource, subresource), as Kubernetes' storage map is,
 so the router never asks which kind it serves. Each entry names the HTTP
@@ -16,6 +16,7 @@ from aiohttp import web
 
 from controlplane.api import Api
 from controlplane.rest import codec
+from controlplane.rest.remotecommand import serve_exec
 from podlab import errors
 from podlab.v1 import services_pb2 as api_pb
 
@@ -39,7 +40,7 @@ class Call:
 
 @dataclass(frozen=True)
 class Subresource:
-    method: str  # the one HTTP method it answers
+    methods: tuple[str, ...]  # the HTTP methods it answers
     kind: str  # what discovery lists as its kind
     verbs: tuple[str, ...]
     # Returns a response, or None for "done": 201 with a Success Status.
@@ -107,8 +108,14 @@ async def _log(call: Call) -> web.StreamResponse:
     return response
 
 
+async def _exec(call: Call) -> web.StreamResponse:
+    return await serve_exec(call.request, call.api.agents.exec_session, call.namespace, call.name)
+
+
 SUBRESOURCES: dict[tuple[str, str], Subresource] = {
-    ("pods", "binding"): Subresource("POST", "Binding", ("create",), _bind),
-    ("pods", "eviction"): Subresource("POST", "Eviction", ("create",), _evict),
-    ("pods", "log"): Subresource("GET", "Pod", ("get",), _log),
+    ("pods", "binding"): Subresource(("POST",), "Binding", ("create",), _bind),
+    ("pods", "eviction"): Subresource(("POST",), "Eviction", ("create",), _evict),
+    ("pods", "log"): Subresource(("GET",), "Pod", ("get",), _log),
+    # kubectl's WebSocket exec is a GET; the SPDY one it falls back to was a POST.
+    ("pods", "exec"): Subresource(("GET", "POST"), "PodExecOptions", ("create", "get"), _exec),
 }

@@ -252,7 +252,9 @@ async def test_openapi_v3_has_every_kind_with_its_gvk_and_field_validation(world
     assert "fieldValidation" in [p["name"] for p in patch["parameters"]]
 
 
-async def test_log_is_proxied_to_the_pods_agent_as_text(world) -> None:
+@pytest_asyncio.fixture
+async def bound(world) -> AsyncIterator[tuple[InMemoryApi, TestClient]]:
+    """`world` with pod web bound to node n1, whose agent is a scripted FakeAgent."""
     fake, http = world
     agent_server = grpc.aio.server()
     rpc.add_NodeAgentServicer_to_server(FakeAgent(), agent_server)
@@ -265,14 +267,49 @@ async def test_log_is_proxied_to_the_pods_agent_as_text(world) -> None:
         await http.post(PODS, json=pod())
         await http.post(f"{PODS}/web/binding", json={"kind": "Binding", "metadata": {"name": "web"},
                                                      "target": {"name": "n1"}})
-        reply = await http.get(f"{PODS}/web/log", params={"tailLines": "5"})
-        assert reply.status == 200 and reply.content_type == "text/plain"
-        assert await reply.text() == "Hello World from c\n"
-        wrong = await http.get(f"{PODS}/web/log", params={"container": "nope"})
-        assert wrong.status == 400 and (await wrong.json())["message"] == "container nope is not valid for pod web"
-        assert (await http.post(f"{PODS}/web/log", json={})).status == 405
+        yield fake, http
     finally:
         await agent_server.stop(0)
+
+
+async def test_log_is_proxied_to_the_pods_agent_as_text(bound) -> None:
+    _, http = bound
+    reply = await http.get(f"{PODS}/web/log", params={"tailLines": "5"})
+    assert reply.status == 200 and reply.content_type == "text/plain"
+    assert await reply.text() == "Hello World from c\n"
+    wrong = await http.get(f"{PODS}/web/log", params={"container": "nope"})
+    assert wrong.status == 400 and (await wrong.json())["message"] == "container nope is not valid for pod web"
+    assert (await http.post(f"{PODS}/web/log", json={})).status == 405
+
+
+async def exec_session(http: TestClient, *command: str, stdin: bytes | None = None) -> tuple[dict[int, bytes], Any]:
+    """Run `command` over the v5 WebSocket protocol; returns the bytes per channel and the error-channel Status."""
+    params = [("command", c) for c in command] + [("stdout", "true"), ("stderr", "true")]
+    if stdin is not None:
+        params.append(("stdin", "true"))
+    channels: dict[int, bytes] = {}
+    async with http.ws_connect(f"{PODS}/web/exec", params=params, protocols=("v5.channel.k8s.io",)) as ws:
+        assert ws.protocol == "v5.channel.k8s.io"
+        if stdin is not None:
+            await ws.send_bytes(b"\x00" + stdin)
+            await ws.send_bytes(b"\xff\x00")
+        async with asyncio.timeout(5):
+            async for msg in ws:
+                channels[msg.data[0]] = channels.get(msg.data[0], b"") + msg.data[1:]
+    return channels, json.loads(channels.pop(3))
+
+
+async def test_exec_over_websocket_streams_output_and_the_exit_code(bound) -> None:
+    _, http = bound
+    out, status = await exec_session(http, "env")
+    assert out == {1: b"MY_POD_NAME=web\n"} and status["status"] == "Success"
+    out, status = await exec_session(http, "false")
+    assert out == {2: b"failing\n"} and status["reason"] == "NonZeroExitCode"
+    assert status["details"]["causes"] == [{"reason": "ExitCode", "message": "3"}]
+    out, status = await exec_session(http, "cat", stdin=b"typed")
+    assert out == {1: b"typed"} and status["status"] == "Success"
+    missing = await http.get("/api/v1/namespaces/default/pods/nope/exec", params={"command": "ls"})
+    assert missing.status == 404
 
 
 async def test_list_pages_with_limit_and_continue(world) -> None:
