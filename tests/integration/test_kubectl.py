@@ -19,6 +19,7 @@ from tests.support.procs import ControlPlane, Etcd, wait_for
 
 MANIFESTS = Path(__file__).parents[1] / "unit" / "manifests"
 HELLO = MANIFESTS / "seed003-hello-world-pod.yaml"
+NGINX = MANIFESTS / "seed003-nginx.yaml"
 INVALID = MANIFESTS / "invalid" / "seed003-error-pod.yaml"
 
 
@@ -39,17 +40,21 @@ class Kubectl:
         return self.run(*args).stdout
 
 
-@pytest.fixture
-def kubectl(etcd: Etcd, control_plane: ControlPlane, tmp_path: Path) -> Iterator[Kubectl]:
+def kubectl_for(control_plane: ControlPlane, home: Path) -> Kubectl:
+    """kubectl with a kubeconfig for `control_plane`'s HTTPS API (its admin certificate)."""
     binary = shutil.which("kubectl")
     if binary is None:
         require_tier("integration", "no kubectl binary on PATH")
         raise AssertionError("unreachable")
-    wipe(etcd.endpoint)
-    config = ClusterPki(control_plane.pki_dir).write_kubeconfig(tmp_path / "kubeconfig", control_plane.https_url)
+    config = ClusterPki(control_plane.pki_dir).write_kubeconfig(home / "kubeconfig", control_plane.https_url)
     # HOME holds kubectl's discovery cache: one per test, so no test reads another server's.
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "KUBECONFIG": str(config)}
-    yield Kubectl(binary, env)
+    return Kubectl(binary, {"PATH": os.environ["PATH"], "HOME": str(home), "KUBECONFIG": str(config)})
+
+
+@pytest.fixture
+def kubectl(etcd: Etcd, control_plane: ControlPlane, tmp_path: Path) -> Iterator[Kubectl]:
+    wipe(etcd.endpoint)
+    yield kubectl_for(control_plane, tmp_path)
     wipe(etcd.endpoint)
 
 
@@ -159,3 +164,20 @@ def test_typed_client_creates_send_protobuf_and_work(kubectl: Kubectl, tmp_path:
     rows = kubectl.out("get", "cm").splitlines()
     assert rows[0].split() == ["NAME", "DATA", "AGE"] and rows[1].split()[:2] == ["c1", "1"]
     assert kubectl.out("create", "namespace", "n1").strip() == "namespace/n1 created"
+
+
+async def test_a_running_cluster_wait_logs_exec_and_drain(make_cluster, tmp_path: Path) -> None:
+    cluster, _ = await make_cluster(2)
+    kubectl = kubectl_for(cluster.control_plane, tmp_path)
+    nodes = kubectl.out("get", "nodes").splitlines()
+    assert [row.split()[1] for row in nodes[1:]] == ["Ready", "Ready"]
+    kubectl.run("apply", "-f", str(NGINX))
+    kubectl.run("wait", "--for=condition=Ready", "pod/my-nginx", "--timeout=30s", timeout=40)
+    node = kubectl.out("get", "pod", "my-nginx", "-o", "jsonpath={.spec.nodeName}")
+    assert kubectl.run("logs", "my-nginx").returncode == 0  # the sim runtime's containers write no log
+    assert kubectl.run("exec", "my-nginx", "--", "echo", "hi").returncode == 0  # over WebSocket (v5)
+    wrong = kubectl.run("exec", "my-nginx", "-c", "nope", "--", "ls", check=False)
+    assert wrong.stderr.strip() == "Error from server (BadRequest): container nope is not valid for pod my-nginx"
+    drained = kubectl.run("drain", node, "--ignore-daemonsets", "--force", timeout=60)
+    assert f"node/{node} drained" in drained.stdout
+    assert "SchedulingDisabled" in kubectl.out("get", "node", node)
