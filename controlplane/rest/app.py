@@ -23,7 +23,7 @@ from controlplane.rest import codec, discovery, openapi, paging, patch
 from controlplane.rest.status import MethodNotAllowed, error_response, json_response, success
 from controlplane.rest.subresources import SUBRESOURCES, Call
 from controlplane.rest.tables import table, wants_table
-from controlplane.rest.watch import serve_watch
+from controlplane.rest.watch import BOOKMARK_SECONDS, serve_watch
 from controlplane.strategies import DeleteOptions
 from podlab import errors
 from podlab.kinds import Kind, kind_of, meta
@@ -83,8 +83,9 @@ def _refuse_dry_run(request: web.Request) -> None:
 class Resources:
     """The handlers of resource URLs, over one Api."""
 
-    def __init__(self, api: Api) -> None:
+    def __init__(self, api: Api, bookmark_seconds: float) -> None:
         self.api = api
+        self.bookmark_seconds = bookmark_seconds
         self.registry = api.registry
 
     def _render(self, request: web.Request, kind: Kind) -> Callable[[Message], dict[str, Any]]:
@@ -133,7 +134,8 @@ class Resources:
             raise MethodNotAllowed(f"the server does not allow this method on the requested resource ({method})")
         if method == "GET":
             if request.query.get("watch") in ("true", "1"):
-                return await serve_watch(request, self.registry, kind, t.namespace, self._render(request, kind))
+                return await serve_watch(request, self.registry, kind, t.namespace, self._render(request, kind),
+                                         self.bookmark_seconds)
             items, revision = await self.registry.list(kind, t.namespace, request.query.get("labelSelector", ""),
                                                        request.query.get("fieldSelector", ""))
             page = paging.page(items, request.query.get("limit"), request.query.get("continue"))
@@ -213,11 +215,11 @@ async def _statuses(request: web.Request, handler: Handler) -> web.StreamRespons
                                               f"{request.path}"))
 
 
-def make_app(api: Api) -> web.Application:
-    """The aiohttp application serving the Kubernetes API over `api`."""
+def make_app(api: Api, bookmark_seconds: float = BOOKMARK_SECONDS) -> web.Application:
+    """The aiohttp application serving the Kubernetes API over `api`; watch bookmarks every `bookmark_seconds`."""
     app = web.Application(middlewares=[_statuses], client_max_size=codec.MAX_BODY)
     app[API_KEY] = api
-    resources = Resources(api)
+    resources = Resources(api, bookmark_seconds)
 
     async def ok(request: web.Request) -> web.Response:
         return web.Response(text="ok")

@@ -32,15 +32,14 @@ _FIRST_EVENT_WAIT = 0.05
 
 
 async def _events(registry: Registry, kind: Kind, namespace: str, labels: str, fields: str,
-                  resource_version: str, bookmarks: bool) -> AsyncGenerator[ObjectEvent, None]:
+                  resource_version: str, bookmark_seconds: float) -> AsyncGenerator[ObjectEvent, None]:
     if resource_version in ("", "0"):
         items, revision = await registry.list(kind, namespace, labels, fields)
         for obj in items:
             yield ObjectEvent("ADDED", obj, revision)
         resource_version = str(revision)
-    async for event in registry.watch(kind, namespace, labels, fields, resource_version,
-                                      BOOKMARK_SECONDS if bookmarks else 0):
-        if event.type != "BOOKMARK" or bookmarks:
+    async for event in registry.watch(kind, namespace, labels, fields, resource_version, bookmark_seconds):
+        if event.type != "BOOKMARK" or bookmark_seconds:
             yield event
 
 
@@ -54,8 +53,12 @@ def _line(event: ObjectEvent, kind: Kind, render: Callable[[Message], dict[str, 
 
 
 async def serve_watch(request: web.Request, registry: Registry, kind: Kind, namespace: str,
-                      render: Callable[[Message], dict[str, Any]] = to_dict) -> web.StreamResponse:
-    """Stream `kind`'s changes in `namespace` ("" = all) to the client, as the query asks."""
+                      render: Callable[[Message], dict[str, Any]] = to_dict,
+                      bookmark_seconds: float = BOOKMARK_SECONDS) -> web.StreamResponse:
+    """Stream `kind`'s changes in `namespace` ("" = all) to the client, as the query asks.
+
+    Bookmarks, when the client allows them, come every `bookmark_seconds` of quiet.
+    """
     q = request.query
     timeout = q.get("timeoutSeconds")
     try:
@@ -63,7 +66,8 @@ async def serve_watch(request: web.Request, registry: Registry, kind: Kind, name
     except ValueError:
         raise errors.BadRequest(f'invalid timeoutSeconds "{timeout}"') from None
     events = _events(registry, kind, namespace, q.get("labelSelector", ""), q.get("fieldSelector", ""),
-                     q.get("resourceVersion", ""), q.get("allowWatchBookmarks", "") == "true")
+                     q.get("resourceVersion", ""),
+                     bookmark_seconds if q.get("allowWatchBookmarks", "") == "true" else 0)
     first = asyncio.ensure_future(anext(events))
     try:
         await asyncio.wait({first}, timeout=_FIRST_EVENT_WAIT)

@@ -353,3 +353,24 @@ async def test_a_protobuf_body_from_a_typed_client_is_read_like_json(world) -> N
     assert garbage.status == 400
     other = await http.post(PODS, data=b"{}", headers={"Content-Type": "application/yaml"})
     assert other.status == 415
+
+
+async def test_watch_bookmarks_only_when_allowed_and_an_error_event_when_history_goes() -> None:
+    fake = InMemoryApi()
+    async with TestClient(TestServer(make_app(fake.api, bookmark_seconds=0.05))) as http:
+        listed = await (await http.get(PODS)).json()
+        rv = listed["metadata"]["resourceVersion"]
+        reply = await http.get(PODS, params={"watch": "true", "resourceVersion": rv, "allowWatchBookmarks": "true"})
+        (bookmark,) = await read_events(reply, 1)
+        assert bookmark["type"] == "BOOKMARK"
+        assert bookmark["object"] == {"kind": "Pod", "apiVersion": "v1", "metadata": {"resourceVersion": rv}}
+        reply.close()
+        quiet = await http.get(PODS, params={"watch": "true", "resourceVersion": rv, "timeoutSeconds": "0.3"})
+        async with asyncio.timeout(5):
+            assert await quiet.content.read() == b""
+        # get() returns once the stream's headers are in: a failure after them is an ERROR event.
+        broken = await http.get(PODS, params={"watch": "true", "resourceVersion": rv})
+        fake.break_watches()
+        (error,) = await read_events(broken, 1)
+        assert error["type"] == "ERROR" and error["object"]["kind"] == "Status"
+    await fake.close()
