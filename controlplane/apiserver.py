@@ -20,7 +20,7 @@ from controlplane.api import Api
 from controlplane.strategies import DeleteOptions
 from podlab import __version__, errors
 from podlab.kinds import Kind, kind_named, unwrap, wrap
-from podlab.names import namespace_or_default
+from podlab.names import MAX_REQUEST_BYTES, namespace_or_default
 from podlab.v1 import services_pb2 as api
 from podlab.v1 import services_pb2_grpc as rpc
 
@@ -162,7 +162,8 @@ class ClusterService(rpc.ClusterServicer):
 
 async def serve(core: Api, listen: str) -> tuple[grpc.aio.Server, int]:
     """Start the API server on `listen` ("host:port", port 0 = any free port). Returns it and its port."""
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    # A request may carry an object of up to MAX_REQUEST_BYTES, as over REST; the margin is the envelope.
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_REQUEST_BYTES + 4096),
                                       ("grpc.max_send_message_length", 64 * 1024 * 1024),
                                       ("grpc.keepalive_permit_without_calls", 1),
                                       ("grpc.http2.min_ping_interval_without_data_ms", 4_000),

@@ -100,7 +100,7 @@ class RequestEntityTooLarge(ApiError):
 
 _BY_CODE: dict[grpc.StatusCode, type[ApiError]] = {
     cls.code: cls for cls in (NotFound, AlreadyExists, Invalid, Conflict, Gone, Unavailable,
-                              Forbidden, Timeout)
+                              Forbidden, Timeout, RequestEntityTooLarge)
 }
 
 

@@ -20,8 +20,9 @@ from controlplane.rest.status import UnsupportedMediaType
 from podlab import errors
 from podlab.kinds import Kind
 from podlab.manifest import from_dict, to_dict
+from podlab.names import MAX_REQUEST_BYTES
 
-MAX_BODY = 3 * 1024 * 1024
+MAX_BODY = MAX_REQUEST_BYTES
 # Bodies podlab reads as JSON; Kubernetes' protobuf (kubectl's typed clients) goes to k8sproto.
 JSON_TYPES = ("application/json", "application/octet-stream")
 
