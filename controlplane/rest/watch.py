@@ -28,7 +28,9 @@ from podlab.manifest import to_dict
 BOOKMARK_SECONDS = 10.0
 # How long the first event may take before the stream's headers go out: a
 # Gone for a compacted revision comes at once, so it can still be a 410.
-_FIRST_EVENT_WAIT = 0.05
+# (etcd says "compacted" in a few ms, more on a loaded machine; a later
+# answer is an ERROR event, which clients take the same way.)
+_FIRST_EVENT_WAIT = 0.2
 
 
 async def _events(registry: Registry, kind: Kind, namespace: str, labels: str, fields: str,
