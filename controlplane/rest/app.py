@@ -98,7 +98,7 @@ class Resources:
         return json_response(self._render(request, kind_of(obj))(obj), status)
 
     async def _body_object(self, request: web.Request, t: Target) -> Message:
-        obj = codec.decode(await codec.read_body(request), t.kind)
+        obj = codec.decode(await codec.read_body(request), t.kind, request)
         md = meta(obj)
         if t.kind.namespaced:
             wanted = namespace_or_default(t.namespace)
@@ -200,7 +200,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def _statuses(request: web.Request, handler: Handler) -> web.StreamResponse:
     """ApiErrors as Status; aiohttp's own HTTP errors as Status too; the rest a logged 500."""
     try:
-        return await handler(request)
+        response = await handler(request)
+        if not response.prepared:
+            for warning in request.get(codec.WARNINGS, []):
+                response.headers.add("Warning", '299 - "' + warning.replace('"', '\\"') + '"')
+        return response
     except errors.ApiError as err:
         t = request.get(TARGET)
         return error_response(err, t.kind if t else None, t.name if t else "")

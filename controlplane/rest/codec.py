@@ -52,15 +52,36 @@ async def read_body(request: web.Request) -> dict[str, Any]:
     return doc
 
 
-def decode(doc: dict[str, Any], kind: Kind) -> Message:
-    """`doc` as a `kind` object; its apiVersion and kind, when given, must be the URL's."""
+WARNINGS = web.RequestKey("warnings", list[str])
+_VALIDATIONS = ("Strict", "Warn", "Ignore")
+_SOURCE = "the request body"
+
+
+def decode(doc: dict[str, Any], kind: Kind, request: web.Request) -> Message:
+    """`doc` as a `kind` object; its apiVersion and kind, when given, must be the URL's.
+
+    Unknown fields follow the request's fieldValidation, as Kubernetes': Strict
+    refuses them (kubectl asks for it), Ignore drops them, Warn (the default)
+    drops them and adds a warning to the response (request[WARNINGS]).
+    """
+    validation = request.query.get("fieldValidation", "Warn")
+    if validation not in _VALIDATIONS:
+        raise errors.BadRequest(f'fieldValidation must be one of {", ".join(_VALIDATIONS)}, not "{validation}"')
     api_version, kind_name = doc.get("apiVersion") or kind.api_version, doc.get("kind") or kind.name
     if (api_version, kind_name) != (kind.api_version, kind.name):
         raise errors.BadRequest(
             f"the API version in the data ({api_version}) does not match the expected API version "
             f"({kind.api_version})" if api_version != kind.api_version else
             f'the kind in the data ("{kind_name}") does not match the expected kind ("{kind.name}")')
-    return from_dict(doc, kind, "the request body")
+    unknown: list[str] | None = None if validation == "Strict" else []
+    try:
+        obj = from_dict(doc, kind, _SOURCE, unknown)
+    except errors.BadRequest as err:
+        # Kubernetes names no source: `Pod in version "v1" cannot be handled as a Pod: ...`.
+        raise errors.BadRequest(err.message.removeprefix(f"error parsing {_SOURCE}: ")) from None
+    if validation == "Warn" and unknown:
+        request.setdefault(WARNINGS, []).extend(f'unknown field "{path}"' for path in unknown)
+    return obj
 
 
 def encode(obj: Message) -> dict[str, Any]:

@@ -147,7 +147,7 @@ async def apply(request: web.Request, registry: Registry, kind: Kind, name: str,
         if md.get("name", name) != name:
             raise errors.BadRequest("a patch may not change the object's name")
         pinned = bool(md.get("resourceVersion")) and md["resourceVersion"] != meta(current).resource_version
-        obj = codec.decode(patched, kind)
+        obj = codec.decode(patched, kind, request)
         meta(obj).resource_version = meta(obj).resource_version or meta(current).resource_version
         try:
             return await (registry.update_status(obj) if status else registry.update(obj))

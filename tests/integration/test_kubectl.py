@@ -181,3 +181,13 @@ async def test_a_running_cluster_wait_logs_exec_and_drain(make_cluster, tmp_path
     drained = kubectl.run("drain", node, "--ignore-daemonsets", "--force", timeout=60)
     assert f"node/{node} drained" in drained.stdout
     assert "SchedulingDisabled" in kubectl.out("get", "node", node)
+
+
+def test_unknown_fields_refused_by_default_and_dropped_with_validate_false(kubectl: Kubectl, tmp_path: Path) -> None:
+    manifest = tmp_path / "bogus.yaml"
+    manifest.write_text(HELLO.read_text().replace("restartPolicy:", "bogus: 1\n  restartPolicy:"))
+    refused = kubectl.run("create", "-f", str(manifest), check=False)
+    assert refused.stderr.strip() == (
+        f'Error from server (BadRequest): error when creating "{manifest}": Pod in version "v1" cannot be '
+        'handled as a Pod: strict decoding error: unknown field "spec.bogus"')
+    assert kubectl.out("create", "--validate=false", "-f", str(manifest)).strip() == "pod/hello-world created"

@@ -109,7 +109,8 @@ async def test_invalid_pod_carries_causes_kubectl_rebuilds_its_line_from(world) 
 ])
 async def test_bad_bodies_are_refused_and_nothing_is_stored(world, body: bytes, code: int) -> None:
     fake, http = world
-    reply = await http.post(PODS, data=body, headers={"Content-Type": "application/json"})
+    reply = await http.post(PODS, data=body, headers={"Content-Type": "application/json"},
+                            params={"fieldValidation": "Strict"})
     assert reply.status == code
     assert (await reply.json())["kind"] == "Status"
     assert fake.pods() == []
@@ -374,3 +375,17 @@ async def test_watch_bookmarks_only_when_allowed_and_an_error_event_when_history
         (error,) = await read_events(broken, 1)
         assert error["type"] == "ERROR" and error["object"]["kind"] == "Status"
     await fake.close()
+
+
+async def test_unknown_fields_follow_field_validation(world) -> None:
+    fake, http = world
+    body = {**pod(), "spec": {"containers": [{"name": "c", "image": "x", "bogus": 1}]}}
+    strict = await http.post(PODS, json=body, params={"fieldValidation": "Strict"})
+    assert strict.status == 400 and 'unknown field "spec.containers[0].bogus"' in (await strict.json())["message"]
+    warned = await http.post(PODS, json=body)
+    assert warned.status == 201
+    assert warned.headers.getall("Warning") == ['299 - "unknown field \\"spec.containers[0].bogus\\""']
+    ignored = await http.post(PODS, json={**body, "metadata": {"name": "other"}}, params={"fieldValidation": "Ignore"})
+    assert ignored.status == 201 and "Warning" not in ignored.headers
+    assert (await http.post(PODS, json=body, params={"fieldValidation": "Loose"})).status == 400
+    assert sorted(p.metadata.name for p in fake.pods()) == ["other", "web"]
