@@ -64,7 +64,8 @@ def resource_list(group: str, version: str, strategies: Mapping[str, Strategy]) 
     resources: list[dict[str, Any]] = []
     for kind in kinds:
         resources.append({"name": kind.plural, "singularName": kind.name.lower(), "namespaced": kind.namespaced,
-                          "kind": kind.name, "verbs": VERBS, "shortNames": short_names(kind)})
+                          "kind": kind.name, "verbs": VERBS, "shortNames": short_names(kind),
+                          **({"categories": list(kind.categories)} if kind.categories else {})})
         if strategies[kind.name].status_subresource:
             resources.append({"name": f"{kind.plural}/status", "singularName": "", "namespaced": kind.namespaced,
                               "kind": kind.name, "verbs": ["get", "patch", "update"]})
