@@ -14,9 +14,9 @@ from typing import Any
 from aiohttp import web
 from google.protobuf.message import Message
 
-from podlab.kinds import Kind
+from podlab.kinds import Kind, meta
 from podlab.manifest import to_dict
-from podlab.printers import table_headers, table_row, utcnow
+from podlab.printers import since, table_headers, table_row, utcnow
 
 TABLE_TYPE = "as=Table"
 
@@ -39,12 +39,21 @@ def _row_object(obj: Message, include: str) -> dict[str, Any]:
 def table(kind: Kind, objs: Sequence[Message], revision: str, include: str = "Metadata",
           headers: bool = True) -> dict[str, Any]:
     """The Table of `objs` (all of `kind`); `include` is the request's includeObject."""
-    narrow = table_headers(kind)
-    wide = table_headers(kind, wide=True)
     now = utcnow()
+    try:
+        narrow, wide = table_headers(kind), table_headers(kind, wide=True)
+
+        def cells(obj: Message) -> list[str]:
+            return table_row(obj, now, wide=True)
+    except KeyError:  # a kind podlab.printers has no columns for: Kubernetes' default table
+        narrow = wide = ["NAME", "AGE"]
+
+        def cells(obj: Message) -> list[str]:
+            return [meta(obj).name, since(meta(obj).creation_timestamp, now)]
+
     columns = [{"name": h, "type": "string", "format": "name" if h == "NAME" else "", "description": "",
                 "priority": 0 if h in narrow else 1} for h in wide]
-    rows = [{"cells": table_row(o, now, wide=True), "object": _row_object(o, include)} for o in objs]
+    rows = [{"cells": cells(o), "object": _row_object(o, include)} for o in objs]
     body: dict[str, Any] = {"kind": "Table", "apiVersion": "meta.k8s.io/v1",
                             "metadata": {"resourceVersion": revision}, "rows": rows}
     body["columnDefinitions"] = columns if headers else []

@@ -12,9 +12,10 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
-from controlplane.rest import k8sproto, make_app
+from controlplane.rest import k8sproto, make_app, tables
 from controlplane.rest import patch as patch_module
 from controlplane.testing import InMemoryApi
+from podlab.kinds import Kind
 from podlab.v1 import objects_pb2 as v1
 from podlab.v1 import services_pb2_grpc as rpc
 from tests.support.fake_agent import FakeAgent
@@ -389,3 +390,10 @@ async def test_unknown_fields_follow_field_validation(world) -> None:
     assert ignored.status == 201 and "Warning" not in ignored.headers
     assert (await http.post(PODS, json=body, params={"fieldValidation": "Loose"})).status == 400
     assert sorted(p.metadata.name for p in fake.pods()) == ["other", "web"]
+
+
+def test_a_kind_without_printer_columns_gets_kubernetes_default_table() -> None:
+    widgets = Kind("Widget", v1.ConfigMap, "config_map", "widgets", True)
+    t = tables.table(widgets, [v1.ConfigMap(metadata=v1.ObjectMeta(name="w"))], "7")
+    assert [c["name"] for c in t["columnDefinitions"]] == ["NAME", "AGE"]
+    assert t["rows"][0]["cells"][0] == "w"
