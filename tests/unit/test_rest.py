@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from controlplane.rest import k8sproto, make_app, tables
 from controlplane.rest import patch as patch_module
 from controlplane.testing import InMemoryApi
-from podlab.kinds import Kind
+from podlab.kinds import KINDS, Kind
 from podlab.v1 import objects_pb2 as v1
 from podlab.v1 import services_pb2_grpc as rpc
 from tests.support.fake_agent import FakeAgent
@@ -50,10 +50,11 @@ async def test_discovery_lists_every_kind_with_short_names_and_subresources(worl
     assert by_name["nodes"]["shortNames"] == ["no"] and not by_name["nodes"]["namespaced"]
     assert {"pods/status", "pods/binding", "pods/eviction", "configmaps", "events"} <= set(by_name)
     groups = await (await http.get("/apis")).json()
-    assert [g["name"] for g in groups["groups"]] == ["coordination.k8s.io"]
+    named = {k.api_version.rpartition("/")[0] for k in KINDS} - {""}
+    assert {g["name"] for g in groups["groups"]} == named and "coordination.k8s.io" in named
     leases = await (await http.get("/apis/coordination.k8s.io/v1")).json()
     assert [r["name"] for r in leases["resources"]] == ["leases"]
-    assert (await http.get("/apis/apps/v1")).status == 404
+    assert (await http.get("/apis/nothing.example/v1")).status == 404
     assert (await (await http.get("/version")).json())["major"] == "1"
     assert await (await http.get("/healthz")).text() == "ok"
 
@@ -242,7 +243,7 @@ async def test_watch_of_a_compacted_revision_is_410_expired(world) -> None:
 async def test_openapi_v3_has_every_kind_with_its_gvk_and_field_validation(world) -> None:
     _, http = world
     root = await (await http.get("/openapi/v3")).json()
-    assert set(root["paths"]) == {"api/v1", "apis/coordination.k8s.io/v1"}
+    assert set(root["paths"]) == {"api/v1"} | {f"apis/{k.api_version}" for k in KINDS if "/" in k.api_version}
     doc = await (await http.get(root["paths"]["api/v1"]["serverRelativeURL"])).json()
     schemas = doc["components"]["schemas"]
     assert schemas["podlab.v1.Pod"]["x-kubernetes-group-version-kind"] == [
