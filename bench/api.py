@@ -12,22 +12,32 @@ create (API server, etcd, the benchmark's own client), and the same creates
 against a no-op gRPC server (`bench.noop_server`) from the same client: the
 floor that gRPC in Python sets before the API server does any work.
 Pods are built before the clock starts, as the raw puts' bytes are.
+
+The same creates also go through the Kubernetes REST front end of the one
+API process (HTTPS, JSON bodies, the admin client certificate, one
+keep-alive connection per caller), as kubectl and the official clients
+send them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import ssl
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
+import aiohttp
 import grpc
 from etcd3.etcdrpc import rpc_pb2 as etcd
 from etcd3.etcdrpc import rpc_pb2_grpc as etcd_rpc
 
 from bench.stats import own_cpu_seconds, process_cpu_seconds, progress, summary_ms
 from podlab.client import Client
+from podlab.manifest import to_dict
+from podlab.pki import ClusterPki
 from podlab.v1 import objects_pb2 as v1
 from tests.support.procs import ControlPlane, Etcd, free_port, python_component, wait_for
 
@@ -86,6 +96,26 @@ async def _api(n: int, address: str, connections: int, prefix: str) -> tuple[flo
             await client.close()
 
 
+async def _rest(n: int, plane: ControlPlane, prefix: str) -> tuple[float, list[float]]:
+    pki = ClusterPki(plane.pki_dir)
+    context = ssl.create_default_context(cafile=str(pki.ca.cert))
+    context.load_cert_chain(str(pki.admin.cert), str(pki.admin.key))
+    url = f"{plane.https_url}/api/v1/namespaces/default/pods"
+    connector = aiohttp.TCPConnector(ssl=context, limit=CONCURRENCY)
+    async with aiohttp.ClientSession(connector=connector) as http:
+
+        async def create(body: bytes) -> None:
+            async with http.post(url, data=body, headers={"Content-Type": "application/json"}) as reply:
+                if reply.status != 201:
+                    raise RuntimeError(f"REST create answered {reply.status}: {await reply.text()}")
+                await reply.read()
+
+        await asyncio.gather(*(create(json.dumps(to_dict(make_pod(-1 - w, prefix))).encode())
+                               for w in range(CONCURRENCY)))  # warm every connection
+        bodies = [json.dumps(to_dict(make_pod(i, prefix))).encode() for i in range(n)]
+        return await _drive(n, lambda i, w: create(bodies[i]))
+
+
 async def _stored_bytes(address: str, name: str) -> bytes:
     """The object as the API stored it: what the raw puts write."""
     async with Client(address) as client:
@@ -126,6 +156,10 @@ def run(quick: bool = False) -> dict[str, object]:
             (one_secs, one_lat), one_cpu = cpu_per_op(
                 n, lambda: asyncio.run(_api(n, address, 1, "one")),
                 api=[planes[0].process.pid], etcd=etcd_pid)
+            progress(f"api: {n} creates through the REST front end of that process ({CONCURRENCY} concurrent)")
+            (rest_secs, rest_lat), rest_cpu = cpu_per_op(
+                n, lambda: asyncio.run(_rest(n, planes[0], "rest")),
+                api=[planes[0].process.pid], etcd=etcd_pid)
             payload = asyncio.run(_stored_bytes(address, "one-0"))
             progress(f"api: {n} raw etcd puts of the same {len(payload)} bytes")
             (raw_secs, raw_lat), raw_cpu = cpu_per_op(
@@ -147,12 +181,16 @@ def run(quick: bool = False) -> dict[str, object]:
         "config": {"pods": n, "concurrency": CONCURRENCY, "object_bytes": len(payload)},
         "api_create_1_process": {"per_second": round(n / one_secs, 1), **summary_ms(one_lat),
                                  "cpu_us_per_create": one_cpu},
+        "rest_create_1_process": {"per_second": round(n / rest_secs, 1), **summary_ms(rest_lat),
+                                  "cpu_us_per_create": rest_cpu},
         "api_create_2_processes": {"per_second": round(n / two_secs, 1), **summary_ms(two_lat),
                                    "cpu_us_per_create": two_cpu},
         "raw_etcd_put": {"per_second": round(raw_rate, 1), **summary_ms(raw_lat), "cpu_us_per_put": raw_cpu},
         "noop_grpc_create": {"per_second": round(n / noop_secs, 1), **summary_ms(noop_lat),
                              "cpu_us_per_create": noop_cpu},
         "ratio": {"throughput_1_process_over_etcd": round(n / one_secs / raw_rate, 3),
+                  "rest_over_grpc_1_process": round(one_secs / rest_secs, 3),
+                  "rest_over_etcd": round(n / rest_secs / raw_rate, 3),
                   "throughput_2_processes_over_etcd": round(n / two_secs / raw_rate, 3),
                   "noop_grpc_over_etcd": round(n / noop_secs / raw_rate, 3)},
         "targets": {"p99_create_ms_max": 20, "throughput_ratio_min": 0.4},

@@ -22,6 +22,8 @@ LAB_DIR=/var/lib/podlab/lab
 # shellcheck source=scripts/venv.sh
 . "$ROOT/scripts/venv.sh"
 SERVER=127.0.0.1:7443
+PKI_DIR=/var/lib/podlab/pki
+KUBECONFIG_PATH=/var/lib/podlab/kubeconfig
 
 compose() { docker compose -p "$PROJECT" -f "$HERE/docker-compose.yml" "$@"; }
 say() { printf '[lab] %s\n' "$*"; }
@@ -53,6 +55,9 @@ cmd_up() {
     fi
     bash "$HERE/build-image.sh"
     mkdir -p "$LAB_DIR"/node1 "$LAB_DIR"/node2 "$LAB_DIR"/node3
+    # The cluster PKI (made once, kept) and an admin kubeconfig, mounted read-only into the control plane.
+    PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "${PODLAB_PYTHON:-python3}" -m podlab.pki "$PKI_DIR" \
+        --host controlplane --kubeconfig "$KUBECONFIG_PATH" --server "https://127.0.0.1:6443"
     say "docker compose up (waiting for health, up to ${PODLAB_LAB_TIMEOUT:-180}s)"
     if ! PODLAB_BASE_IMAGE=podlab/debian:bookworm \
             compose up -d --wait --wait-timeout "${PODLAB_LAB_TIMEOUT:-180}"; then
@@ -67,6 +72,9 @@ The lab is up. podctl is on the host (scripts/bootstrap.sh links it into /usr/lo
 or: . $PODLAB_VENV/bin/activate):
   podctl --server $SERVER get nodes
   podctl --server $SERVER apply -f pod.yaml      (or: export PODLAB_SERVER=$SERVER)
+With kubectl (the Kubernetes API over HTTPS on 127.0.0.1:6443):
+  export KUBECONFIG=$KUBECONFIG_PATH
+  kubectl get nodes
 Node host IPs (hostPort): node1 127.0.10.1, node2 127.0.10.2, node3 127.0.10.3
 Stop it with: compose/lab.sh down
 EOF

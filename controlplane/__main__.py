@@ -14,6 +14,8 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from aiohttp import web
+
 from controlplane.api import Api
 from controlplane.apiserver import serve
 from controlplane.controllers.deployment import DeploymentController
@@ -24,11 +26,14 @@ from controlplane.controllers.replicaset import ReplicaSetController
 from controlplane.etcd import EtcdStore
 from controlplane.local import LocalClient
 from controlplane.metrics import ControlPlaneMetrics
+from controlplane.rest import serve_https
+from controlplane.rest.serve import server_context
 from controlplane.strategies import StrategyConfig
 from podlab.leaderelection import LeaderElector
 from podlab.logs import setup_logging
 from podlab.metrics import serve_metrics
 from podlab.names import SYSTEM_NAMESPACE
+from podlab.pki import ClusterPki
 
 log = logging.getLogger("controlplane")
 
@@ -41,6 +46,10 @@ class Runnable(Protocol):
 class ControlPlaneConfig:
     etcd: str = "http://127.0.0.1:2379"
     listen: str = "0.0.0.0:7443"
+    # The Kubernetes REST API, HTTPS only, client certificates from the cluster CA; "" turns it off.
+    https_listen: str = "0.0.0.0:6443"
+    pki_dir: str = field(default_factory=lambda: os.path.expanduser("~/.podlab/pki"))
+    tls_san: list[str] = field(default_factory=list)
     identity: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     leader_elect: bool = True
     controllers: bool = True
@@ -54,6 +63,13 @@ class ControlPlaneConfig:
         env = os.environ.get
         p.add_argument("--etcd", default=env("PODLAB_ETCD", cls.etcd), help="etcd endpoint")
         p.add_argument("--listen", default=env("PODLAB_LISTEN", cls.listen), help="gRPC address")
+        p.add_argument("--https-listen", default=env("PODLAB_HTTPS_LISTEN", cls.https_listen),
+                       help="host:port of the Kubernetes API over HTTPS (kubectl); empty turns it off")
+        p.add_argument("--pki-dir", default=env("PODLAB_PKI_DIR") or None,
+                       help="the cluster PKI (ca.crt, apiserver.crt/.key); made here if missing "
+                            "(default ~/.podlab/pki)")
+        p.add_argument("--tls-san", action="append", default=[],
+                       help="an extra name or IP for a serving certificate made here")
         p.add_argument("--identity", default=None, help="leader-election identity")
         p.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=True)
         p.add_argument("--controllers", action=argparse.BooleanOptionalAction, default=True,
@@ -76,13 +92,16 @@ class ControlPlaneConfig:
                        help="seconds without a pass that can read nodes and heartbeats (storage, API or "
                             "leadership away) after which every node's grace period starts again")
         a = p.parse_args(argv)
-        config = cls(etcd=a.etcd, listen=a.listen, leader_elect=a.leader_elect, controllers=a.controllers,
+        config = cls(etcd=a.etcd, listen=a.listen, https_listen=a.https_listen, tls_san=a.tls_san,
+                     leader_elect=a.leader_elect, controllers=a.controllers,
                      event_ttl=a.event_ttl, metrics_port=a.metrics, node_lifecycle=NodeLifecycleConfig(
                          node_grace=a.node_grace, pod_eviction_timeout=a.pod_eviction_timeout,
                          eviction_rate=a.eviction_rate, secondary_eviction_rate=a.secondary_eviction_rate,
                          unhealthy_threshold=a.unhealthy_threshold, blind_after=a.blind_after))
         if a.identity:
             config.identity = a.identity
+        if a.pki_dir:
+            config.pki_dir = a.pki_dir
         return config
 
 
@@ -99,6 +118,7 @@ async def run(config: ControlPlaneConfig, stop: asyncio.Event) -> None:
             log.info("waiting for etcd at %s (%s)", config.etcd, err)
             await asyncio.sleep(min(0.2 * (attempt + 1), 2.0))
     server, port = await serve(api, config.listen)
+    https = await _serve_https(api, config)
     log.info("API server listening on %s (port %d)", config.listen, port)
     async with asyncio.TaskGroup() as tasks:
         if config.controllers:
@@ -124,7 +144,23 @@ async def run(config: ControlPlaneConfig, stop: asyncio.Event) -> None:
         for task in tasks._tasks:
             task.cancel()
     await server.stop(grace=1.0)
+    if https is not None:
+        await https.cleanup()
     await api.close()
+
+
+async def _serve_https(api: Api, config: ControlPlaneConfig) -> web.AppRunner | None:
+    """The Kubernetes REST API on --https-listen, with the PKI in --pki-dir (made if missing)."""
+    if not config.https_listen:
+        return None
+    pki = ClusterPki(config.pki_dir)
+    if not (pki.apiserver.cert.exists() and pki.ca.cert.exists()):
+        pki.ensure(config.tls_san)
+    host, _, port_text = config.https_listen.rpartition(":")
+    context = server_context(pki.ca.cert, pki.apiserver.cert, pki.apiserver.key)
+    runner, port = await serve_https(api, host or "0.0.0.0", int(port_text), context)
+    log.info("Kubernetes API listening on https://%s (port %d)", config.https_listen, port)
+    return runner
 
 
 async def _run_controllers(config: ControlPlaneConfig, api: Api,

@@ -1,6 +1,6 @@
 """The API server's core, built in one place: store -> registry -> pod verbs and heartbeats -> events.
 
-Both front ends (gRPC today) and the in-process controllers use one `Api`;
+Both front ends (gRPC and REST) and the in-process controllers use one `Api`;
 tests and simulations build the same one over a MemoryStore.
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from controlplane.agents import NodeAgents
 from controlplane.events import ControlPlaneEvents
 from controlplane.podverbs import NodeHeartbeats, PodVerbs
 from controlplane.registry import Registry
@@ -22,13 +23,14 @@ class Api:
     pods: PodVerbs
     heartbeats: NodeHeartbeats
     events: ControlPlaneEvents
+    agents: NodeAgents  # the node agents logs and exec are proxied to
 
     @classmethod
     def build(cls, store: Store, config: StrategyConfig | None = None) -> Api:
         events = ControlPlaneEvents()
         registry = Registry(store, config, events=events)
         events.attach(registry)
-        return cls(store, registry, PodVerbs(registry), NodeHeartbeats(registry), events)
+        return cls(store, registry, PodVerbs(registry), NodeHeartbeats(registry), events, NodeAgents(registry))
 
     def start(self) -> None:
         """Start writing Events (needs a running loop)."""

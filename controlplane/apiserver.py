@@ -19,15 +19,12 @@ from grpc_reflection.v1alpha import reflection
 from controlplane.api import Api
 from controlplane.strategies import DeleteOptions
 from podlab import __version__, errors
-from podlab.client import open_channel
 from podlab.kinds import Kind, kind_named, unwrap, wrap
-from podlab.names import namespace_or_default
-from podlab.v1 import objects_pb2 as v1
+from podlab.names import MAX_REQUEST_BYTES, namespace_or_default
 from podlab.v1 import services_pb2 as api
 from podlab.v1 import services_pb2_grpc as rpc
 
 log = logging.getLogger(__name__)
-PODS, NODES = kind_named("Pod"), kind_named("Node")
 
 
 async def _abort(context: grpc.aio.ServicerContext, err: errors.ApiError) -> None:
@@ -60,7 +57,7 @@ class ClusterService(rpc.ClusterServicer):
     def __init__(self, api: Api) -> None:
         self.api = api
         self.registry = api.registry
-        self._agents: dict[str, grpc.aio.Channel] = {}
+        self.agents = api.agents
 
     @_guarded
     async def Create(self, request: api.CreateRequest, context: grpc.aio.ServicerContext) -> api.Object:
@@ -136,41 +133,11 @@ class ClusterService(rpc.ClusterServicer):
 
     # -- proxies to the node agent ---------------------------------------------------
 
-    async def _agent_for(self, namespace: str, name: str, container: str) -> tuple[rpc.NodeAgentStub, v1.Pod, str]:
-        """The agent stub serving pod `name`, the pod, and the container meant."""
-        pod = await self.registry.get(PODS, name, namespace_or_default(namespace))
-        assert isinstance(pod, v1.Pod)
-        names = [c.name for c in pod.spec.containers]
-        if not container:
-            if len(names) > 1:
-                raise errors.BadRequest(
-                    f"a container name must be specified for pod {name}, choose one of: "
-                    f"[{' '.join(names)}]")
-            container = names[0]
-        elif container not in names + [c.name for c in pod.spec.init_containers]:
-            raise errors.BadRequest(f"container {container} is not valid for pod {name}")
-        if not pod.spec.node_name:
-            raise errors.BadRequest(f"pod {name} does not have a host assigned")
-        node = await self.registry.get(NODES, pod.spec.node_name)
-        assert isinstance(node, v1.Node)
-        endpoint = node.status.agent_endpoint
-        if not endpoint:
-            raise errors.Unavailable(f"node {node.metadata.name} has no agent endpoint")
-        channel = self._agents.get(endpoint)
-        if channel is None:
-            channel = self._agents[endpoint] = open_channel(endpoint)
-        return rpc.NodeAgentStub(channel), pod, container
-
     async def Logs(self, request: api.LogsRequest,
                    context: grpc.aio.ServicerContext) -> AsyncIterator[api.LogChunk]:
         try:
-            stub, pod, container = await self._agent_for(request.namespace, request.name, request.container)
-            forwarded = api.LogsRequest()
-            forwarded.CopyFrom(request)
-            forwarded.namespace, forwarded.container = pod.metadata.namespace, container
-            forwarded.uid = pod.metadata.uid
-            async for chunk in stub.Logs(forwarded):
-                yield chunk
+            async for data in self.agents.logs(request):
+                yield api.LogChunk(data=data)
         except errors.ApiError as err:
             await _abort(context, err)
         except grpc.RpcError as err:
@@ -182,17 +149,8 @@ class ClusterService(rpc.ClusterServicer):
             first = await anext(aiter(request_iterator))
             if first.WhichOneof("input") != "start":
                 raise errors.BadRequest("the first exec message must be a start")
-            stub, pod, container = await self._agent_for(first.start.namespace, first.start.name,
-                                                         first.start.container)
-            first.start.namespace, first.start.container = pod.metadata.namespace, container
-            first.start.uid = pod.metadata.uid
-
-            async def forward() -> AsyncIterator[api.ExecInput]:
-                yield first
-                async for message in request_iterator:
-                    yield message
-
-            async for output in stub.Exec(forward()):
+            session = await self.agents.exec_session(first.start)
+            async for output in session.run(request_iterator):
                 yield output
         except StopAsyncIteration:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "empty exec stream")
@@ -204,7 +162,8 @@ class ClusterService(rpc.ClusterServicer):
 
 async def serve(core: Api, listen: str) -> tuple[grpc.aio.Server, int]:
     """Start the API server on `listen` ("host:port", port 0 = any free port). Returns it and its port."""
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    # A request may carry an object of up to MAX_REQUEST_BYTES, as over REST; the margin is the envelope.
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_REQUEST_BYTES + 4096),
                                       ("grpc.max_send_message_length", 64 * 1024 * 1024),
                                       ("grpc.keepalive_permit_without_calls", 1),
                                       ("grpc.http2.min_ping_interval_without_data_ms", 4_000),

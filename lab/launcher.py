@@ -28,6 +28,7 @@ import yaml
 from lab._cli import CONTEXT, Group
 from lab.chaos import chaos_app
 from podlab.config import config_path
+from podlab.pki import ClusterPki
 
 
 @click.group(cls=Group, context_settings=CONTEXT, help=__doc__.splitlines()[0])
@@ -113,6 +114,8 @@ class Cluster:
 @click.option("--runtime", default="docker", show_default=True,
               help="container runtime for the agents: docker or sim")
 @click.option("--port", type=int, default=7443, show_default=True, help="API server port")
+@click.option("--https-port", type=int, default=6443, show_default=True,
+              help="Kubernetes API (HTTPS, kubectl) port")
 @click.option("--mirror", type=click.Path(path_type=Path), default=None,
               help="offline image mirror map (compose/images/mirror.yaml)")
 @click.option("--node-grace", type=float, default=4.0, show_default=True,
@@ -120,7 +123,7 @@ class Cluster:
 @click.option("--pod-eviction-timeout", type=float, default=4.0, show_default=True,
               help="further seconds before its pods move")
 @click.option("--node-prefix", default="node", show_default=True, help="node names are PREFIX1..PREFIXN")
-def up(nodes: int, runtime: str, port: int, mirror: Path | None, node_grace: float,
+def up(nodes: int, runtime: str, port: int, https_port: int, mirror: Path | None, node_grace: float,
        pod_eviction_timeout: float, node_prefix: str) -> None:
     """Start etcd, the control plane, the scheduler and N node agents; Ctrl-C stops them."""
     if runtime not in ("docker", "sim"):
@@ -147,8 +150,11 @@ def up(nodes: int, runtime: str, port: int, mirror: Path | None, node_grace: flo
             "--initial-cluster", f"default=http://127.0.0.1:{peer}", "--log-level", "error"])
         _wait_port(etcd_port, 20, etcd)
         server = f"127.0.0.1:{port}"
+        pki = ClusterPki(STATE_DIR / "pki").ensure()
+        kubeconfig = pki.write_kubeconfig(STATE_DIR / "kubeconfig", f"https://127.0.0.1:{https_port}")
         cp = cluster.start("controlplane", [
             py, "-m", "controlplane", "--etcd", etcd_url, "--listen", server,
+            "--https-listen", f"127.0.0.1:{https_port}", "--pki-dir", str(pki.dir),
             "--node-grace", str(node_grace), "--pod-eviction-timeout", str(pod_eviction_timeout)])
         _wait_port(port, 30, cp)
         cluster.start("scheduler", [py, "-m", "scheduler", "--server", server])
@@ -171,6 +177,7 @@ def up(nodes: int, runtime: str, port: int, mirror: Path | None, node_grace: flo
         config_path().write_text(yaml.safe_dump({"server": server}))
         click.echo(f"podlab is up: {nodes} node(s); try `podctl get nodes` (server {server}). "
                    "Ctrl-C stops it.")
+        click.echo(f"kubectl: export KUBECONFIG={kubeconfig}")
         while not stopping:
             for name, proc in cluster.procs:
                 if proc.poll() is not None:

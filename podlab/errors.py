@@ -15,6 +15,7 @@ class ApiError(Exception):
 
     code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
     reason = "InternalError"
+    http_status = 500  # the code the REST front end answers with
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -27,11 +28,13 @@ class ApiError(Exception):
 class NotFound(ApiError):
     code = grpc.StatusCode.NOT_FOUND
     reason = "NotFound"
+    http_status = 404
 
 
 class AlreadyExists(ApiError):
     code = grpc.StatusCode.ALREADY_EXISTS
     reason = "AlreadyExists"
+    http_status = 409
 
 
 class Invalid(ApiError):
@@ -39,10 +42,12 @@ class Invalid(ApiError):
 
     code = grpc.StatusCode.INVALID_ARGUMENT
     reason = "Invalid"
+    http_status = 422
 
-    def __init__(self, message: str, causes: list[str] | None = None) -> None:
+    def __init__(self, message: str, causes: list[str] | None = None, kind: str = "", name: str = "") -> None:
         super().__init__(message)
         self.causes = causes or []
+        self.kind, self.name = kind, name  # the object that is invalid, when known
 
 
 class BadRequest(ApiError):
@@ -50,6 +55,7 @@ class BadRequest(ApiError):
 
     code = grpc.StatusCode.INVALID_ARGUMENT
     reason = "BadRequest"
+    http_status = 400
 
 
 class Conflict(ApiError):
@@ -57,6 +63,7 @@ class Conflict(ApiError):
 
     code = grpc.StatusCode.ABORTED
     reason = "Conflict"
+    http_status = 409
 
 
 class Gone(ApiError):
@@ -64,26 +71,36 @@ class Gone(ApiError):
 
     code = grpc.StatusCode.OUT_OF_RANGE
     reason = "Expired"
+    http_status = 410
 
 
 class Unavailable(ApiError):
     code = grpc.StatusCode.UNAVAILABLE
     reason = "ServiceUnavailable"
+    http_status = 503
 
 
 class Forbidden(ApiError):
     code = grpc.StatusCode.FAILED_PRECONDITION
     reason = "Forbidden"
+    http_status = 403
 
 
 class Timeout(ApiError):
     code = grpc.StatusCode.DEADLINE_EXCEEDED
     reason = "Timeout"
+    http_status = 504
+
+
+class RequestEntityTooLarge(ApiError):
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = "RequestEntityTooLarge"
+    http_status = 413
 
 
 _BY_CODE: dict[grpc.StatusCode, type[ApiError]] = {
     cls.code: cls for cls in (NotFound, AlreadyExists, Invalid, Conflict, Gone, Unavailable,
-                              Forbidden, Timeout)
+                              Forbidden, Timeout, RequestEntityTooLarge)
 }
 
 

@@ -41,9 +41,10 @@ class Kind(Generic[M]):
     namespaced: bool
     aliases: tuple[str, ...] = ()
     api_version: str = "v1"  # the group/version it is served under: "v1", "coordination.k8s.io/v1"
+    categories: tuple[str, ...] = ()  # discovery's categories: "all" makes `kubectl get all` list it
 
 
-PODS = Kind("Pod", v1.Pod, "pod", "pods", True, ("pod", "po"))
+PODS = Kind("Pod", v1.Pod, "pod", "pods", True, ("pod", "po"), categories=("all",))
 NODES = Kind("Node", v1.Node, "node", "nodes", False, ("node", "no"))
 NAMESPACES = Kind("Namespace", v1.Namespace, "namespace", "namespaces", False, ("namespace", "ns"))
 CONFIG_MAPS = Kind("ConfigMap", v1.ConfigMap, "config_map", "configmaps", True, ("configmap", "cm"))

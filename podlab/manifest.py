@@ -259,10 +259,18 @@ def _base64(value: Any, path: str, out: _Decode) -> str | None:
     return text
 
 
-def from_dict(doc: Mapping[str, Any], kind: Kind, source: str = "<stdin>") -> Message:
-    """The `kind` object `doc` describes; raises BadRequest naming every unknown or bad field."""
+def from_dict(doc: Mapping[str, Any], kind: Kind, source: str = "<stdin>",
+              unknown: list[str] | None = None) -> Message:
+    """The `kind` object `doc` describes; raises BadRequest naming every unknown or bad field.
+
+    Given `unknown` (the API's fieldValidation Ignore or Warn), unknown fields
+    are dropped and their paths appended to it instead; bad values still raise.
+    """
     out = _Decode()
     clean = _message(dict(doc), kind.message.DESCRIPTOR, "", out)
+    if unknown is not None:
+        unknown.extend(out.unknown)
+        out.unknown = []
     version = doc.get("apiVersion", api_version_of(kind.name))
     if out.bad or out.unknown:
         parts = [str(e) for e in out.bad]

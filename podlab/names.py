@@ -20,6 +20,9 @@ def namespace_or_default(namespace: str) -> str:
     return namespace or DEFAULT_NAMESPACE
 
 
+# -- requests -------------------------------------------------------------------
+MAX_REQUEST_BYTES: Final = 3 * 1024 * 1024  # Kubernetes' cap on one request body, on both front ends
+
 # -- pods -----------------------------------------------------------------------
 DEFAULT_GRACE_SECONDS: Final = 30  # terminationGracePeriodSeconds when a pod says nothing
 DEFAULT_SCHEDULER: Final = "default-scheduler"

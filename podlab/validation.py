@@ -102,7 +102,7 @@ def invalid(kind: str, name: str, errs: Sequence[FieldError | str]) -> errors.In
     """The Invalid error Kubernetes returns for `errs` on object `kind`/`name`."""
     causes = [str(e) for e in errs]
     body = causes[0] if len(causes) == 1 else "[" + ", ".join(causes) + "]"
-    return errors.Invalid(f'The {kind} "{name}" is invalid: {body}', causes)
+    return errors.Invalid(f'The {kind} "{name}" is invalid: {body}', causes, kind, name)
 
 
 # ---------------------------------------------------------------- name syntax

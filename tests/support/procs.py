@@ -136,9 +136,13 @@ class ControlPlane:
         self.port = port or free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.metrics_port = free_port()
+        self.https_port = free_port()
+        self.https_url = f"https://127.0.0.1:{self.https_port}"
+        self.pki_dir = tempfile.mkdtemp(prefix="podlab-pki-")
         self.process = python_component("controlplane", "controlplane", "--etcd", etcd_endpoint,
                                         "--listen", self.address, "--metrics", f"127.0.0.1:{self.metrics_port}",
-                                        *flags)
+                                        "--https-listen", f"127.0.0.1:{self.https_port}",
+                                        "--pki-dir", self.pki_dir, *flags)
         try:
             wait_for(lambda: ("API server listening" in self.process.output()) or not self.process.alive(),
                      30, message="the control plane to listen")
@@ -148,6 +152,7 @@ class ControlPlane:
 
     def stop(self) -> None:
         self.process.stop()
+        shutil.rmtree(self.pki_dir, ignore_errors=True)
 
     def metric(self, name: str) -> float:
         """One sample's value (`name{labels}` as Prometheus prints it) from /metrics; 0 if absent."""

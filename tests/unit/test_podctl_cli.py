@@ -25,8 +25,8 @@ from podctl import main
 from podlab import __version__, errors, printers
 from podlab.kinds import kind_of
 from podlab.v1 import objects_pb2 as v1
-from podlab.v1 import services_pb2 as api
 from podlab.v1 import services_pb2_grpc as rpc
+from tests.support.fake_agent import FakeAgent
 
 pytestmark = pytest.mark.unit
 M = TypeVar("M")
@@ -36,34 +36,6 @@ HELLO = (Path(__file__).resolve().parents[1] / "unit" / "manifests" / "seed003-h
 ERROR_POD = HELLO.replace("OnFailure", "Mybe")
 INVALID = ('The Pod "hello-world" is invalid: spec.restartPolicy: Unsupported value: "Mybe": '
            'supported values: "Always", "OnFailure", "Never"')
-
-
-class FakeAgent(rpc.NodeAgentServicer):
-    """A node agent's logs and exec, scripted: the API server proxies to it as to a real agent."""
-
-    def __init__(self) -> None:
-        self.exec_inputs: list[api.ExecInput] = []
-
-    async def Logs(self, request: api.LogsRequest, context: grpc.aio.ServicerContext):
-        yield api.LogChunk(data=f"Hello World from {request.container}\n".encode())
-
-    async def Exec(self, request_iterator, context: grpc.aio.ServicerContext):
-        start = (await anext(aiter(request_iterator))).start
-        self.exec_inputs.append(api.ExecInput(start=start))
-        if list(start.command) == ["env"]:
-            yield api.ExecOutput(stdout=f"MY_POD_NAME={start.name}\n".encode())
-        elif list(start.command) == ["cat"]:
-            async for message in request_iterator:
-                self.exec_inputs.append(message)
-                if message.WhichOneof("input") == "close_stdin":
-                    break
-                if message.WhichOneof("input") == "stdin":
-                    yield api.ExecOutput(stdout=message.stdin)
-        elif list(start.command[:1]) == ["false"]:
-            yield api.ExecOutput(stderr=b"failing\n")
-            yield api.ExecOutput(exit_code=3)
-            return
-        yield api.ExecOutput(exit_code=0)
 
 
 class Fake:

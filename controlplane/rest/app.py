@@ -1,0 +1,274 @@
+"""The Kubernetes REST front end: URLs -> registry verbs, for every kind in podlab.kinds.
+
+Paths are Kubernetes' (`/api/v1/namespaces/{ns}/{resource}/{name}/{sub}`,
+`/apis/{group}/{version}/...`); the resource is looked up in KINDS and the
+verb in the HTTP method, so no handler names a kind. Subresources are the
+`status` of kinds whose strategy has one and the verbs in
+controlplane.rest.subresources. Every ApiError becomes a metav1.Status with
+its HTTP code; anything else is a logged 500, and the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from google.protobuf.message import Message
+
+from controlplane.api import Api
+from controlplane.rest import codec, discovery, openapi, paging, patch
+from controlplane.rest.status import MethodNotAllowed, error_response, json_response, success
+from controlplane.rest.subresources import SUBRESOURCES, Call
+from controlplane.rest.tables import table, wants_table
+from controlplane.rest.watch import BOOKMARK_SECONDS, serve_watch
+from controlplane.strategies import DeleteOptions
+from podlab import errors
+from podlab.kinds import Kind, kind_of, meta
+from podlab.names import namespace_or_default
+
+log = logging.getLogger(__name__)
+API_KEY = web.AppKey("api", Api)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a resource URL names."""
+
+    kind: Kind
+    namespace: str  # "" for a cluster-scoped kind or an all-namespaces list
+    name: str = ""
+    sub: str = ""
+
+
+TARGET = web.RequestKey("target", Target)
+
+
+def resolve(group: str, version: str, path: str) -> Target:
+    """The Target of `path` (what follows /api/v1/ or /apis/{group}/{version}/); raises NotFound."""
+    by_plural = {k.plural: k for k in discovery.kinds_in(group, version)}
+    segs = [s for s in path.split("/") if s]
+    namespace = ""
+    if len(segs) >= 3 and segs[0] == "namespaces" and segs[2] in by_plural and by_plural[segs[2]].namespaced:
+        namespace, segs = segs[1], segs[2:]
+    kind = by_plural.get(segs[0]) if segs else None
+    if kind is None or len(segs) > 3 or (kind.namespaced and len(segs) > 1 and not namespace):
+        raise errors.NotFound("the server could not find the requested resource")
+    return Target(kind, namespace, *segs[1:])
+
+
+def _delete_options(request: web.Request, body: dict[str, Any] | None) -> DeleteOptions:
+    body = body or {}
+    grace: Any = body.get("gracePeriodSeconds", request.query.get("gracePeriodSeconds"))
+    if grace is not None:
+        try:
+            grace = int(grace)
+        except (TypeError, ValueError):
+            raise errors.BadRequest(f'invalid gracePeriodSeconds "{grace}"') from None
+        if grace < 0:
+            raise errors.BadRequest("gracePeriodSeconds must be >= 0")
+    pre = body.get("preconditions") or {}
+    if not isinstance(pre, dict):
+        raise errors.BadRequest("preconditions must be an object")
+    return DeleteOptions(grace, str(pre.get("uid") or ""), str(pre.get("resourceVersion") or ""))
+
+
+def _refuse_dry_run(request: web.Request) -> None:
+    if request.query.get("dryRun"):
+        raise errors.BadRequest("dryRun is not supported by this server yet")
+
+
+class Resources:
+    """The handlers of resource URLs, over one Api."""
+
+    def __init__(self, api: Api, bookmark_seconds: float) -> None:
+        self.api = api
+        self.bookmark_seconds = bookmark_seconds
+        self.registry = api.registry
+
+    def _render(self, request: web.Request, kind: Kind) -> Callable[[Message], dict[str, Any]]:
+        if wants_table(request):
+            include = request.query.get("includeObject", "Metadata")
+            return lambda obj: table(kind, [obj], meta(obj).resource_version, include)
+        return codec.encode
+
+    def _object(self, request: web.Request, obj: Message, status: int = 200) -> web.Response:
+        return json_response(self._render(request, kind_of(obj))(obj), status)
+
+    async def _body_object(self, request: web.Request, t: Target) -> Message:
+        obj = codec.decode(await codec.read_body(request), t.kind, request)
+        md = meta(obj)
+        if t.kind.namespaced:
+            wanted = namespace_or_default(t.namespace)
+            if md.namespace and md.namespace != wanted:
+                raise errors.BadRequest("the namespace of the provided object does not match the namespace "
+                                        "sent on the request")
+            md.namespace = wanted
+        if t.name and md.name != t.name:
+            raise errors.BadRequest(f'the name of the object ({md.name}) does not match the name on the URL '
+                                    f'({t.name})')
+        return obj
+
+    async def handle(self, request: web.Request, t: Target) -> web.StreamResponse:
+        method, kind = request.method, t.kind
+        ns = namespace_or_default(t.namespace) if kind.namespaced else ""
+        if t.sub:
+            return await self._subresource(request, t, ns)
+        if t.name:
+            if method == "GET":
+                return self._object(request, await self.registry.get(kind, t.name, ns))
+            if method == "PUT":
+                _refuse_dry_run(request)
+                return self._object(request, await self.registry.update(await self._body_object(request, t)))
+            if method == "PATCH":
+                _refuse_dry_run(request)
+                return self._object(request, await patch.apply(request, self.registry, kind, t.name, ns))
+            if method == "DELETE":
+                _refuse_dry_run(request)
+                body = await codec.read_body(request) if request.can_read_body else None
+                obj, removed = await self.registry.delete(kind, t.name, ns, _delete_options(request, body))
+                return self._object(request, obj) if not removed or kind.namespaced else \
+                    json_response(success(kind, t.name, meta(obj).uid))
+            raise MethodNotAllowed(f"the server does not allow this method on the requested resource ({method})")
+        if method == "GET":
+            if request.query.get("watch") in ("true", "1"):
+                return await serve_watch(request, self.registry, kind, t.namespace, self._render(request, kind),
+                                         self.bookmark_seconds)
+            items, revision = await self.registry.list(kind, t.namespace, request.query.get("labelSelector", ""),
+                                                       request.query.get("fieldSelector", ""))
+            page = paging.page(items, request.query.get("limit"), request.query.get("continue"))
+            if wants_table(request):
+                body = table(kind, page.items, str(revision), request.query.get("includeObject", "Metadata"))
+            else:
+                body = codec.list_body(kind, page.items, revision)
+            body["metadata"].update(page.metadata())
+            return json_response(body)
+        if method == "POST":
+            _refuse_dry_run(request)
+            return self._object(request, await self.registry.create(await self._body_object(request, t)), 201)
+        if method == "DELETE":
+            return await self._delete_collection(request, t)
+        raise MethodNotAllowed(f"the server does not allow this method on the requested resource ({method})")
+
+    async def _delete_collection(self, request: web.Request, t: Target) -> web.Response:
+        """deletecollection: delete every object the selectors match, each as its own delete."""
+        _refuse_dry_run(request)
+        body = await codec.read_body(request) if request.can_read_body else None
+        options = _delete_options(request, body)
+        items, revision = await self.registry.list(t.kind, t.namespace, request.query.get("labelSelector", ""),
+                                                   request.query.get("fieldSelector", ""))
+        deleted = []
+        for obj in items:
+            md = meta(obj)
+            try:
+                gone, _ = await self.registry.delete(t.kind, md.name, md.namespace, options)
+            except errors.NotFound:
+                continue
+            deleted.append(gone)
+        return json_response(codec.list_body(t.kind, deleted, revision))
+
+    async def _subresource(self, request: web.Request, t: Target, ns: str) -> web.StreamResponse:
+        kind, method = t.kind, request.method
+        if t.sub == "status" and self.registry.strategy(kind).status_subresource:
+            if method == "GET":
+                return self._object(request, await self.registry.get(kind, t.name, ns))
+            if method == "PUT":
+                _refuse_dry_run(request)
+                obj = await self._body_object(request, t)
+                return self._object(request, await self.registry.update_status(obj))
+            if method == "PATCH":
+                _refuse_dry_run(request)
+                return self._object(request, await patch.apply(request, self.registry, kind, t.name, ns,
+                                                               status=True))
+            raise MethodNotAllowed(f"the server does not allow this method on {kind.plural}/status ({method})")
+        verb = SUBRESOURCES.get((kind.plural, t.sub))
+        if verb is None:
+            raise errors.NotFound("the server could not find the requested resource")
+        if method not in verb.methods:
+            raise MethodNotAllowed(f"the server does not allow this method on {kind.plural}/{t.sub} ({method})")
+        _refuse_dry_run(request)
+        response = await verb.handle(Call(self.api, ns, t.name, request))
+        return response if response is not None else json_response(success(kind, t.name, ""), 201)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _statuses(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """ApiErrors as Status; aiohttp's own HTTP errors as Status too; the rest a logged 500."""
+    try:
+        response = await handler(request)
+        if not response.prepared:
+            for warning in request.get(codec.WARNINGS, []):
+                response.headers.add("Warning", '299 - "' + warning.replace('"', '\\"') + '"')
+        return response
+    except errors.ApiError as err:
+        t = request.get(TARGET)
+        return error_response(err, t.kind if t else None, t.name if t else "")
+    except web.HTTPException as err:
+        if err.status < 400:
+            raise
+        cls: type[errors.ApiError] = {404: errors.NotFound, 405: MethodNotAllowed}.get(err.status, errors.BadRequest)
+        return error_response(cls(err.reason))
+    except Exception:
+        log.exception("internal error serving %s %s", request.method, request.path)
+        return error_response(errors.ApiError(f"an internal error occurred serving {request.method} "
+                                              f"{request.path}"))
+
+
+def make_app(api: Api, bookmark_seconds: float = BOOKMARK_SECONDS) -> web.Application:
+    """The aiohttp application serving the Kubernetes API over `api`; watch bookmarks every `bookmark_seconds`."""
+    app = web.Application(middlewares=[_statuses], client_max_size=codec.MAX_BODY)
+    app[API_KEY] = api
+    resources = Resources(api, bookmark_seconds)
+
+    async def ok(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def version(request: web.Request) -> web.Response:
+        return json_response(discovery.version_info())
+
+    async def core_versions(request: web.Request) -> web.Response:
+        return json_response(discovery.api_versions())
+
+    async def groups(request: web.Request) -> web.Response:
+        return json_response(discovery.api_groups())
+
+    def group_resources(group: str, version: str) -> web.Response:
+        body = discovery.resource_list(group, version, api.registry.strategies)
+        if body is None:
+            raise errors.NotFound("the server could not find the requested resource")
+        return json_response(body)
+
+    async def core_resources(request: web.Request) -> web.Response:
+        return group_resources("", "v1")
+
+    async def named_resources(request: web.Request) -> web.Response:
+        return group_resources(request.match_info["group"], request.match_info["version"])
+
+    async def serve(request: web.Request, group: str, version: str) -> web.StreamResponse:
+        t = resolve(group, version, request.match_info["tail"])
+        request[TARGET] = t
+        return await resources.handle(request, t)
+
+    async def core(request: web.Request) -> web.StreamResponse:
+        return await serve(request, "", "v1")
+
+    async def named(request: web.Request) -> web.StreamResponse:
+        return await serve(request, request.match_info["group"], request.match_info["version"])
+
+    r = app.router
+    for path in ("/healthz", "/readyz", "/livez"):
+        r.add_get(path, ok)
+    r.add_get("/version", version)
+    r.add_get("/api", core_versions)
+    r.add_get("/apis", groups)
+    r.add_get("/api/v1", core_resources)
+    r.add_get("/apis/{group}/{version}", named_resources)
+    r.add_route("*", "/api/v1/{tail:.+}", core)
+    r.add_route("*", "/apis/{group}/{version}/{tail:.+}", named)
+    openapi.add_routes(app, api.registry.strategies)
+    return app

@@ -1,0 +1,93 @@
+"""Request bodies in, Kubernetes JSON out: the REST front end's only serialization.
+
+Bodies are capped at 3 MiB (Kubernetes' limit) before they are parsed; only
+JSON is read (YAML's aliases make a small body a huge document), decoded
+strictly through podlab.manifest, and a body whose apiVersion/kind is not the URL's kind is
+refused before anything is stored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from aiohttp import web
+from google.protobuf.message import Message
+
+from controlplane.rest import k8sproto
+from controlplane.rest.status import UnsupportedMediaType
+from podlab import errors
+from podlab.kinds import Kind
+from podlab.manifest import from_dict, to_dict
+from podlab.names import MAX_REQUEST_BYTES
+
+MAX_BODY = MAX_REQUEST_BYTES
+# Bodies podlab reads as JSON; Kubernetes' protobuf (kubectl's typed clients) goes to k8sproto.
+JSON_TYPES = ("application/json", "application/octet-stream")
+
+
+async def read_body(request: web.Request) -> dict[str, Any]:
+    """The request's body as a JSON object; raises RequestEntityTooLarge or BadRequest."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise errors.RequestEntityTooLarge("the request is too large: limit is 3145728 bytes")
+    raw = await request.content.read(MAX_BODY + 1)
+    if len(raw) > MAX_BODY:
+        raise errors.RequestEntityTooLarge("the request is too large: limit is 3145728 bytes")
+    if request.content_type == k8sproto.CONTENT_TYPE:
+        return k8sproto.decode(raw)
+    if request.content_type not in JSON_TYPES:
+        raise UnsupportedMediaType(f'the body of the request was in an unknown format - accepted media types '
+                                   f'include: {", ".join(JSON_TYPES)}')
+    if not raw.strip():
+        raise errors.BadRequest("the request has no body")
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise errors.BadRequest(f"the body of the request was in an unknown format: {err}") from None
+    except RecursionError:
+        raise errors.BadRequest("the body of the request is nested too deeply") from None
+    if not isinstance(doc, dict):
+        raise errors.BadRequest("the body of the request must be a JSON object")
+    return doc
+
+
+WARNINGS = web.RequestKey("warnings", list[str])
+_VALIDATIONS = ("Strict", "Warn", "Ignore")
+_SOURCE = "the request body"
+
+
+def decode(doc: dict[str, Any], kind: Kind, request: web.Request) -> Message:
+    """`doc` as a `kind` object; its apiVersion and kind, when given, must be the URL's.
+
+    Unknown fields follow the request's fieldValidation, as Kubernetes': Strict
+    refuses them (kubectl asks for it), Ignore drops them, Warn (the default)
+    drops them and adds a warning to the response (request[WARNINGS]).
+    """
+    validation = request.query.get("fieldValidation", "Warn")
+    if validation not in _VALIDATIONS:
+        raise errors.BadRequest(f'fieldValidation must be one of {", ".join(_VALIDATIONS)}, not "{validation}"')
+    api_version, kind_name = doc.get("apiVersion") or kind.api_version, doc.get("kind") or kind.name
+    if (api_version, kind_name) != (kind.api_version, kind.name):
+        raise errors.BadRequest(
+            f"the API version in the data ({api_version}) does not match the expected API version "
+            f"({kind.api_version})" if api_version != kind.api_version else
+            f'the kind in the data ("{kind_name}") does not match the expected kind ("{kind.name}")')
+    unknown: list[str] | None = None if validation == "Strict" else []
+    try:
+        obj = from_dict(doc, kind, _SOURCE, unknown)
+    except errors.BadRequest as err:
+        # Kubernetes names no source: `Pod in version "v1" cannot be handled as a Pod: ...`.
+        raise errors.BadRequest(err.message.removeprefix(f"error parsing {_SOURCE}: ")) from None
+    if validation == "Warn" and unknown:
+        request.setdefault(WARNINGS, []).extend(f'unknown field "{path}"' for path in unknown)
+    return obj
+
+
+def encode(obj: Message) -> dict[str, Any]:
+    return to_dict(obj)
+
+
+def list_body(kind: Kind, items: Sequence[Message], revision: int) -> dict[str, Any]:
+    return {"kind": f"{kind.name}List", "apiVersion": kind.api_version,
+            "metadata": {"resourceVersion": str(revision)}, "items": [to_dict(o) for o in items]}

@@ -1,0 +1,121 @@
+"""The pod-only subresources that are verbs or streams, not objects: binding, eviction, log, exec.
+
+A table keyed by (resource, subresource), as Kubernetes' storage map is,
+so the router never asks which kind it serves. Each entry names the HTTP
+method it answers and the body kind it reads (if any).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from aiohttp import web
+
+from controlplane.api import Api
+from controlplane.rest import codec
+from controlplane.rest.remotecommand import serve_exec
+from podlab import errors
+from podlab.v1 import services_pb2 as api_pb
+
+
+@dataclass(frozen=True)
+class Call:
+    """One subresource request: the API, the pod's namespace and name, and the HTTP request."""
+
+    api: Api
+    namespace: str
+    name: str
+    request: web.Request
+
+    async def body(self, kind: str) -> dict[str, Any]:
+        doc = await codec.read_body(self.request)
+        if doc.get("kind") not in (None, kind):
+            raise errors.BadRequest(f'the kind in the data ("{doc.get("kind")}") does not match the expected '
+                                    f'kind ("{kind}")')
+        return doc
+
+
+@dataclass(frozen=True)
+class Subresource:
+    methods: tuple[str, ...]  # the HTTP methods it answers
+    kind: str  # what discovery lists as its kind
+    verbs: tuple[str, ...]
+    # Returns a response, or None for "done": 201 with a Success Status.
+    handle: Callable[[Call], Awaitable[web.StreamResponse | None]]
+
+
+def _grace(options: Any) -> int | None:
+    if not isinstance(options, dict) or options.get("gracePeriodSeconds") is None:
+        return None
+    grace = options["gracePeriodSeconds"]
+    if not isinstance(grace, int) or grace < 0:
+        raise errors.BadRequest("gracePeriodSeconds must be a non-negative integer")
+    return grace
+
+
+async def _bind(call: Call) -> None:
+    body = await call.body("Binding")
+    target = body.get("target") or {}
+    node = target.get("name", "") if isinstance(target, dict) else ""
+    if not node:
+        raise errors.BadRequest("a binding needs a target node name")
+    uid = (body.get("metadata") or {}).get("uid", "")
+    await call.api.pods.bind(call.namespace, call.name, uid, node)
+
+
+async def _evict(call: Call) -> None:
+    body = await call.body("Eviction")
+    await call.api.pods.evict(call.namespace, call.name, _grace(body.get("deleteOptions")), "")
+
+
+def _int(query: Any, name: str) -> int | None:
+    text = query.get(name)
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise errors.BadRequest(f'invalid {name} "{text}"') from None
+
+
+async def _log(call: Call) -> web.StreamResponse:
+    """The container's log as chunked text/plain, as long as the agent streams it (follow)."""
+    q = call.request.query
+    logs = api_pb.LogsRequest(namespace=call.namespace, name=call.name, container=q.get("container", ""),
+                              follow=q.get("follow") == "true", previous=q.get("previous") == "true",
+                              timestamps=q.get("timestamps") == "true")
+    for field, param in (("tail_lines", "tailLines"), ("since_seconds", "sinceSeconds")):
+        value = _int(q, param)
+        if value is not None:
+            setattr(logs, field, value)
+    chunks = call.api.agents.logs(logs)
+    try:
+        first = await anext(chunks, b"")
+    except grpc.RpcError as err:
+        raise errors.from_rpc_error(err) from None
+    response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+    await response.prepare(call.request)
+    try:
+        await response.write(first)
+        async for data in chunks:
+            await response.write(data)
+    except grpc.RpcError:
+        pass  # the agent went away mid-stream: the log ends there, as a dropped kubelet connection does
+    await response.write_eof()
+    return response
+
+
+async def _exec(call: Call) -> web.StreamResponse:
+    return await serve_exec(call.request, call.api.agents.exec_session, call.namespace, call.name)
+
+
+SUBRESOURCES: dict[tuple[str, str], Subresource] = {
+    ("pods", "binding"): Subresource(("POST",), "Binding", ("create",), _bind),
+    ("pods", "eviction"): Subresource(("POST",), "Eviction", ("create",), _evict),
+    ("pods", "log"): Subresource(("GET",), "Pod", ("get",), _log),
+    # kubectl's WebSocket exec is a GET; the SPDY one it falls back to was a POST.
+    ("pods", "exec"): Subresource(("GET", "POST"), "PodExecOptions", ("create", "get"), _exec),
+}

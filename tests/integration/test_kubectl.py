@@ -1,0 +1,194 @@
+"""The real kubectl (client 1.32) against a real control plane on etcd, over HTTPS with a generated kubeconfig."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from podlab.pki import ClusterPki
+from tests.conftest import require_tier
+from tests.integration.conftest import wipe
+from tests.support.procs import ControlPlane, Etcd, wait_for
+
+MANIFESTS = Path(__file__).parents[1] / "unit" / "manifests"
+HELLO = MANIFESTS / "seed003-hello-world-pod.yaml"
+NGINX = MANIFESTS / "seed003-nginx.yaml"
+INVALID = MANIFESTS / "invalid" / "seed003-error-pod.yaml"
+
+
+@dataclass
+class Kubectl:
+    binary: str
+    env: dict[str, str]
+
+    def run(self, *args: str, check: bool = True, timeout: float = 30,
+            env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([self.binary, *args], env={**self.env, **(env_extra or {})}, capture_output=True,
+                              text=True, timeout=timeout)
+        if check and done.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({done.returncode}): {done.stderr}")
+        return done
+
+    def out(self, *args: str) -> str:
+        return self.run(*args).stdout
+
+
+def kubectl_for(control_plane: ControlPlane, home: Path) -> Kubectl:
+    """kubectl with a kubeconfig for `control_plane`'s HTTPS API (its admin certificate)."""
+    binary = shutil.which("kubectl")
+    if binary is None:
+        require_tier("integration", "no kubectl binary on PATH")
+        raise AssertionError("unreachable")
+    config = ClusterPki(control_plane.pki_dir).write_kubeconfig(home / "kubeconfig", control_plane.https_url)
+    # HOME holds kubectl's discovery cache: one per test, so no test reads another server's.
+    return Kubectl(binary, {"PATH": os.environ["PATH"], "HOME": str(home), "KUBECONFIG": str(config)})
+
+
+@pytest.fixture
+def kubectl(etcd: Etcd, control_plane: ControlPlane, tmp_path: Path) -> Iterator[Kubectl]:
+    wipe(etcd.endpoint)
+    yield kubectl_for(control_plane, tmp_path)
+    wipe(etcd.endpoint)
+
+
+def test_discovery_get_nodes_and_api_resources(kubectl: Kubectl) -> None:
+    nodes = kubectl.run("get", "nodes")
+    assert nodes.stderr.strip() == "No resources found"
+    resources = kubectl.out("api-resources")
+    rows = {line.split()[0]: line.split() for line in resources.splitlines()[1:]}
+    assert rows["pods"][1:3] == ["po", "v1"] and rows["nodes"][1] == "no" and rows["namespaces"][1] == "ns"
+    assert rows["configmaps"][1] == "cm" and rows["events"][1] == "ev"
+    assert rows["leases"][1] == "coordination.k8s.io/v1"
+
+
+def test_apply_twice_get_template_json_and_delete(kubectl: Kubectl) -> None:
+    assert kubectl.out("apply", "-f", str(HELLO)).strip() == "pod/hello-world created"
+    assert kubectl.out("apply", "-f", str(HELLO)).strip() == "pod/hello-world unchanged"
+    table = kubectl.out("get", "pods").splitlines()
+    assert table[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    assert table[1].split()[:4] == ["hello-world", "0/1", "Pending", "0"]
+    wide = kubectl.out("get", "pods", "-o", "wide").splitlines()
+    assert wide[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE", "NOMINATED", "NODE",
+                               "READINESS", "GATES"]
+    assert kubectl.out("get", "pod", "hello-world", "--output=go-template", "--template={{.status.phase}}") \
+        == "Pending"
+    pod = json.loads(kubectl.out("get", "pod", "hello-world", "-o", "json"))
+    assert pod["kind"] == "Pod" and pod["spec"]["restartPolicy"] == "OnFailure"
+    assert "kubectl.kubernetes.io/last-applied-configuration" in pod["metadata"]["annotations"]
+    assert kubectl.out("label", "pod", "hello-world", "tier=web").strip() == "pod/hello-world labeled"
+    assert "tier=web" in kubectl.out("get", "pods", "--show-labels")
+    again = kubectl.run("create", "-f", str(HELLO), check=False)
+    assert again.returncode == 1
+    assert again.stderr.strip() == (f'Error from server (AlreadyExists): error when creating "{HELLO}": '
+                                    'pods "hello-world" already exists')
+    assert kubectl.out("get", "all").splitlines()[1].split()[0] == "hello-world"
+    assert kubectl.out("delete", "pod", "hello-world").strip() == 'pod "hello-world" deleted'
+    missing = kubectl.run("get", "pod", "hello-world", check=False)
+    assert missing.stderr.strip() == 'Error from server (NotFound): pods "hello-world" not found'
+
+
+def test_the_seeds_invalid_pod_reads_as_kubernetes_says_it(kubectl: Kubectl) -> None:
+    refused = kubectl.run("create", "-f", str(INVALID), check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == ('The Pod "hello-world" is invalid: spec.restartPolicy: Unsupported value: '
+                                      '"Mybe": supported values: "Always", "OnFailure", "Never"')
+    assert kubectl.run("get", "pods").stderr.strip() == "No resources found in default namespace."
+
+
+def test_get_watch_shows_a_change(kubectl: Kubectl, tmp_path: Path) -> None:
+    kubectl.run("apply", "-f", str(HELLO))
+    out = tmp_path / "watch.out"
+    with out.open("w") as sink:
+        watcher = subprocess.Popen([kubectl.binary, "get", "pods", "-w", "--show-labels"], env=kubectl.env,
+                                   stdout=sink, stderr=subprocess.STDOUT, text=True)
+        try:
+            wait_for(lambda: "hello-world" in out.read_text(), 20, message="the watch's first row")
+            kubectl.run("label", "pod", "hello-world", "seen=yes")
+            wait_for(lambda: "seen=yes" in out.read_text(), 20, message="the label in the watch")
+        finally:
+            watcher.kill()
+            watcher.wait(timeout=10)
+    rows = out.read_text().splitlines()
+    assert rows[0].split()[0] == "NAME" and rows[1].split()[0] == "hello-world"
+    assert rows[-1].split()[0] == "hello-world" and rows[-1].endswith("seen=yes")
+
+
+def test_explain_reads_the_schema_from_openapi(kubectl: Kubectl) -> None:
+    text = kubectl.out("explain", "pod.spec.containers")
+    assert "KIND:       Pod" in text and "FIELD: containers <[]Container>" in text
+    assert "livenessProbe\t<Probe>" in text and "image\t<string>" in text
+
+
+def test_patch_of_each_type_apply_of_a_change_annotate_edit_and_force_delete(kubectl: Kubectl, tmp_path: Path) -> None:
+    kubectl.run("apply", "-f", str(HELLO))
+    assert kubectl.out("patch", "pod", "hello-world", "--type=strategic", "-p",
+                       '{"spec":{"containers":[{"name":"hello","image":"busybox:1"}]}}').strip() \
+        == "pod/hello-world patched"
+    kubectl.run("patch", "pod", "hello-world", "--type=merge", "-p", '{"metadata":{"labels":{"a":"1"}}}')
+    kubectl.run("patch", "pod", "hello-world", "--type=json", "-p",
+                '[{"op":"add","path":"/metadata/labels/b","value":"2"}]')
+    pod = json.loads(kubectl.out("get", "pod", "hello-world", "-o", "json"))
+    assert pod["spec"]["containers"][0]["image"] == "busybox:1"
+    assert pod["spec"]["containers"][0]["command"] == ["/bin/echo", "Hello", "World"]
+    assert {"a": "1", "b": "2"}.items() <= pod["metadata"]["labels"].items()
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(HELLO.read_text().replace('"ubuntu:14.04"', '"ubuntu:16.04"'))
+    assert kubectl.out("apply", "-f", str(changed)).strip() == "pod/hello-world configured"
+    assert kubectl.out("get", "pod", "hello-world", "-o", "jsonpath={.spec.containers[0].image}") == "ubuntu:16.04"
+    immutable = kubectl.run("patch", "pod", "hello-world", "-p", '{"spec":{"restartPolicy":"Never"}}', check=False)
+    assert immutable.returncode == 1 and "pod updates may not change fields" in immutable.stderr
+    kubectl.run("annotate", "pod", "hello-world", "note=one")
+    kubectl.run("annotate", "pod", "hello-world", "note=two", "--overwrite")
+    editor = tmp_path / "editor.sh"
+    editor.write_text("#!/bin/sh\nsed -i 's/note: two/note: edited/' \"$1\"\n")
+    editor.chmod(0o755)
+    edited = kubectl.run("edit", "pod", "hello-world", env_extra={"EDITOR": str(editor)})
+    assert edited.stdout.strip() == "pod/hello-world edited"
+    assert kubectl.out("get", "pod", "hello-world", "-o", "jsonpath={.metadata.annotations.note}") == "edited"
+    forced = kubectl.run("delete", "pod", "hello-world", "--grace-period=0", "--force")
+    assert forced.stdout.strip() == 'pod "hello-world" force deleted'
+
+
+def test_typed_client_creates_send_protobuf_and_work(kubectl: Kubectl, tmp_path: Path) -> None:
+    data = tmp_path / "f.txt"
+    data.write_text("hi\n")
+    assert kubectl.out("create", "secret", "generic", "s1", f"--from-file={data}").strip() == "secret/s1 created"
+    assert kubectl.out("get", "secret", "s1", "-o", "jsonpath={.data.f\\.txt}") == "aGkK"
+    assert kubectl.out("create", "configmap", "c1", "--from-literal=a=b").strip() == "configmap/c1 created"
+    rows = kubectl.out("get", "cm").splitlines()
+    assert rows[0].split() == ["NAME", "DATA", "AGE"] and rows[1].split()[:2] == ["c1", "1"]
+    assert kubectl.out("create", "namespace", "n1").strip() == "namespace/n1 created"
+
+
+async def test_a_running_cluster_wait_logs_exec_and_drain(make_cluster, tmp_path: Path) -> None:
+    cluster, _ = await make_cluster(2)
+    kubectl = kubectl_for(cluster.control_plane, tmp_path)
+    nodes = kubectl.out("get", "nodes").splitlines()
+    assert [row.split()[1] for row in nodes[1:]] == ["Ready", "Ready"]
+    kubectl.run("apply", "-f", str(NGINX))
+    kubectl.run("wait", "--for=condition=Ready", "pod/my-nginx", "--timeout=30s", timeout=40)
+    node = kubectl.out("get", "pod", "my-nginx", "-o", "jsonpath={.spec.nodeName}")
+    assert kubectl.run("logs", "my-nginx").returncode == 0  # the sim runtime's containers write no log
+    assert kubectl.run("exec", "my-nginx", "--", "echo", "hi").returncode == 0  # over WebSocket (v5)
+    wrong = kubectl.run("exec", "my-nginx", "-c", "nope", "--", "ls", check=False)
+    assert wrong.stderr.strip() == "Error from server (BadRequest): container nope is not valid for pod my-nginx"
+    drained = kubectl.run("drain", node, "--ignore-daemonsets", "--force", timeout=60)
+    assert f"node/{node} drained" in drained.stdout
+    assert "SchedulingDisabled" in kubectl.out("get", "node", node)
+
+
+def test_unknown_fields_refused_by_default_and_dropped_with_validate_false(kubectl: Kubectl, tmp_path: Path) -> None:
+    manifest = tmp_path / "bogus.yaml"
+    manifest.write_text(HELLO.read_text().replace("restartPolicy:", "bogus: 1\n  restartPolicy:"))
+    refused = kubectl.run("create", "-f", str(manifest), check=False)
+    assert refused.stderr.strip() == (
+        f'Error from server (BadRequest): error when creating "{manifest}": Pod in version "v1" cannot be '
+        'handled as a Pod: strict decoding error: unknown field "spec.bogus"')
+    assert kubectl.out("create", "--validate=false", "-f", str(manifest)).strip() == "pod/hello-world created"
