@@ -78,7 +78,7 @@ class Framework:
     def obj(self, kind: str, manifest: dict[str, Any]) -> Any:
         """A `kind` object from its manifest, in this namespace."""
         obj = from_dict({"apiVersion": "v1", "kind": kind, **manifest}, kind_named(kind))
-        obj.metadata.namespace = self.namespace  # type: ignore[attr-defined]
+        obj.metadata.namespace = self.namespace
         return obj
 
     async def create(self, kind: str, manifest: dict[str, Any]) -> Any:

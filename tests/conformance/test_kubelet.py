@@ -24,7 +24,7 @@ async def test_should_print_the_output_to_logs(f: Framework) -> None:
 
 
 async def _equals(value: object, want: str) -> bool:
-    return await value == want  # type: ignore[misc]
+    return await value == want
 
 
 async def _bin_false(f: Framework) -> str:
@@ -42,7 +42,7 @@ async def test_should_have_an_terminated_reason(f: Framework) -> None:
     name = await _bin_false(f)
 
     def terminated(pod: object) -> bool:
-        statuses = pod.status.container_statuses  # type: ignore[attr-defined]
+        statuses = pod.status.container_statuses
         if len(statuses) != 1 or not statuses[0].state.HasField("terminated"):
             return False
         t = statuses[0].state.terminated

@@ -40,7 +40,7 @@ def test_logs_exec_and_stats_are_served_over_grpc(docker_kit: DockerKit, tmp_pat
                         namespace="default", name="served", container="a"))])
                     assert b"hello-a" in data
 
-                    async def inputs():  # type: ignore[no-untyped-def]
+                    async def inputs():
                         yield api.ExecInput(start=api.ExecStart(
                             namespace="default", name="served", container="b",
                             command=["sh", "-c", "echo out; echo err >&2; exit 7"]))
@@ -49,7 +49,7 @@ def test_logs_exec_and_stats_are_served_over_grpc(docker_kit: DockerKit, tmp_pat
                     assert b"".join(o.stderr for o in outs) == b"err\n"
                     assert outs[-1].WhichOneof("output") == "exit_code" and outs[-1].exit_code == 7
 
-                    async def interactive():  # type: ignore[no-untyped-def]
+                    async def interactive():
                         yield api.ExecInput(start=api.ExecStart(
                             namespace="default", name="served", container="b", command=["cat"],
                             stdin=True))

@@ -160,7 +160,7 @@ def test_logs_follow_and_previous_and_exec_exit_codes(podctl: Podctl) -> None:
     assert echoed.stdout == "through stdin\n"
 
 
-def test_host_network_pod_uses_its_node_address(podctl: Podctl, seeds_cluster) -> None:  # type: ignore[no-untyped-def]
+def test_host_network_pod_uses_its_node_address(podctl: Podctl, seeds_cluster) -> None:
     import urllib.request
 
     podctl("create", "-f", str(Path(__file__).resolve().parents[1] / "unit" / "manifests" /

@@ -28,7 +28,7 @@ def nginx(replicas: int = 3, image: str = "nginx:1.14.2", **strategy: object) ->
                  "template": {"metadata": {"labels": {"app": "nginx"}},
                               "spec": {"containers": [{"name": "nginx", "image": image}]}}}}
     if strategy:
-        data["spec"]["strategy"] = strategy  # type: ignore[index]
+        data["spec"]["strategy"] = strategy
     obj = from_dict(data, DEPLOYMENTS)
     assert isinstance(obj, v1.Deployment)
     return obj

@@ -102,7 +102,7 @@ def test_a_container_removed_between_list_and_inspect_is_left_out(runtime: Docke
                                                                   engine: FakeEngine) -> None:
     engine.states = {"a": "running"}
     original = engine.containers
-    engine.containers = lambda all, filters: original(all, filters) + [  # type: ignore[method-assign]
+    engine.containers = lambda all, filters: original(all, filters) + [
         {"Id": "gone", "State": "running"}]
     assert statuses(runtime) == {"a": "running"}
     assert "gone" not in runtime._inspected

@@ -184,7 +184,7 @@ def manager(signals: FakeSignals, clock: Clock, pods: list[PodUsage], evicted: l
 
 
 def test_hard_memory_threshold_sets_pressure_and_evicts_one_pod_per_pass() -> None:
-    signals, clock, evicted, changes = FakeSignals(), Clock(), [], []  # type: ignore[var-annotated]
+    signals, clock, evicted, changes = FakeSignals(), Clock(), [], []
     pods = [usage(pod("guaranteed", "64Mi", "64Mi"), 30), usage(pod("besteffort"), 200),
             usage(pod("burstable", "10Mi"), 50)]
     mgr = manager(signals, clock, pods, evicted, changes=changes)
@@ -215,7 +215,7 @@ def test_hard_memory_threshold_sets_pressure_and_evicts_one_pod_per_pass() -> No
 
 
 def test_soft_threshold_evicts_only_after_its_grace_period_with_a_capped_pod_grace() -> None:
-    signals, clock, evicted = FakeSignals(), Clock(), []  # type: ignore[var-annotated]
+    signals, clock, evicted = FakeSignals(), Clock(), []
     hog = usage(pod("hog"), 300)
     hog.pod.spec.termination_grace_period_seconds = 60
     mgr = manager(signals, clock, [hog], evicted, soft="memory.available<300Mi")
@@ -233,7 +233,7 @@ def test_soft_threshold_evicts_only_after_its_grace_period_with_a_capped_pod_gra
 
 
 def test_soft_grace_restarts_when_the_signal_recovers_in_between() -> None:
-    signals, clock, evicted = FakeSignals(), Clock(), []  # type: ignore[var-annotated]
+    signals, clock, evicted = FakeSignals(), Clock(), []
     mgr = manager(signals, clock, [usage(pod("hog"), 300)], evicted, soft="memory.available<300Mi")
 
     async def main() -> None:
@@ -251,7 +251,7 @@ def test_soft_grace_restarts_when_the_signal_recovers_in_between() -> None:
 
 
 def test_disk_threshold_in_percent_sets_disk_pressure() -> None:
-    signals, clock, evicted = FakeSignals(), Clock(), []  # type: ignore[var-annotated]
+    signals, clock, evicted = FakeSignals(), Clock(), []
     mgr = manager(signals, clock, [usage(pod("a"), 1)], evicted)
 
     async def main() -> None:
@@ -325,8 +325,8 @@ def test_agent_under_memory_pressure_taints_node_and_evicts_the_best_effort_pod(
                 assert agent.eviction.evictions[0][0] == "hog"
                 await agent.recorder.flush()
                 evicted = [o for (k, _, _), o in cluster.objects.items() if k == "Event"
-                           and o.reason == "Evicted"]  # type: ignore[attr-defined]
-                assert [e.involved_object.name for e in evicted] == ["hog"]  # type: ignore[attr-defined]
+                           and o.reason == "Evicted"]
+                assert [e.involved_object.name for e in evicted] == ["hog"]
                 # pressure ends: condition back to False and the taint removed
                 signals.set(MEMORY_AVAILABLE, 900 * Mi)
                 await cluster.wait_for(lambda: pressure() == "False" and not node().spec.taints)

@@ -35,7 +35,7 @@ class Steps:
         self.queue.put_nowait(api.ExecInput(start=start))
 
     def send(self, **kw: object) -> None:
-        self.queue.put_nowait(api.ExecInput(**kw))  # type: ignore[arg-type]
+        self.queue.put_nowait(api.ExecInput(**kw))
 
     async def __aiter__(self) -> AsyncIterator[api.ExecInput]:
         while (msg := await self.queue.get()) is not None:
@@ -52,7 +52,7 @@ async def until(outs: AsyncIterator[api.ExecOutput], wanted: bytes) -> tuple[byt
     return out, err
 
 
-def run_with_server(tmp_path: Path, body) -> None:  # type: ignore[no-untyped-def]
+def run_with_server(tmp_path: Path, body) -> None:
     async def main() -> None:
         cluster, rt = FakeCluster(), SimRuntime(NODE)
         config = AgentConfig(node_name=NODE, root_dir=str(tmp_path), heartbeat=0.1,

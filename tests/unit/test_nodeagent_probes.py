@@ -232,19 +232,19 @@ def test_agent_restarts_a_container_whose_liveness_probe_fails_and_records_event
                                        and c.state.HasField("running"))
                 await agent.recorder.flush()
                 evs = [o for (k, _, _), o in cluster.objects.items() if k == "Event"]
-                reasons = [(e.reason, e.type) for e in evs]  # type: ignore[attr-defined]
+                reasons = [(e.reason, e.type) for e in evs]
                 assert ("Unhealthy", "Warning") in reasons and ("Killing", "Normal") in reasons
                 assert ("Started", "Normal") in reasons
-                unhealthy = next(e for e in evs if e.reason == "Unhealthy")  # type: ignore[attr-defined]
-                assert unhealthy.message == "Liveness probe failed: no such file"  # type: ignore[attr-defined]
-                assert unhealthy.metadata.name.startswith("sick.")  # type: ignore[attr-defined]
+                unhealthy = next(e for e in evs if e.reason == "Unhealthy")
+                assert unhealthy.message == "Liveness probe failed: no such file"
+                assert unhealthy.metadata.name.startswith("sick.")
                 # Repeats are one Event with a count, as `describe` shows "(x2 over 1s)".
                 assert reasons.count(("Unhealthy", "Warning")) == 1
-                assert unhealthy.count >= 2  # type: ignore[attr-defined]
-                started = [e for e in evs if e.reason == "Started"]  # type: ignore[attr-defined]
-                assert [e.count for e in started] == [2]  # type: ignore[attr-defined]
+                assert unhealthy.count >= 2
+                started = [e for e in evs if e.reason == "Started"]
+                assert [e.count for e in started] == [2]
                 assert unhealthy.last_timestamp.ToNanoseconds() > \
-                    unhealthy.first_timestamp.ToNanoseconds()  # type: ignore[attr-defined]
+                    unhealthy.first_timestamp.ToNanoseconds()
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)

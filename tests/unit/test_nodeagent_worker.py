@@ -32,7 +32,7 @@ def run(tmp_path: Path, body: Body, runtime: SimRuntime | None = None, **cfg: ob
         rt = runtime or SimRuntime(NODE)
         settings: dict[str, object] = {"backoff_base": 0.2, "backoff_cap": 1.0, "heartbeat": 0.1,
                                        "fence_timeout": 0.6, "resync_period": 0.5, **cfg}
-        config = AgentConfig(node_name=NODE, root_dir=str(tmp_path), **settings)  # type: ignore[arg-type]
+        config = AgentConfig(node_name=NODE, root_dir=str(tmp_path), **settings)
         agent = NodeAgent(config, cluster, rt)
         task = asyncio.create_task(agent.run())
         try:
@@ -205,16 +205,16 @@ def test_missing_image_reports_err_image_pull_then_back_off(tmp_path: Path) -> N
         await cluster.wait_for(lambda: reason("img") == "ErrImagePull")
         await cluster.wait_for(lambda: reason("img") == "ImagePullBackOff")
         await cluster.wait_for(lambda: reason("never") == "ErrImageNeverPull")
-        assert status_of(cluster, "img").phase == "Pending"  # type: ignore[union-attr]
+        assert status_of(cluster, "img").phase == "Pending"
     run(tmp_path, body, runtime=SimRuntime(NODE, images={"b"}))
 
 
 def pod_events(cluster: FakeCluster, pod: str) -> list[tuple[str, str, str]]:
     """(type, reason, message) of the events about `pod`, oldest first."""
     evs = [o for (k, _, _), o in cluster.objects.items()
-           if k == "Event" and o.involved_object.name == pod]  # type: ignore[attr-defined]
-    evs.sort(key=lambda e: e.first_timestamp.ToNanoseconds())  # type: ignore[attr-defined]
-    return [(e.type, e.reason, e.message) for e in evs]  # type: ignore[attr-defined]
+           if k == "Event" and o.involved_object.name == pod]
+    evs.sort(key=lambda e: e.first_timestamp.ToNanoseconds())
+    return [(e.type, e.reason, e.message) for e in evs]
 
 
 def test_a_container_start_records_the_kubelets_events(tmp_path: Path) -> None:
@@ -275,7 +275,7 @@ def test_active_deadline_fails_the_pod_with_deadline_exceeded(tmp_path: Path) ->
 def test_env_from_downward_api_and_config_map_reaches_the_container(tmp_path: Path) -> None:
     seen: dict[str, str] = {}
 
-    def behavior(spec):  # type: ignore[no-untyped-def]
+    def behavior(spec):
         seen.update(spec.env)
         seen["__cmd"] = " ".join(spec.command + spec.args)
         return None
@@ -313,7 +313,7 @@ def test_every_worker_looks_again_when_the_event_stream_returns(tmp_path: Path) 
     async def body(cluster: FakeCluster, rt: SimRuntime, agent: NodeAgent) -> None:
         await cluster.wait_for(lambda: cluster.objects.get(("Node", "", NODE)))
         worker = _CountingWorker()
-        agent.workers["no-event-for-me"] = worker  # type: ignore[assignment]
+        agent.workers["no-event-for-me"] = worker
         rt.break_event_stream()
         await cluster.wait_for(lambda: worker.woken >= 1)
         del agent.workers["no-event-for-me"]
@@ -337,11 +337,11 @@ def test_the_relist_catches_a_container_exit_whose_event_was_dropped(tmp_path: P
             finally:
                 syncing -= 1
 
-        worker.sync_pod = counted  # type: ignore[method-assign]
+        worker.sync_pod = counted
         # Settle first: the agent has seen its own Running status come back and is idle,
         # so nothing but the relist is left to wake the worker.
         await cluster.wait_for(lambda: (p := agent.informer.get("default/quiet")) is not None
-                               and p.status.phase == "Running"  # type: ignore[attr-defined]
+                               and p.status.phase == "Running"
                                and not worker._wake.is_set() and syncing == 0)
         first = next(c for c in await rt.list_containers() if c.container_name == "c")
         rt.exit_container(first.id, exit_code=3, announce=False)

@@ -23,7 +23,7 @@ NGINX = {
 
 
 def deployment(**spec: object) -> v1.Deployment:
-    data = {**NGINX, "spec": {**NGINX["spec"], **spec}}  # type: ignore[dict-item]
+    data = {**NGINX, "spec": {**NGINX["spec"], **spec}}
     obj = from_dict(data, DEPLOYMENTS)
     assert isinstance(obj, v1.Deployment)
     return obj
