@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 
 from google.protobuf.message import Message
 
-from controlplane.controllers.framework import Controller
+from controlplane.controllers.framework import Controller, set_controller
 from controlplane.controllers.replicaset import controller_of
 from controlplane.strategies.apps import int_or_percent
 from podlab import errors, names
@@ -147,26 +147,11 @@ class DeploymentController(Controller):
                 if matches:
                     mine.append(rs)
                 else:
-                    await self._set_owner(rs, d, adopt=False)
-            elif owner is None and matches and (adopted := await self._set_owner(rs, d, adopt=True)) is not None:
-                mine.append(adopted)
+                    await set_controller(self.client, rs, d, adopt=False)
+            elif owner is None and matches:
+                if (adopted := await set_controller(self.client, rs, d, adopt=True)) is not None:
+                    mine.append(adopted)
         return mine
-
-    async def _set_owner(self, rs: v1.ReplicaSet, d: v1.Deployment, adopt: bool) -> v1.ReplicaSet | None:
-        updated = v1.ReplicaSet()
-        updated.CopyFrom(rs)
-        refs = [r for r in updated.metadata.owner_references if r.uid != d.metadata.uid]
-        del updated.metadata.owner_references[:]
-        updated.metadata.owner_references.extend(refs)
-        if adopt:
-            updated.metadata.owner_references.add(
-                api_version="apps/v1", kind="Deployment", name=d.metadata.name, uid=d.metadata.uid,
-                controller=True, block_owner_deletion=True)
-        try:
-            written: v1.ReplicaSet = await self.client.update(updated)
-            return written
-        except (errors.Conflict, errors.NotFound):
-            return None
 
     async def _create_new(self, d: v1.Deployment, old: list[v1.ReplicaSet]) -> v1.ReplicaSet:
         digest = template_hash(d.spec.template)

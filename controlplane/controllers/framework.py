@@ -15,8 +15,11 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
+from google.protobuf.message import Message
+
 from podlab import errors
 from podlab.client import ApiClient, Handler, Informer, KindRef
+from podlab.kinds import kind_of, meta
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +101,30 @@ class WorkQueue(Generic[K]):
 
     def _notify(self) -> None:
         self._nonempty.set()
+
+
+M = TypeVar("M", bound=Message)
+
+
+async def set_controller(client: ApiClient, obj: M, owner: Message, adopt: bool) -> M | None:
+    """Adopt `obj` (make `owner` its controller, blocking the owner's foreground deletion) or
+    release it (drop `owner` from its ownerReferences). None when `obj` changed or went meanwhile:
+    the informer brings the newer object, and its key comes back."""
+    updated = type(obj)()
+    updated.CopyFrom(obj)
+    owner_meta, refs = meta(owner), meta(updated).owner_references
+    kept = [r for r in refs if r.uid != owner_meta.uid]
+    del refs[:]
+    refs.extend(kept)
+    if adopt:
+        kind = kind_of(owner)
+        refs.add(api_version=kind.api_version, kind=kind.name, name=owner_meta.name, uid=owner_meta.uid,
+                 controller=True, block_owner_deletion=True)
+    try:
+        written: M = await client.update(updated)
+    except (errors.Conflict, errors.NotFound):
+        return None
+    return written
 
 
 class Controller:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from google.protobuf.message import Message
 
-from controlplane.controllers.framework import Controller
+from controlplane.controllers.framework import Controller, set_controller
 from podlab import errors, names
 from podlab.client import ApiClient, object_key
 from podlab.events import EventRecorder
@@ -190,21 +190,9 @@ class ReplicaSetController(Controller):
         return mine
 
     async def _set_owner(self, pod: v1.Pod, rs: v1.ReplicaSet, adopt: bool) -> v1.Pod | None:
-        """Adopt `pod` (add `rs` as its controller) or release it; None when the pod changed meanwhile."""
-        updated = v1.Pod()
-        updated.CopyFrom(pod)
-        refs = [r for r in updated.metadata.owner_references if r.uid != rs.metadata.uid]
-        del updated.metadata.owner_references[:]
-        updated.metadata.owner_references.extend(refs)
-        if adopt:
-            updated.metadata.owner_references.add(
-                api_version="apps/v1", kind="ReplicaSet", name=rs.metadata.name, uid=rs.metadata.uid,
-                controller=True, block_owner_deletion=True)
-        try:
-            written: v1.Pod = await self.client.update(updated)
-        except (errors.Conflict, errors.NotFound):
-            return None  # the informer brings the newer pod, and the key comes back
-        log.info("%s %s pod %s", rs.metadata.name, "adopted" if adopt else "released", pod.metadata.name)
+        written = await set_controller(self.client, pod, rs, adopt)
+        if written is not None:
+            log.info("%s %s pod %s", rs.metadata.name, "adopted" if adopt else "released", pod.metadata.name)
         return written
 
     async def _scale(self, key: str, rs: v1.ReplicaSet, active: list[v1.Pod]) -> None:
