@@ -62,6 +62,8 @@ done
 T0=$SECONDS
 say() { printf '[kit %3ds] %s\n' "$((SECONDS - T0))" "$*"; }
 die() { printf '[kit] ERROR: %s\n' "$*" >&2; exit 1; }
+# An image root is a directory of its own: never empty, never "/", never the host's /etc.
+safe_root() { [[ -n "$1" && "$1" == /?* && "$(realpath -m "$1")" != / ]] || die "refusing image root '$1'"; }
 
 command -v docker >/dev/null || die "docker client not found"
 docker info >/dev/null 2>&1 || die "docker engine not answering (scripts/bootstrap.sh starts one)"
@@ -141,6 +143,7 @@ build_busybox() {
     h="$(hash_of busybox "$bin" "$0")"
     if current "$img" "$h"; then say "busybox: $img current"; return; fi
     root="$WORK/busybox-root"
+    safe_root "$root"
     mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,root,home,var/www,var/run,proc,sys,dev}
     install -d -m 1777 "$root/tmp"
     install -m 0755 "$bin" "$root/bin/busybox"
@@ -256,6 +259,7 @@ build_debian() {
     if [ "$NO_CACHE" = 1 ] || [ ! -s "$tarball" ]; then
         command -v debootstrap >/dev/null || die "debootstrap missing (apt-get install debootstrap)"
         root="$WORK/debian-root"
+        safe_root "$root"
         say "debian: debootstrap $DEBIAN_SUITE (about a minute; log $CACHE_DIR/debootstrap.log)"
         if ! debootstrap --variant=minbase --include="$DEBIAN_PACKAGES" \
                 "$DEBIAN_SUITE" "$root" "$MIRROR" >"$CACHE_DIR/debootstrap.log" 2>&1; then
