@@ -168,6 +168,11 @@ async def _sets_of(client: Client, d: v1.Deployment) -> list[v1.ReplicaSet]:
     return sorted(mine, key=lambda rs: int(rs.metadata.annotations.get(REVISION, "0") or 0))
 
 
+def _at_revision(sets: list[v1.ReplicaSet], revision: int) -> v1.ReplicaSet | None:
+    """The ReplicaSet that holds `revision` of its Deployment, or None."""
+    return next((rs for rs in sets if rs.metadata.annotations.get(REVISION) == str(revision)), None)
+
+
 @rollout.command("status")
 @click.argument("resource")
 @click.argument("names", nargs=-1)
@@ -239,7 +244,7 @@ def rollout_history(resource: str, names: tuple[str, ...], revision: int) -> Non
                 d = await client.get(v1.Deployment, name, namespace)
                 sets = await _sets_of(client, d)
                 if revision:
-                    rs = next((r for r in sets if r.metadata.annotations.get(REVISION) == str(revision)), None)
+                    rs = _at_revision(sets, revision)
                     if rs is None:
                         raise CliError("unable to find the specified revision")
                     click.echo(f"deployment.apps/{name} with revision #{revision}")
@@ -280,8 +285,7 @@ def rollout_undo(resource: str, names: tuple[str, ...], to_revision: int) -> Non
                 sets = await _sets_of(client, d)
                 current = d.metadata.annotations.get(REVISION, "")
                 if to_revision:
-                    target = next((r for r in sets if r.metadata.annotations.get(REVISION) == str(to_revision)),
-                                  None)
+                    target = _at_revision(sets, to_revision)
                     if target is None:
                         raise CliError(f"unable to find specified revision {to_revision} in history")
                 else:
