@@ -235,6 +235,42 @@ class ExecOutput(_message.Message):
     exit_code: int
     def __init__(self, stdout: _Optional[bytes] = ..., stderr: _Optional[bytes] = ..., exit_code: _Optional[int] = ...) -> None: ...
 
+class PortForwardStart(_message.Message):
+    __slots__ = ("namespace", "name", "port", "uid")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    UID_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    name: str
+    port: int
+    uid: str
+    def __init__(self, namespace: _Optional[str] = ..., name: _Optional[str] = ..., port: _Optional[int] = ..., uid: _Optional[str] = ...) -> None: ...
+
+class PortForwardInput(_message.Message):
+    __slots__ = ("start", "data", "close_write")
+    START_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    CLOSE_WRITE_FIELD_NUMBER: _ClassVar[int]
+    start: PortForwardStart
+    data: bytes
+    close_write: bool
+    def __init__(self, start: _Optional[_Union[PortForwardStart, _Mapping]] = ..., data: _Optional[bytes] = ..., close_write: _Optional[bool] = ...) -> None: ...
+
+class PortForwardOutput(_message.Message):
+    __slots__ = ("data", "error")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    error: str
+    def __init__(self, data: _Optional[bytes] = ..., error: _Optional[str] = ...) -> None: ...
+
+class NodeStatsRequest(_message.Message):
+    __slots__ = ("node_name",)
+    NODE_NAME_FIELD_NUMBER: _ClassVar[int]
+    node_name: str
+    def __init__(self, node_name: _Optional[str] = ...) -> None: ...
+
 class VersionRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
@@ -268,11 +304,19 @@ class ContainerStats(_message.Message):
     def __init__(self, pod_namespace: _Optional[str] = ..., pod_name: _Optional[str] = ..., pod_uid: _Optional[str] = ..., container: _Optional[str] = ..., memory_working_set_bytes: _Optional[int] = ..., cpu_cores: _Optional[float] = ...) -> None: ...
 
 class StatsResponse(_message.Message):
-    __slots__ = ("memory_available_bytes", "nodefs_available_bytes", "containers")
+    __slots__ = ("memory_available_bytes", "nodefs_available_bytes", "containers", "node_cpu_cores", "node_memory_working_set_bytes", "timestamp_ms", "window_seconds")
     MEMORY_AVAILABLE_BYTES_FIELD_NUMBER: _ClassVar[int]
     NODEFS_AVAILABLE_BYTES_FIELD_NUMBER: _ClassVar[int]
     CONTAINERS_FIELD_NUMBER: _ClassVar[int]
+    NODE_CPU_CORES_FIELD_NUMBER: _ClassVar[int]
+    NODE_MEMORY_WORKING_SET_BYTES_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_MS_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
     memory_available_bytes: int
     nodefs_available_bytes: int
     containers: _containers.RepeatedCompositeFieldContainer[ContainerStats]
-    def __init__(self, memory_available_bytes: _Optional[int] = ..., nodefs_available_bytes: _Optional[int] = ..., containers: _Optional[_Iterable[_Union[ContainerStats, _Mapping]]] = ...) -> None: ...
+    node_cpu_cores: float
+    node_memory_working_set_bytes: int
+    timestamp_ms: int
+    window_seconds: float
+    def __init__(self, memory_available_bytes: _Optional[int] = ..., nodefs_available_bytes: _Optional[int] = ..., containers: _Optional[_Iterable[_Union[ContainerStats, _Mapping]]] = ..., node_cpu_cores: _Optional[float] = ..., node_memory_working_set_bytes: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., window_seconds: _Optional[float] = ...) -> None: ...

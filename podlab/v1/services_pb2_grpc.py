@@ -94,6 +94,21 @@ class ClusterStub:
                 request_serializer=podlab_dot_v1_dot_services__pb2.ExecInput.SerializeToString,
                 response_deserializer=podlab_dot_v1_dot_services__pb2.ExecOutput.FromString,
                 _registered_method=True)
+        self.Attach = channel.stream_stream(
+                '/podlab.v1.Cluster/Attach',
+                request_serializer=podlab_dot_v1_dot_services__pb2.ExecInput.SerializeToString,
+                response_deserializer=podlab_dot_v1_dot_services__pb2.ExecOutput.FromString,
+                _registered_method=True)
+        self.PortForward = channel.stream_stream(
+                '/podlab.v1.Cluster/PortForward',
+                request_serializer=podlab_dot_v1_dot_services__pb2.PortForwardInput.SerializeToString,
+                response_deserializer=podlab_dot_v1_dot_services__pb2.PortForwardOutput.FromString,
+                _registered_method=True)
+        self.NodeStats = channel.unary_unary(
+                '/podlab.v1.Cluster/NodeStats',
+                request_serializer=podlab_dot_v1_dot_services__pb2.NodeStatsRequest.SerializeToString,
+                response_deserializer=podlab_dot_v1_dot_services__pb2.StatsResponse.FromString,
+                _registered_method=True)
         self.Version = channel.unary_unary(
                 '/podlab.v1.Cluster/Version',
                 request_serializer=podlab_dot_v1_dot_services__pb2.VersionRequest.SerializeToString,
@@ -177,6 +192,25 @@ class ClusterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Attach(self, request_iterator, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PortForward(self, request_iterator, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def NodeStats(self, request, context):
+        """The node agent's Stats for node_name (podctl top).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Version(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -245,6 +279,21 @@ def add_ClusterServicer_to_server(servicer, server):
                     servicer.Exec,
                     request_deserializer=podlab_dot_v1_dot_services__pb2.ExecInput.FromString,
                     response_serializer=podlab_dot_v1_dot_services__pb2.ExecOutput.SerializeToString,
+            ),
+            'Attach': grpc.stream_stream_rpc_method_handler(
+                    servicer.Attach,
+                    request_deserializer=podlab_dot_v1_dot_services__pb2.ExecInput.FromString,
+                    response_serializer=podlab_dot_v1_dot_services__pb2.ExecOutput.SerializeToString,
+            ),
+            'PortForward': grpc.stream_stream_rpc_method_handler(
+                    servicer.PortForward,
+                    request_deserializer=podlab_dot_v1_dot_services__pb2.PortForwardInput.FromString,
+                    response_serializer=podlab_dot_v1_dot_services__pb2.PortForwardOutput.SerializeToString,
+            ),
+            'NodeStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.NodeStats,
+                    request_deserializer=podlab_dot_v1_dot_services__pb2.NodeStatsRequest.FromString,
+                    response_serializer=podlab_dot_v1_dot_services__pb2.StatsResponse.SerializeToString,
             ),
             'Version': grpc.unary_unary_rpc_method_handler(
                     servicer.Version,
@@ -587,6 +636,87 @@ class Cluster:
             _registered_method=True)
 
     @staticmethod
+    def Attach(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/podlab.v1.Cluster/Attach',
+            podlab_dot_v1_dot_services__pb2.ExecInput.SerializeToString,
+            podlab_dot_v1_dot_services__pb2.ExecOutput.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PortForward(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/podlab.v1.Cluster/PortForward',
+            podlab_dot_v1_dot_services__pb2.PortForwardInput.SerializeToString,
+            podlab_dot_v1_dot_services__pb2.PortForwardOutput.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def NodeStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/podlab.v1.Cluster/NodeStats',
+            podlab_dot_v1_dot_services__pb2.NodeStatsRequest.SerializeToString,
+            podlab_dot_v1_dot_services__pb2.StatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def Version(request,
             target,
             options=(),
@@ -638,6 +768,16 @@ class NodeAgentStub:
                 request_serializer=podlab_dot_v1_dot_services__pb2.StatsRequest.SerializeToString,
                 response_deserializer=podlab_dot_v1_dot_services__pb2.StatsResponse.FromString,
                 _registered_method=True)
+        self.Attach = channel.stream_stream(
+                '/podlab.v1.NodeAgent/Attach',
+                request_serializer=podlab_dot_v1_dot_services__pb2.ExecInput.SerializeToString,
+                response_deserializer=podlab_dot_v1_dot_services__pb2.ExecOutput.FromString,
+                _registered_method=True)
+        self.PortForward = channel.stream_stream(
+                '/podlab.v1.NodeAgent/PortForward',
+                request_serializer=podlab_dot_v1_dot_services__pb2.PortForwardInput.SerializeToString,
+                response_deserializer=podlab_dot_v1_dot_services__pb2.PortForwardOutput.FromString,
+                _registered_method=True)
 
 
 class NodeAgentServicer:
@@ -661,6 +801,18 @@ class NodeAgentServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Attach(self, request_iterator, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PortForward(self, request_iterator, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeAgentServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -678,6 +830,16 @@ def add_NodeAgentServicer_to_server(servicer, server):
                     servicer.Stats,
                     request_deserializer=podlab_dot_v1_dot_services__pb2.StatsRequest.FromString,
                     response_serializer=podlab_dot_v1_dot_services__pb2.StatsResponse.SerializeToString,
+            ),
+            'Attach': grpc.stream_stream_rpc_method_handler(
+                    servicer.Attach,
+                    request_deserializer=podlab_dot_v1_dot_services__pb2.ExecInput.FromString,
+                    response_serializer=podlab_dot_v1_dot_services__pb2.ExecOutput.SerializeToString,
+            ),
+            'PortForward': grpc.stream_stream_rpc_method_handler(
+                    servicer.PortForward,
+                    request_deserializer=podlab_dot_v1_dot_services__pb2.PortForwardInput.FromString,
+                    response_serializer=podlab_dot_v1_dot_services__pb2.PortForwardOutput.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -761,6 +923,60 @@ class NodeAgent:
             '/podlab.v1.NodeAgent/Stats',
             podlab_dot_v1_dot_services__pb2.StatsRequest.SerializeToString,
             podlab_dot_v1_dot_services__pb2.StatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Attach(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/podlab.v1.NodeAgent/Attach',
+            podlab_dot_v1_dot_services__pb2.ExecInput.SerializeToString,
+            podlab_dot_v1_dot_services__pb2.ExecOutput.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PortForward(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/podlab.v1.NodeAgent/PortForward',
+            podlab_dot_v1_dot_services__pb2.PortForwardInput.SerializeToString,
+            podlab_dot_v1_dot_services__pb2.PortForwardOutput.FromString,
             options,
             channel_credentials,
             insecure,
