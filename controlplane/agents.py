@@ -1,4 +1,4 @@
-"""The node agents the API server proxies to (logs, exec), for both front ends.
+"""The node agents the API server proxies to (logs, exec, attach, port-forward, stats), for both front ends.
 
 One gRPC channel per agent endpoint, opened on first use and kept. A pod's
 agent is found through its node's status.agentEndpoint; the container
@@ -44,14 +44,18 @@ class NodeAgents:
             raise errors.BadRequest(f"container {container} is not valid for pod {name}")
         if not pod.spec.node_name:
             raise errors.BadRequest(f"pod {name} does not have a host assigned")
-        node = await self.registry.get(NODES, pod.spec.node_name)
+        return await self.for_node(pod.spec.node_name), pod, container
+
+    async def for_node(self, node_name: str) -> rpc.NodeAgentStub:
+        """The agent stub of node `node_name`; raises NotFound and Unavailable (no agent endpoint)."""
+        node = await self.registry.get(NODES, node_name)
         endpoint = node.status.agent_endpoint
         if not endpoint:
             raise errors.Unavailable(f"node {node.metadata.name} has no agent endpoint")
         channel = self._channels.get(endpoint)
         if channel is None:
             channel = self._channels[endpoint] = open_channel(endpoint)
-        return rpc.NodeAgentStub(channel), pod, container
+        return rpc.NodeAgentStub(channel)
 
     async def logs(self, request: api.LogsRequest) -> AsyncIterator[bytes]:
         """The container's log, as the agent streams it; raises ApiError, and grpc.RpcError from the agent."""
@@ -71,10 +75,53 @@ class NodeAgents:
         resolved.namespace, resolved.container, resolved.uid = pod.metadata.namespace, container, pod.metadata.uid
         return ExecSession(stub, resolved)
 
+    async def attach_session(self, start: api.ExecStart) -> ExecSession:
+        """An attach to the main process of the container `start` names (its command is ignored)."""
+        session = await self.exec_session(start)
+        del session.start.command[:]
+        return ExecSession(session.stub, session.start, attach=True)
+
+    async def port_forward(self, start: api.PortForwardStart) -> PortForwardSession:
+        """A connection to a port of the pod `start` names, resolved (pod, agent) but not yet opened.
+
+        Raises NotFound, BadRequest (not bound, not running: kubectl's words) and Unavailable.
+        """
+        pod = await self.registry.get(PODS, start.name, namespace_or_default(start.namespace))
+        if not pod.spec.node_name:
+            raise errors.BadRequest(f"pod {start.name} does not have a host assigned")
+        if pod.status.phase != "Running":
+            raise errors.BadRequest("unable to forward port because pod is not running. "
+                                    f"Current status={pod.status.phase or 'Pending'}")
+        resolved = api.PortForwardStart()
+        resolved.CopyFrom(start)
+        resolved.namespace, resolved.uid = pod.metadata.namespace, pod.metadata.uid
+        return PortForwardSession(await self.for_node(pod.spec.node_name), resolved)
+
+    async def stats(self, node_name: str) -> api.StatsResponse:
+        """The agent's Stats of node `node_name`; raises ApiError, and grpc.RpcError from the agent."""
+        stub = await self.for_node(node_name)
+        response: api.StatsResponse = await stub.Stats(api.StatsRequest(), timeout=10)
+        return response
+
+
+class PortForwardSession:
+    def __init__(self, stub: rpc.NodeAgentStub, start: api.PortForwardStart) -> None:
+        self.stub, self.start = stub, start
+
+    def run(self, inputs: AsyncIterator[api.PortForwardInput]) -> AsyncIterator[api.PortForwardOutput]:
+        """The connection's bytes from the pod (or its error), fed `inputs` after the start."""
+
+        async def forward() -> AsyncIterator[api.PortForwardInput]:
+            yield api.PortForwardInput(start=self.start)
+            async for message in inputs:
+                yield message
+
+        return self.stub.PortForward(forward())
+
 
 class ExecSession:
-    def __init__(self, stub: rpc.NodeAgentStub, start: api.ExecStart) -> None:
-        self.stub, self.start = stub, start
+    def __init__(self, stub: rpc.NodeAgentStub, start: api.ExecStart, attach: bool = False) -> None:
+        self.stub, self.start, self.attach = stub, start, attach
 
     def run(self, inputs: AsyncIterator[api.ExecInput]) -> AsyncIterator[api.ExecOutput]:
         """The agent's output for the command, fed `inputs` (stdin, close, resize) after the start."""
@@ -84,4 +131,4 @@ class ExecSession:
             async for message in inputs:
                 yield message
 
-        return self.stub.Exec(forward())
+        return (self.stub.Attach if self.attach else self.stub.Exec)(forward())

@@ -1,4 +1,4 @@
-"""The node agent's gRPC server (NodeAgent): Logs, Exec, Stats.
+"""The node agent's gRPC server (NodeAgent): Logs, Exec, Attach, PortForward, Stats.
 
 Requests name a pod by namespace/name (and uid when the API server proxies);
 a pod with several containers and no container named is INVALID_ARGUMENT with
@@ -149,6 +149,92 @@ class NodeAgentService(rpc.NodeAgentServicer):
             return
         async for out in _relay(session, it):
             yield out
+
+    async def Attach(self, request_iterator: AsyncIterator[api.ExecInput],  # noqa: N802
+                     context: grpc.aio.ServicerContext) -> AsyncIterator[api.ExecOutput]:
+        """The container's main process's streams; ends with exit_code 0 when they close."""
+        it = request_iterator.__aiter__()
+        first = await it.__anext__()
+        if first.WhichOneof("input") != "start":
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first message must be start")
+            return
+        start = first.start
+        try:
+            info = await self._resolve(start.namespace, start.name, start.uid, start.container)
+            if info.state != RUNNING:
+                raise _Abort(grpc.StatusCode.FAILED_PRECONDITION, f"container {info.container_name} is not running")
+            session = await self.agent.runtime.open_attach(info.id, start.stdin, start.tty)
+        except _Abort as err:
+            await context.abort(err.code, err.message)
+            return
+        except ContainerRuntimeError as err:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(err))
+            return
+        async for out in _relay(session, it):
+            yield out
+
+    async def PortForward(self, request_iterator: AsyncIterator[api.PortForwardInput],  # noqa: N802
+                          context: grpc.aio.ServicerContext) -> AsyncIterator[api.PortForwardOutput]:
+        """One TCP connection to a port in the pod's network namespace, both ways.
+
+        A connection refused or broken is the last message, an `error` in the
+        kubelet's words; the client's close_write half-closes the connection.
+        """
+        it = request_iterator.__aiter__()
+        first = await it.__anext__()
+        if first.WhichOneof("input") != "start":
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first message must be start")
+            return
+        start = first.start
+        ns = start.namespace or "default"
+        sandboxes = [s for s in await self.agent.runtime.list_sandboxes()
+                     if s.pod_name == start.name and s.namespace == ns and s.state == RUNNING
+                     and (not start.uid or s.pod_uid == start.uid)]
+        if not sandboxes:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f'pod "{start.name}" has no running sandbox')
+            return
+        sandbox = max(sandboxes, key=lambda s: s.attempt)
+        prefix = f"error forwarding port {start.port} to pod {sandbox.id}, uid {sandbox.pod_uid}: "
+        try:
+            async with asyncio.timeout(10):
+                reader, writer = await self.agent.runtime.open_port(sandbox, start.port)
+        except (OSError, TimeoutError) as err:
+            yield api.PortForwardOutput(error=prefix + _dial_error(sandbox.ip, start.port, err))
+            return
+        feeder = asyncio.create_task(_feed_port(writer, it), name="port-forward-in")
+        try:
+            while data := await reader.read(65536):
+                yield api.PortForwardOutput(data=data)
+        except OSError as err:
+            yield api.PortForwardOutput(error=prefix + str(err))
+        finally:
+            feeder.cancel()
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+
+def _dial_error(ip: str, port: int, err: BaseException) -> str:
+    address = f"{ip or '127.0.0.1'}:{port}"
+    if isinstance(err, ConnectionRefusedError):
+        return f"dial tcp {address}: connect: connection refused"
+    if isinstance(err, TimeoutError):
+        return f"dial tcp {address}: i/o timeout"
+    return f"dial tcp {address}: {err}"
+
+
+async def _feed_port(writer: asyncio.StreamWriter, inputs: AsyncIterator[api.PortForwardInput]) -> None:
+    """The client's bytes into the connection; its end (or close_write) half-closes it."""
+    with contextlib.suppress(OSError):
+        async for msg in inputs:
+            kind = msg.WhichOneof("input")
+            if kind == "data":
+                writer.write(msg.data)
+                await writer.drain()
+            elif kind == "close_write":
+                break
+        if writer.can_write_eof():
+            writer.write_eof()
 
 
 async def _feed(session: ExecSession, inputs: AsyncIterator[api.ExecInput]) -> None:

@@ -1,4 +1,4 @@
-"""`pods/{name}/exec` over WebSocket: Kubernetes' channel protocols, bridged to the agent's gRPC Exec.
+"""`pods/{name}/exec` and `attach` over WebSocket: Kubernetes' channel protocols, bridged to the agent's gRPC Exec.
 
 kubectl ≥ 1.30 asks for `v5.channel.k8s.io` (or `v4`): every binary message
 starts with its channel byte — 0 stdin, 1 stdout, 2 stderr, 3 error (a
@@ -67,12 +67,24 @@ async def serve_exec(request: web.Request, open_session: Callable[[api.ExecStart
     command = q.getall("command", [])
     if not command:
         raise errors.BadRequest("you must specify at least 1 command")
+    return await _serve(request, open_session, namespace, name, command, "exec")
+
+
+async def serve_attach(request: web.Request, open_session: Callable[[api.ExecStart], Awaitable[ExecSession]],
+                       namespace: str, name: str) -> web.StreamResponse:
+    """Attach the container's main process to the WebSocket; raises ApiError before upgrading."""
+    return await _serve(request, open_session, namespace, name, [], "attach")
+
+
+async def _serve(request: web.Request, open_session: Callable[[api.ExecStart], Awaitable[ExecSession]],
+                 namespace: str, name: str, command: list[str], verb: str) -> web.StreamResponse:
+    q = request.query
     start = api.ExecStart(namespace=namespace, name=name, container=q.get("container", ""), command=command,
                           stdin=_flag(q, "stdin"), tty=_flag(q, "tty"))
     session = await open_session(start)
     ws = web.WebSocketResponse(protocols=PROTOCOLS, max_msg_size=0)
     if not ws.can_prepare(request).ok:
-        raise errors.BadRequest("exec needs a WebSocket upgrade with v5.channel.k8s.io or v4.channel.k8s.io "
+        raise errors.BadRequest(f"{verb} needs a WebSocket upgrade with v5.channel.k8s.io or v4.channel.k8s.io "
                                 "(SPDY is not served)")
     await ws.prepare(request)
     status = exit_status(0)

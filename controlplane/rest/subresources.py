@@ -1,4 +1,4 @@
-"""The pod-only subresources that are verbs or streams, not objects: binding, eviction, log, exec.
+"""The pod-only subresources that are verbs or streams, not objects: binding, eviction, log, exec, attach, portforward.
 
 A table keyed by (resource, subresource), as Kubernetes' storage map is,
 so the router never asks which kind it serves. Each entry names the HTTP
@@ -16,7 +16,8 @@ from aiohttp import web
 
 from controlplane.api import Api
 from controlplane.rest import codec
-from controlplane.rest.remotecommand import serve_exec
+from controlplane.rest.portforward import serve_portforward
+from controlplane.rest.remotecommand import serve_attach, serve_exec
 from podlab import errors
 from podlab.v1 import services_pb2 as api_pb
 
@@ -112,10 +113,20 @@ async def _exec(call: Call) -> web.StreamResponse:
     return await serve_exec(call.request, call.api.agents.exec_session, call.namespace, call.name)
 
 
+async def _attach(call: Call) -> web.StreamResponse:
+    return await serve_attach(call.request, call.api.agents.attach_session, call.namespace, call.name)
+
+
+async def _portforward(call: Call) -> web.StreamResponse:
+    return await serve_portforward(call.request, call.api.agents.port_forward, call.namespace, call.name)
+
+
 SUBRESOURCES: dict[tuple[str, str], Subresource] = {
     ("pods", "binding"): Subresource(("POST",), "Binding", ("create",), _bind),
     ("pods", "eviction"): Subresource(("POST",), "Eviction", ("create",), _evict),
     ("pods", "log"): Subresource(("GET",), "Pod", ("get",), _log),
     # kubectl's WebSocket exec is a GET; the SPDY one it falls back to was a POST.
     ("pods", "exec"): Subresource(("GET", "POST"), "PodExecOptions", ("create", "get"), _exec),
+    ("pods", "attach"): Subresource(("GET", "POST"), "PodAttachOptions", ("create", "get"), _attach),
+    ("pods", "portforward"): Subresource(("GET", "POST"), "PodPortForwardOptions", ("create", "get"), _portforward),
 }

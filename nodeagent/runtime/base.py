@@ -11,6 +11,7 @@ are the only state the agent needs to adopt containers after a restart.
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -271,6 +272,21 @@ class Runtime(abc.ABC):
     async def open_exec(self, container_id: str, command: list[str], stdin: bool,
                         tty: bool) -> ExecSession:
         """Start `command` in a running container with its streams attached (interactive exec)."""
+
+    async def open_attach(self, container_id: str, stdin: bool, tty: bool) -> ExecSession:
+        """The container's main process's standard streams, attached (kubectl attach).
+
+        The session's output ends when the process closes it (it exited); its
+        exit_code is 0, since attach reports no exit code. Raises
+        ContainerRuntimeError when the container is not running.
+        """
+        raise ContainerRuntimeError("this runtime cannot attach to containers")
+
+    async def open_port(self, sandbox: SandboxInfo,
+                        port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A TCP connection to `port` in the sandbox's network namespace: the pod's IP on the
+        pod network, loopback for a pod on the node's network. Raises OSError as connecting does."""
+        return await asyncio.open_connection(sandbox.ip or "127.0.0.1", port)
 
     @abc.abstractmethod
     def events(self) -> AsyncIterator[RuntimeEvent]:

@@ -67,7 +67,7 @@ from nodeagent.runtime.base import (
     SandboxInfo,
     SandboxSpec,
 )
-from nodeagent.runtime.docker_exec import DockerExecSession
+from nodeagent.runtime.docker_exec import DockerAttachSession, DockerExecSession
 from nodeagent.runtime.nsexec import HELPER, NsExecUnavailable, Target, find_helper, nsexec, target_of
 
 log = logging.getLogger("podlab.nodeagent.docker")
@@ -521,6 +521,19 @@ class DockerRuntime(Runtime):
         """Interactive exec always goes through the engine (nsexec has no attached streams)."""
         exec_id, sock = await self._bridge(self._exec_attached, container_id, command, stdin, tty)
         return DockerExecSession(self._api, self._bridge, exec_id, sock, tty)
+
+    def _attach_socket(self, container_id: str, stdin: bool) -> Any:
+        params = {"stdin": int(stdin), "stdout": 1, "stderr": 1, "stream": 1}
+        return self._api.attach_socket(container_id, params=params)
+
+    async def open_attach(self, container_id: str, stdin: bool, tty: bool) -> ExecSession:
+        info = await self._bridge(self._api.inspect_container, container_id)
+        if not (info.get("State") or {}).get("Running"):
+            raise ContainerRuntimeError(f"container {container_id[:12]} is not running")
+        # The stream is framed unless the container itself has a terminal, whatever the client asked.
+        framed_tty = bool((info.get("Config") or {}).get("Tty"))
+        sock = await self._bridge(self._attach_socket, container_id, stdin)
+        return DockerAttachSession(self._api, self._bridge, container_id, sock, framed_tty)
 
     async def bridge_call(self, fn: Callable[..., T], *args: Any) -> T:
         """The bridge, for tests that compare engine calls with the runtime's own paths."""

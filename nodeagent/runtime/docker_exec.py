@@ -100,3 +100,21 @@ class DockerExecSession(ExecSession):
     async def close(self) -> None:
         with contextlib.suppress(OSError):
             self._sock.close()
+
+
+class DockerAttachSession(DockerExecSession):
+    """The container's own process's streams (`attach`): the same hijacked socket as an exec's.
+
+    Attach has no exit code of its own (the kubelet reports Success when the
+    streams end), and the terminal resized is the container's.
+    """
+
+    def __init__(self, api: Any, bridge: Bridge, container_id: str, sock: Any, tty: bool) -> None:
+        super().__init__(api, bridge, container_id, sock, tty)
+        self._container_id = container_id
+
+    async def resize(self, width: int, height: int) -> None:
+        await self._bridge(self._api.resize, self._container_id, height=height, width=width)
+
+    async def exit_code(self) -> int:
+        return 0

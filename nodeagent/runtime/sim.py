@@ -301,6 +301,22 @@ class SimRuntime(Runtime):
             await session.close_stdin()
         return session
 
+    async def open_attach(self, container_id: str, stdin: bool, tty: bool) -> ExecSession:
+        """The simulated main process: the container's command run as an exec would run it."""
+        c = self._containers.get(container_id)
+        if c is None or c.info.state != RUNNING or c.spec is None:
+            raise ContainerRuntimeError(f"container {container_id} is not running")
+        session = SimExecSession(list(c.spec.command) + list(c.spec.args), dict(c.spec.env), c.info.pod_name, tty)
+        self.sessions.setdefault(container_id, []).append(session)
+        if not stdin:
+            await session.close_stdin()
+        return session
+
+    async def open_port(self, sandbox: SandboxInfo,
+                        port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """The simulated pod network is the node's loopback: a test listens there for the pod."""
+        return await asyncio.open_connection("127.0.0.1", port)
+
     async def events(self) -> AsyncIterator[RuntimeEvent]:
         yield CONNECTED
         while True:

@@ -1,0 +1,78 @@
+"""The real kubectl's streaming verbs against a running sim cluster: port-forward, attach, top.
+
+The sim runtime's pod network is the node's loopback, so a server this test
+starts on 127.0.0.1 is the pod's port.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import threading
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_kubectl import kubectl_for
+from tests.support.procs import wait_for
+
+
+class _Hello(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        body = f"hello from {self.path}\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+@pytest.fixture
+def pod_port() -> Iterator[int]:
+    """An HTTP server on a free loopback port: the sim pod's port."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return str(response.read().decode())
+
+
+async def test_port_forward_carries_http_both_ways_and_reports_a_refused_port(make_cluster, tmp_path: Path,
+                                                                              pod_port: int) -> None:
+    cluster, _ = await make_cluster(1)
+    kubectl = kubectl_for(cluster.control_plane, tmp_path)
+    kubectl.run("run", "web", "--image=nginx", f"--port={pod_port}")
+    kubectl.run("wait", "--for=condition=Ready", "pod/web", "--timeout=30s", timeout=40)
+    local, dead = _free_port(), _free_port()
+    forward = subprocess.Popen([kubectl.binary, "port-forward", "pod/web", f"{local}:{pod_port}", f"{dead}:1"],
+                               env=kubectl.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert forward.stdout is not None
+        first = forward.stdout.readline()
+        assert first.strip() == f"Forwarding from 127.0.0.1:{local} -> {pod_port}"
+        for path in ("/a", "/b"):  # two connections over the one tunnel
+            assert wait_for(lambda p=path: _get(f"http://127.0.0.1:{local}{p}"), 10) == f"hello from {path}\n"
+        with pytest.raises(OSError):
+            _get(f"http://127.0.0.1:{dead}/")
+    finally:
+        forward.terminate()
+        _, err = forward.communicate(timeout=10)
+    assert f"Handling connection for {local}" not in err  # kubectl logs handling on stdout
+    assert "an error occurred forwarding" in err and "connection refused" in err
