@@ -267,7 +267,11 @@ async def _relay(session: ExecSession,
 
 async def start_server(agent: NodeAgent, listen: str) -> grpc.aio.Server:
     """Start the NodeAgent gRPC server on `listen`; returns it (the caller stops it)."""
-    server = grpc.aio.server()
+    # The API server's channel pings every 5 s (podlab.client); a long exec, attach or
+    # port-forward must not be cut off as "too many pings".
+    server = grpc.aio.server(options=[("grpc.keepalive_permit_without_calls", 1),
+                                      ("grpc.http2.min_ping_interval_without_data_ms", 4_000),
+                                      ("grpc.http2.max_ping_strikes", 0)])
     rpc.add_NodeAgentServicer_to_server(NodeAgentService(agent), server)
     port = server.add_insecure_port(listen)
     agent.listen_port = port

@@ -115,7 +115,7 @@ def container_spec(pod: v1.Pod, container: v1.Container, type_: str, attempt: in
         pod.metadata.uid, pod.metadata.name, pod.metadata.namespace or "default", c.name,
         attempt, type_, c.image, labels,
         command=[expand(x, env) for x in c.command], args=[expand(x, env) for x in c.args],
-        env=env, working_dir=c.working_dir, mounts=mounts, tty=c.tty, stdin=c.stdin,
+        env=env, working_dir=c.working_dir, mounts=mounts, tty=c.tty, stdin=c.stdin, stdin_once=c.stdin_once,
         user=run_as(c, pod), read_only_rootfs=c.security_context.read_only_root_filesystem)
     limits = c.resources.limits
     if limits.get("cpu"):

@@ -144,6 +144,7 @@ class ContainerSpec:
     memory_limit: int = 0
     tty: bool = False
     stdin: bool = False
+    stdin_once: bool = False  # the first attach's end of input closes the process's stdin
     user: str = ""
     read_only_rootfs: bool = False
 

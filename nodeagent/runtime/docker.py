@@ -409,12 +409,15 @@ class DockerRuntime(Runtime):
             mounts=mounts, network_mode=f"container:{sandbox.id}", ipc_mode=f"container:{sandbox.id}",
             read_only=spec.read_only_rootfs, **limits)
         # The low-level call: one round trip (the SDK's containers.create inspects afterwards).
-        created = self._create_named(name, lambda: self._api.create_container(
-            spec.image, name=name, labels=spec.labels, environment=spec.env, host_config=host_config,
-            entrypoint=spec.command or None,
-            command=spec.args or ([] if spec.command else None),
-            user=spec.user or None, working_dir=spec.working_dir or None,
-            tty=spec.tty, stdin_open=spec.stdin, detach=True))
+        # create_container's own steps, so StdinOnce (which it has no argument for) can be set.
+        environment = self._api._proxy_configs.inject_proxy_environment(
+            docker.utils.utils.format_environment(spec.env)) or None
+        config = self._api.create_container_config(
+            spec.image, spec.args or ([] if spec.command else None), labels=spec.labels, environment=environment,
+            host_config=host_config, entrypoint=spec.command or None, user=spec.user or None,
+            working_dir=spec.working_dir or None, tty=spec.tty, stdin_open=spec.stdin, detach=True)
+        config["StdinOnce"] = spec.stdin and spec.stdin_once  # the SDK has no argument for it
+        created = self._create_named(name, lambda: self._api.create_container_from_config(config, name))
         return str(created["Id"])
 
     async def create_container(self, spec: ContainerSpec, sandbox: SandboxInfo) -> str:
@@ -522,8 +525,8 @@ class DockerRuntime(Runtime):
         exec_id, sock = await self._bridge(self._exec_attached, container_id, command, stdin, tty)
         return DockerExecSession(self._api, self._bridge, exec_id, sock, tty)
 
-    def _attach_socket(self, container_id: str, stdin: bool) -> Any:
-        params = {"stdin": int(stdin), "stdout": 1, "stderr": 1, "stream": 1}
+    def _attach_socket(self, container_id: str, stdin: bool, output: bool) -> Any:
+        params = {"stdin": int(stdin), "stdout": int(output), "stderr": int(output), "stream": 1}
         return self._api.attach_socket(container_id, params=params)
 
     async def open_attach(self, container_id: str, stdin: bool, tty: bool) -> ExecSession:
@@ -531,9 +534,10 @@ class DockerRuntime(Runtime):
         if not (info.get("State") or {}).get("Running"):
             raise ContainerRuntimeError(f"container {container_id[:12]} is not running")
         # The stream is framed unless the container itself has a terminal, whatever the client asked.
-        framed_tty = bool((info.get("Config") or {}).get("Tty"))
-        sock = await self._bridge(self._attach_socket, container_id, stdin)
-        return DockerAttachSession(self._api, self._bridge, container_id, sock, framed_tty)
+        container_tty = bool((info.get("Config") or {}).get("Tty"))
+        output = await self._bridge(self._attach_socket, container_id, False, True)
+        stdin_sock = await self._bridge(self._attach_socket, container_id, True, False) if stdin else None
+        return DockerAttachSession(self._api, self._bridge, container_id, output, stdin_sock, container_tty)
 
     async def bridge_call(self, fn: Callable[..., T], *args: Any) -> T:
         """The bridge, for tests that compare engine calls with the runtime's own paths."""

@@ -103,18 +103,39 @@ class DockerExecSession(ExecSession):
 
 
 class DockerAttachSession(DockerExecSession):
-    """The container's own process's streams (`attach`): the same hijacked socket as an exec's.
+    """The container's own process's streams (`attach`), over two of the engine's attach sockets.
 
-    Attach has no exit code of its own (the kubelet reports Success when the
+    The engine ends an attach altogether when its client half-closes it, so
+    output would stop at the end of input: stdout and stderr come on one
+    socket (read as an exec's), stdin goes on another, whose half-close is
+    the end of input the container's stdin sees (docker's StdinOnce). Attach
+    has no exit code of its own (the kubelet reports Success when the
     streams end), and the terminal resized is the container's.
     """
 
-    def __init__(self, api: Any, bridge: Bridge, container_id: str, sock: Any, tty: bool) -> None:
-        super().__init__(api, bridge, container_id, sock, tty)
+    def __init__(self, api: Any, bridge: Bridge, container_id: str, output: Any, stdin: Any | None,
+                 tty: bool) -> None:
+        super().__init__(api, bridge, container_id, output, tty)
         self._container_id = container_id
+        self._stdin: socket.socket | None = getattr(stdin, "_sock", stdin)
+
+    async def write(self, data: bytes) -> None:
+        if self._stdin is not None:
+            await self._loop.run_in_executor(None, self._stdin.sendall, data)
+
+    async def close_stdin(self) -> None:
+        if self._stdin is not None:
+            with contextlib.suppress(OSError):
+                self._stdin.shutdown(socket.SHUT_WR)
 
     async def resize(self, width: int, height: int) -> None:
         await self._bridge(self._api.resize, self._container_id, height=height, width=width)
 
     async def exit_code(self) -> int:
         return 0
+
+    async def close(self) -> None:
+        await super().close()
+        if self._stdin is not None:
+            with contextlib.suppress(OSError):
+                self._stdin.close()
