@@ -13,8 +13,8 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
 from controlplane.rest import k8sproto, make_app, tables
-from controlplane.rest import patch as patch_module
 from controlplane.testing import InMemoryApi
+from podlab import patch as patch_module
 from podlab.kinds import KINDS, Kind
 from podlab.v1 import objects_pb2 as v1
 from podlab.v1 import services_pb2_grpc as rpc
