@@ -159,6 +159,48 @@ class ClusterService(rpc.ClusterServicer):
         except grpc.RpcError as err:
             await context.abort(err.code(), err.details() or "node agent unreachable")
 
+    async def Attach(self, request_iterator: AsyncIterator[api.ExecInput],
+                     context: grpc.aio.ServicerContext) -> AsyncIterator[api.ExecOutput]:
+        try:
+            first = await anext(aiter(request_iterator))
+            if first.WhichOneof("input") != "start":
+                raise errors.BadRequest("the first attach message must be a start")
+            session = await self.agents.attach_session(first.start)
+            async for output in session.run(request_iterator):
+                yield output
+        except StopAsyncIteration:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "empty attach stream")
+        except errors.ApiError as err:
+            await _abort(context, err)
+        except grpc.RpcError as err:
+            await context.abort(err.code(), err.details() or "node agent unreachable")
+
+    async def PortForward(self, request_iterator: AsyncIterator[api.PortForwardInput],
+                          context: grpc.aio.ServicerContext) -> AsyncIterator[api.PortForwardOutput]:
+        try:
+            first = await anext(aiter(request_iterator))
+            if first.WhichOneof("input") != "start":
+                raise errors.BadRequest("the first port-forward message must be a start")
+            session = await self.agents.port_forward(first.start)
+            async for output in session.run(request_iterator):
+                yield output
+        except StopAsyncIteration:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "empty port-forward stream")
+        except errors.ApiError as err:
+            await _abort(context, err)
+        except grpc.RpcError as err:
+            await context.abort(err.code(), err.details() or "node agent unreachable")
+
+    async def NodeStats(self, request: api.NodeStatsRequest,
+                        context: grpc.aio.ServicerContext) -> api.StatsResponse:
+        try:
+            return await self.agents.stats(request.node_name)
+        except errors.ApiError as err:
+            await _abort(context, err)
+        except grpc.RpcError as err:
+            await context.abort(err.code(), err.details() or "node agent unreachable")
+        raise AssertionError("unreachable")  # abort raises
+
 
 async def serve(core: Api, listen: str) -> tuple[grpc.aio.Server, int]:
     """Start the API server on `listen` ("host:port", port 0 = any free port). Returns it and its port."""

@@ -13,7 +13,17 @@ import click
 
 from podctl._app import cli
 from podctl._base import CliError, api_error_line
-from podctl.commands import apply, describe, get, nodes, pods, run, version, workloads  # noqa: F401
+from podctl.commands import (  # noqa: F401
+    apply,
+    describe,
+    editing,
+    get,
+    nodes,
+    pods,
+    run,
+    version,
+    workloads,
+)
 from podlab import errors
 
 

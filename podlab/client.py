@@ -217,6 +217,18 @@ class Client:
         """A raw exec stream: write ExecInput (start first), read ExecOutput."""
         return self._stub.Exec()
 
+    def attach(self) -> grpc.aio.StreamStreamCall:
+        """A raw attach stream: write ExecInput (start first, no command), read ExecOutput."""
+        return self._stub.Attach()
+
+    def port_forward(self) -> grpc.aio.StreamStreamCall:
+        """A raw port-forward stream for one connection: write PortForwardInput (start first)."""
+        return self._stub.PortForward()
+
+    async def node_stats(self, node_name: str) -> api.StatsResponse:
+        """The node agent's usage figures (podctl top)."""
+        return await self._call(self._stub.NodeStats, api.NodeStatsRequest(node_name=node_name))
+
 
 # -- informer ---------------------------------------------------------------------
 

@@ -1,0 +1,148 @@
+"""podctl's kubectl habits over gRPC: patch, annotate, edit (and, below, the streaming verbs, top,
+api-resources and explain), against the real API server over the in-memory API."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.unit.test_podctl_cli import Fake, podctl
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def fake() -> Iterator[Fake]:
+    server = Fake()
+    yield server
+    server.stop()
+
+
+def _pod(fake: Fake) -> None:
+    fake.running_pod("p", "app")
+
+
+# -- patch -------------------------------------------------------------------------------
+
+def test_patch_of_each_type_changes_the_object_and_says_so(fake: Fake) -> None:
+    _pod(fake)
+    s = ("-s", fake.address)
+    r = podctl(*s, "patch", "pod", "p", "-p", '{"metadata":{"labels":{"a":"1"}}}')
+    assert (r.code, r.out) == (0, "pod/p patched\n")
+    r = podctl(*s, "patch", "pod/p", "--type", "merge", "-p", "metadata: {labels: {b: '2'}}")
+    assert r.out == "pod/p patched\n"
+    r = podctl(*s, "patch", "pod", "p", "--type=json", "-p", '[{"op":"remove","path":"/metadata/labels/a"}]')
+    assert r.out == "pod/p patched\n"
+    assert dict(fake.get("Pod", "p").metadata.labels) == {"b": "2"}
+    # strategic: containers merge by name, so the one container keeps its name and gets the image
+    r = podctl(*s, "patch", "pod", "p", "-p", '{"spec":{"containers":[{"name":"app","image":"nginx"}]}}')
+    assert r.out == "pod/p patched\n"
+    assert [(c.name, c.image) for c in fake.get("Pod", "p").spec.containers] == [("app", "nginx")]
+    assert podctl(*s, "patch", "pod", "p", "-p", '{"metadata":{"labels":{"b":"2"}}}').out == \
+        "pod/p patched (no change)\n"
+
+
+def test_patch_errors_are_kubectls_lines(fake: Fake) -> None:
+    _pod(fake)
+    s = ("-s", fake.address)
+    assert podctl(*s, "patch", "pod", "p").err == \
+        "error: must specify --patch or --patch-file containing the contents of the patch\n"
+    assert podctl(*s, "patch", "pod", "p", "--type", "x", "-p", "{}").err == \
+        'error: --type must be one of [json merge strategic], not "x"\n'
+    assert podctl(*s, "patch", "pod", "p", "-p", "{a").err.startswith('error: unable to parse "{a": ')
+    r = podctl(*s, "patch", "pod", "p", "--type=json", "-p", '[{"op":"remove","path":"/nope"}]')
+    assert r.code == 1 and "nope" in r.err
+    assert podctl(*s, "patch", "pod", "gone", "-p", "{}").err == 'Error from server (NotFound): pods "gone" not found\n'
+    r = podctl(*s, "patch", "pod", "p", "-p", '{"spec":{"restartPolicy":"Mybe"}}')
+    assert r.err.startswith('The Pod "p" is invalid: spec.restartPolicy: Unsupported value: "Mybe"')
+
+
+# -- annotate ----------------------------------------------------------------------------
+
+def test_annotate_sets_refuses_without_overwrite_and_removes(fake: Fake) -> None:
+    _pod(fake)
+    s = ("-s", fake.address)
+    assert podctl(*s, "annotate", "pods", "p", "note=one", "team=x").out == "pod/p annotated\n"
+    r = podctl(*s, "annotate", "pods", "p", "note=two")
+    assert (r.code, r.err) == (1, "error: --overwrite is false but found the following declared annotation(s): "
+                                  "'note' already has a value (one)\n")
+    assert podctl(*s, "annotate", "--overwrite", "pod/p", "note=two").out == "pod/p annotated\n"
+    assert podctl(*s, "annotate", "pods", "p", "team-").out == "pod/p annotated\n"
+    assert dict(fake.get("Pod", "p").metadata.annotations) == {"note": "two"}
+    assert podctl(*s, "annotate", "pods", "p", "note=x", "note-").err == \
+        "error: can not both modify and remove an annotation in the same command: note\n"
+
+
+# -- edit --------------------------------------------------------------------------------
+
+def _editor(tmp_path: Path, *steps: tuple[str, str]) -> str:
+    """An EDITOR that, on its n-th run, replaces steps[n][0] by steps[n][1] in the file and keeps
+    a copy of what it was shown (shown-N.yaml)."""
+    script = tmp_path / "editor.py"
+    script.write_text(
+        "import sys, pathlib\n"
+        f"steps = {list(steps)!r}\n"
+        f"count = pathlib.Path({str(tmp_path / 'count')!r})\n"
+        "n = int(count.read_text()) if count.exists() else 0\n"
+        "count.write_text(str(n + 1))\n"
+        "path = pathlib.Path(sys.argv[1])\n"
+        "text = path.read_text()\n"
+        f"pathlib.Path({str(tmp_path)!r}, f'shown-{{n}}.yaml').write_text(text)\n"
+        "old, new = steps[n]\n"
+        "path.write_text(text.replace(old, new) if old else new)\n")
+    return f"{sys.executable} {script}"
+
+
+def test_edit_writes_the_change_back(fake: Fake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _pod(fake)
+    monkeypatch.setenv("EDITOR", _editor(tmp_path, ("image: busybox", "image: nginx")))
+    r = podctl("-s", fake.address, "edit", "pod", "p")
+    assert (r.code, r.out) == (0, "pod/p edited\n")
+    assert fake.get("Pod", "p").spec.containers[0].image == "nginx"
+    shown = (tmp_path / "shown-0.yaml").read_text()
+    assert shown.startswith("# Please edit the object below. Lines beginning with a '#' will be ignored,\n")
+    assert "kind: Pod" in shown
+
+
+def test_edit_unchanged_is_cancelled_and_kube_editor_wins(fake: Fake, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    _pod(fake)
+    monkeypatch.setenv("EDITOR", "false")
+    monkeypatch.setenv("KUBE_EDITOR", _editor(tmp_path, ("", "# only a comment\n"), ("nothing", "here")))
+    r = podctl("-s", fake.address, "edit", "pod/p")
+    assert (r.code, r.err) == (0, "Edit cancelled, saved file was empty.\n")
+    r = podctl("-s", fake.address, "edit", "pod/p")
+    assert (r.code, r.err, r.out) == (0, "Edit cancelled, no changes made.\n", "")
+
+
+def test_invalid_edit_reopens_with_the_error_then_saves(fake: Fake, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    _pod(fake)
+    monkeypatch.setenv("EDITOR", _editor(tmp_path, ("image: busybox", "image: busybox\n    bogus: [1"),
+                                         ("bogus: [1", "ok: 1"),
+                                         ("image: busybox\n    ok: 1", "image: nginx")))
+    r = podctl("-s", fake.address, "edit", "pod", "p")
+    assert r.out == "pod/p edited\n" and r.code == 0
+    assert "# The edited file had a syntax error: error converting YAML to JSON: yaml: line " in \
+        (tmp_path / "shown-1.yaml").read_text()
+    assert 'unknown field "spec.containers[0].ok"' in (tmp_path / "shown-2.yaml").read_text()
+    assert fake.get("Pod", "p").spec.containers[0].image == "nginx"
+
+
+def test_invalid_edit_left_unchanged_keeps_a_copy(fake: Fake, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    _pod(fake)
+    monkeypatch.setenv("EDITOR", _editor(tmp_path, ("restartPolicy: Always", "restartPolicy: Mybe"),
+                                         ("nothing", "changed")))
+    r = podctl("-s", fake.address, "edit", "pod", "p")
+    assert r.code == 1
+    lines = r.err.splitlines()
+    assert lines[0] == 'error: pods "p" is invalid'
+    assert lines[1].startswith('A copy of your changes has been stored to "') and "podctl-edit-" in lines[1]
+    assert lines[2] == "error: Edit cancelled, no valid changes were saved."
+    shown = (tmp_path / "shown-1.yaml").read_text()
+    assert '# pods "p" was not valid:\n# * ' in shown and "Mybe" in shown
+    assert fake.get("Pod", "p").spec.restart_policy == "Always"
