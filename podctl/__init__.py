@@ -16,6 +16,7 @@ from podctl._base import CliError, api_error_line
 from podctl.commands import (  # noqa: F401
     apply,
     describe,
+    discovery,
     editing,
     get,
     nodes,

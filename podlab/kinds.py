@@ -55,6 +55,11 @@ REPLICA_SETS = Kind("ReplicaSet", v1.ReplicaSet, "replica_set", "replicasets", T
 DEPLOYMENTS = Kind("Deployment", v1.Deployment, "deployment", "deployments", True, ("deployment", "deploy"),
                    "apps/v1")
 
+def short_names(kind: Kind[Any]) -> list[str]:
+    """The names discovery lists as short names: the aliases but the plural and the singular."""
+    return [a for a in kind.aliases if a not in (kind.plural, kind.name.lower())]
+
+
 KINDS: tuple[Kind[Any], ...] = (PODS, NODES, NAMESPACES, CONFIG_MAPS, SECRETS, EVENTS, LEASES, REPLICA_SETS,
                                 DEPLOYMENTS)
 

@@ -12,7 +12,7 @@ from typing import Any
 from controlplane.rest.subresources import SUBRESOURCES
 from controlplane.strategies import Strategy
 from podlab import __version__
-from podlab.kinds import KINDS, Kind
+from podlab.kinds import KINDS, Kind, short_names
 
 VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 # The Kubernetes release whose API this one follows (kubectl warns on a large skew).
@@ -27,10 +27,6 @@ def group_version(kind: Kind) -> tuple[str, str]:
 
 def kinds_in(group: str, version: str) -> list[Kind]:
     return [k for k in KINDS if group_version(k) == (group, version)]
-
-
-def short_names(kind: Kind) -> list[str]:
-    return [a for a in kind.aliases if a not in (kind.plural, kind.name.lower())]
 
 
 def version_info() -> dict[str, str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_kubectl import kubectl_for
-from tests.support.procs import wait_for
+from tests.support.procs import ControlPlane, wait_for
 
 
 class _Hello(BaseHTTPRequestHandler):
@@ -76,3 +77,12 @@ async def test_port_forward_carries_http_both_ways_and_reports_a_refused_port(ma
         _, err = forward.communicate(timeout=10)
     assert f"Handling connection for {local}" not in err  # kubectl logs handling on stdout
     assert "an error occurred forwarding" in err and "connection refused" in err
+
+
+def test_podctl_explain_and_api_resources_print_what_kubectl_prints(control_plane: ControlPlane,
+                                                                     tmp_path: Path) -> None:
+    kubectl = kubectl_for(control_plane, tmp_path)
+    for args in (["explain", "pod.spec.containers.livenessProbe"], ["explain", "deployments.spec"],
+                 ["api-resources"]):
+        ours = subprocess.run([sys.executable, "-m", "podctl", *args], capture_output=True, text=True, timeout=30)
+        assert ours.stdout == kubectl.out(*args), args

@@ -146,3 +146,26 @@ def test_invalid_edit_left_unchanged_keeps_a_copy(fake: Fake, tmp_path: Path,
     shown = (tmp_path / "shown-1.yaml").read_text()
     assert '# pods "p" was not valid:\n# * ' in shown and "Mybe" in shown
     assert fake.get("Pod", "p").spec.restart_policy == "Always"
+
+
+# -- api-resources and explain -------------------------------------------------------------
+
+def test_api_resources_lists_every_kind_by_group_with_short_names() -> None:
+    lines = podctl("api-resources").out.splitlines()
+    assert lines[0].split() == ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    assert rows["pods"] == ["pods", "po", "v1", "true", "Pod"]
+    assert rows["leases"] == ["leases", "coordination.k8s.io/v1", "true", "Lease"]
+    assert [line.split()[0] for line in lines[1:]].index("deployments") > list(rows).index("secrets")
+    assert podctl("api-resources", "--namespaced=false", "-o", "name").out == "namespaces\nnodes\n"
+    assert podctl("api-resources", "--api-group", "apps", "--no-headers").out.split()[0] == "deployments"
+
+
+def test_explain_walks_the_schema_to_a_field() -> None:
+    text = podctl("explain", "pod.spec.containers.livenessProbe").out
+    assert text.startswith("KIND:       Pod\nVERSION:    v1\n\nFIELD: livenessProbe <Probe>\n\n\nDESCRIPTION:\n")
+    assert "  httpGet\t<HTTPGetAction>\n    <no description>\n" in text
+    assert "  containers\t<[]Container>\n" in podctl("explain", "po.spec").out
+    assert "  labels\t<map[string]string>\n" in podctl("explain", "deploy.metadata").out
+    assert podctl("explain", "pod.spec.nope").err == 'error: field "nope" does not exist\n'
+    assert podctl("explain", "widgets").err == 'error: the server doesn\'t have a resource type "widgets"\n'
