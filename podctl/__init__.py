@@ -22,6 +22,7 @@ from podctl.commands import (  # noqa: F401
     nodes,
     pods,
     run,
+    streams,
     version,
     workloads,
 )

@@ -174,11 +174,12 @@ def exec_(ctx: click.Context, pod: str, command: tuple[str, ...], container: str
         run(body)
 
 
-async def _exec(start: api.ExecStart, interactive: bool, tty: bool) -> int:
+async def _exec(start: api.ExecStart, interactive: bool, tty: bool, attach: bool = False) -> int:
+    """Bridge the terminal to an exec (or, with `attach`, an attach); the remote exit code."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[bytes] = asyncio.Queue()
     async with connect() as client:
-        call = client.exec()
+        call = client.attach() if attach else client.exec()
         await call.write(api.ExecInput(start=start))
         if tty:
             with contextlib.suppress(OSError):

@@ -3,12 +3,16 @@ api-resources and explain), against the real API server over the in-memory API."
 
 from __future__ import annotations
 
+import socket
+import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.hello_http import hello_server
 from tests.unit.test_podctl_cli import Fake, podctl
 
 pytestmark = pytest.mark.unit
@@ -169,3 +173,104 @@ def test_explain_walks_the_schema_to_a_field() -> None:
     assert "  labels\t<map[string]string>\n" in podctl("explain", "deploy.metadata").out
     assert podctl("explain", "pod.spec.nope").err == 'error: field "nope" does not exist\n'
     assert podctl("explain", "widgets").err == 'error: the server doesn\'t have a resource type "widgets"\n'
+
+
+# -- attach, cp, port-forward ----------------------------------------------------------------
+
+def _running(fake: Fake, name: str = "p", *containers: str) -> None:
+    pod = fake.running_pod(name, *containers)
+    pod.status.phase = "Running"
+    fake.call(fake.cluster.update_status(pod))
+
+
+def test_attach_feeds_stdin_to_the_main_process(fake: Fake) -> None:
+    _running(fake, "p", "app")
+    r = podctl("-s", fake.address, "attach", "-i", "p", stdin="hello\n")
+    assert (r.code, r.out) == (0, "attached to app\nhello\n")
+    assert r.err == "If you don't see a command prompt, try pressing enter.\n"
+    start = fake.agent.exec_inputs[0].start
+    assert (start.stdin, list(start.command)) == (True, [])
+    r = podctl("-s", fake.address, "attach", "-q", "-t", "p")
+    assert (r.out, r.err) == ("attached to app\n", "")
+
+
+def test_attach_to_a_completed_pod_is_refused(fake: Fake) -> None:
+    pod = fake.running_pod("done")
+    pod.status.phase = "Succeeded"
+    fake.call(fake.cluster.update_status(pod))
+    assert podctl("-s", fake.address, "attach", "done").err == \
+        "error: cannot attach a container in a completed pod; current phase is Succeeded\n"
+
+
+def test_cp_copies_a_file_and_a_directory_both_ways(fake: Fake, tmp_path: Path) -> None:
+    _running(fake)
+    s = ("-s", fake.address)
+    local = tmp_path / "notes.txt"
+    local.write_text("one\n")
+    assert podctl(*s, "cp", str(local), "p:/tmp/copied.txt").code == 0
+    assert fake.agent.files == {"/tmp/copied.txt": b"one\n"}
+    fake.agent.files["/data/sub/b.txt"] = b"bee\n"  # /data is a directory: cp into it keeps the name
+    assert podctl(*s, "cp", str(local), "p:/data").code == 0
+    assert fake.agent.files["/data/notes.txt"] == b"one\n"
+    back = tmp_path / "back.txt"
+    r = podctl(*s, "cp", "p:/tmp/copied.txt", str(back))
+    assert (r.code, r.out) == (0, "tar: removing leading '/' from member names\n")
+    assert back.read_text() == "one\n"
+    assert podctl(*s, "cp", "default/p:/data", str(tmp_path / "data")).code == 0
+    assert (tmp_path / "data" / "sub" / "b.txt").read_text() == "bee\n"
+    assert (tmp_path / "data" / "notes.txt").read_text() == "one\n"
+
+
+def test_cp_errors_are_kubectls(fake: Fake, tmp_path: Path) -> None:
+    _running(fake)
+    s = ("-s", fake.address)
+    assert podctl(*s, "cp", "a", "b").err == "error: one of src or dest must be a remote file specification\n"
+    assert podctl(*s, "cp", "p:/a", "q:/b").err == "error: one of src or dest must be a local file specification\n"
+    assert podctl(*s, "cp", str(tmp_path / "nope"), "p:/x").err == \
+        f"error: {tmp_path / 'nope'} doesn't exist in local filesystem\n"
+    r = podctl(*s, "cp", "p:/missing", str(tmp_path / "m"))
+    assert r.code == 1 and "No such file or directory" in r.out
+
+
+def test_port_forward_carries_connections_and_refuses_a_pod_not_running(fake: Fake) -> None:
+    fake.running_pod("pending")
+    r = podctl("-s", fake.address, "port-forward", "pod/pending", "80")
+    assert r.err == "error: unable to forward port because pod is not running. Current status=Pending\n"
+    _running(fake)
+    with hello_server() as port:
+        forward = subprocess.Popen([sys.executable, "-m", "podctl", "-s", fake.address, "port-forward", "p",
+                                    f":{port}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert forward.stdout is not None
+            first = forward.stdout.readline().split()
+            assert first[:2] == ["Forwarding", "from"] and first[2].startswith("127.0.0.1:")
+            assert first[3:] == ["->", str(port)]
+            local = int(first[2].rsplit(":", 1)[1])
+            with urllib.request.urlopen(f"http://127.0.0.1:{local}/x", timeout=5) as response:
+                assert response.read() == b"hello from /x\n"
+            assert fake.agent.forwards[-1].port == port and fake.agent.forwards[-1].uid
+        finally:
+            forward.terminate()
+            forward.communicate(timeout=10)
+
+
+def test_port_forward_reports_a_refused_port_and_keeps_serving(fake: Fake) -> None:
+    _running(fake)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    forward = subprocess.Popen([sys.executable, "-m", "podctl", "-s", fake.address, "port-forward", "p",
+                                f"0:{dead}", "--address", "127.0.0.1"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        assert forward.stdout is not None
+        local = int(forward.stdout.readline().split()[2].rsplit(":", 1)[1])
+        for _ in range(2):
+            with socket.create_connection(("127.0.0.1", local), timeout=5) as conn:
+                conn.settimeout(5)
+                assert conn.recv(10) == b""  # closed: nothing listens in the pod
+    finally:
+        forward.terminate()
+        _, err = forward.communicate(timeout=10)
+    assert err.count(f"error: an error occurred forwarding {local} -> {dead}: error forwarding port {dead}") == 2
+    assert "connection refused" in err
