@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import time
 from collections.abc import AsyncIterator
@@ -50,9 +51,55 @@ def _mem_available() -> int:
     return 0
 
 
+def _node_cpu_seconds() -> float:
+    """CPU time the node has spent busy (all but idle and iowait), from /proc/stat; 0 when unknown."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0.0
+    idle = sum(fields[3:5])
+    return (sum(fields[:8]) - idle) / (os.sysconf("SC_CLK_TCK") or 100)
+
+
+def _mem_total() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+class CpuRates:
+    """Mean CPU use (cores) between successive samples of a cumulative CPU time, per key.
+
+    A key's first sample averages since `since` (a container's start), so the
+    first answer is not empty. Keys not sampled in a round are forgotten.
+    Used by one task at a time (the Stats handler).
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[float, float]] = {}  # key -> (wall time, CPU seconds)
+
+    def rates(self, now: float, samples: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        """`samples`: key -> (CPU seconds, since); returns key -> (cores, window seconds)."""
+        out = {}
+        for key, (cpu, since) in samples.items():
+            then, before = self._last.get(key, (since, 0.0))
+            window = now - then
+            out[key] = (max(0.0, (cpu - before) / window) if window > 0 and then > 0 else 0.0, max(window, 0.0))
+        self._last = {key: (now, cpu) for key, (cpu, _) in samples.items()}
+        return out
+
+
 class NodeAgentService(rpc.NodeAgentServicer):
     def __init__(self, agent: NodeAgent) -> None:
         self.agent = agent
+        self._cpu = CpuRates()
+        self._boot = time.time() - time.monotonic()  # roughly when the node's CPU counters began
 
     async def _resolve(self, namespace: str, name: str, uid: str, container: str,
                        previous: bool = False) -> ContainerInfo:
@@ -105,15 +152,23 @@ class NodeAgentService(rpc.NodeAgentServicer):
 
     async def Stats(self, request: api.StatsRequest,  # noqa: N802
                     context: grpc.aio.ServicerContext) -> api.StatsResponse:
-        reply = api.StatsResponse(memory_available_bytes=_mem_available())
+        """Memory and CPU of the node and of each running container (what metrics.k8s.io reports)."""
+        available = _mem_available()
+        reply = api.StatsResponse(memory_available_bytes=available)
         with contextlib.suppress(OSError):
             reply.nodefs_available_bytes = shutil.disk_usage(self.agent.config.root_dir).free
         running = [c for c in await self.agent.runtime.list_containers() if c.state == RUNNING]
-        sets = await asyncio.gather(*(self.agent.runtime.memory_working_set(c.id) for c in running))
-        for c, ws in zip(running, sets, strict=True):
+        usages = await asyncio.gather(*(self.agent.runtime.usage(c.id) for c in running))
+        now = time.time()
+        rates = self._cpu.rates(now, {"": (_node_cpu_seconds(), self._boot)} | {
+            c.id: (u.cpu_seconds, c.started_at) for c, u in zip(running, usages, strict=True)})
+        for c, usage in zip(running, usages, strict=True):
             reply.containers.add(pod_namespace=c.namespace, pod_name=c.pod_name,
                                  pod_uid=c.pod_uid, container=c.container_name,
-                                 memory_working_set_bytes=ws)
+                                 memory_working_set_bytes=usage.memory_working_set, cpu_cores=rates[c.id][0])
+        reply.node_cpu_cores, reply.window_seconds = rates[""]
+        reply.node_memory_working_set_bytes = max(0, _mem_total() - available)
+        reply.timestamp_ms = int(now * 1000)
         return reply
 
     async def Exec(self, request_iterator: AsyncIterator[api.ExecInput],  # noqa: N802

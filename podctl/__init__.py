@@ -23,6 +23,7 @@ from podctl.commands import (  # noqa: F401
     pods,
     run,
     streams,
+    top,
     version,
     workloads,
 )

@@ -19,7 +19,7 @@ from aiohttp import web
 from google.protobuf.message import Message
 
 from controlplane.api import Api
-from controlplane.rest import codec, discovery, openapi, paging, patch
+from controlplane.rest import codec, discovery, metrics, openapi, paging, patch
 from controlplane.rest.status import MethodNotAllowed, error_response, json_response, success
 from controlplane.rest.subresources import SUBRESOURCES, Call
 from controlplane.rest.tables import table, wants_table
@@ -235,7 +235,9 @@ def make_app(api: Api, bookmark_seconds: float = BOOKMARK_SECONDS) -> web.Applic
         return json_response(discovery.api_versions())
 
     async def groups(request: web.Request) -> web.Response:
-        return json_response(discovery.api_groups())
+        body = discovery.api_groups()
+        body["groups"].append(metrics.group_entry())
+        return json_response(body)
 
     def group_resources(group: str, version: str) -> web.Response:
         body = discovery.resource_list(group, version, api.registry.strategies)
@@ -267,6 +269,7 @@ def make_app(api: Api, bookmark_seconds: float = BOOKMARK_SECONDS) -> web.Applic
     r.add_get("/api", core_versions)
     r.add_get("/apis", groups)
     r.add_get("/api/v1", core_resources)
+    metrics.add_routes(app, api)  # before the generic /apis routes: it is no kind of podlab.kinds
     r.add_get("/apis/{group}/{version}", named_resources)
     r.add_route("*", "/api/v1/{tail:.+}", core)
     r.add_route("*", "/apis/{group}/{version}/{tail:.+}", named)

@@ -175,6 +175,12 @@ STDERR = "stderr"
 
 
 @dataclass(frozen=True)
+class ContainerUsage:
+    cpu_seconds: float  # CPU time used since the container started (0 when unknown)
+    memory_working_set: int  # bytes, as memory_working_set
+
+
+@dataclass(frozen=True)
 class ExecFrame:
     """One piece of a session's output; `stream` is STDOUT or STDERR (a tty has only STDOUT)."""
 
@@ -310,6 +316,10 @@ class Runtime(abc.ABC):
     @abc.abstractmethod
     async def memory_working_set(self, container_id: str) -> int:
         """Bytes of memory the container uses, minus inactive file pages (0 when unknown)."""
+
+    async def usage(self, container_id: str) -> ContainerUsage:
+        """The container's CPU time so far and memory working set, in one look where the runtime can."""
+        return ContainerUsage(0.0, await self.memory_working_set(container_id))
 
     async def image_user(self, image: str) -> str:
         """The user a present `image` runs as ("" for root or unknown)."""

@@ -58,6 +58,7 @@ from nodeagent.runtime.base import (
     ContainerInfo,
     ContainerRuntimeError,
     ContainerSpec,
+    ContainerUsage,
     ExecResult,
     ExecSession,
     ImagePullError,
@@ -148,6 +149,15 @@ def remove_node_leftovers(nodes: list[str], network: str = "") -> int:
     finally:
         client.close()
     return removed
+
+
+def _memory_working_set(stats: dict[str, Any]) -> int:
+    """Usage less inactive file pages (cgroup v1 and v2 names), from the engine's stats."""
+    mem = stats.get("memory_stats") or {}
+    usage = int(mem.get("usage", 0) or 0)
+    detail = mem.get("stats") or {}
+    inactive = int(detail.get("total_inactive_file", detail.get("inactive_file", 0)) or 0)
+    return max(0, usage - inactive)
 
 
 class DockerRuntime(Runtime):
@@ -657,13 +667,20 @@ class DockerRuntime(Runtime):
                     pass
 
     def _working_set(self, container_id: str) -> int:
+        return _memory_working_set(self._stats(container_id))
+
+    def _stats(self, container_id: str) -> dict[str, Any]:
         # one_shot: no second sample for CPU, so this answers at once instead of after ~1 s
-        stats = self._api.stats(container_id, stream=False, one_shot=True)
-        mem = stats.get("memory_stats") or {}
-        usage = int(mem.get("usage", 0) or 0)
-        detail = mem.get("stats") or {}
-        inactive = int(detail.get("total_inactive_file", detail.get("inactive_file", 0)) or 0)
-        return max(0, usage - inactive)
+        stats: dict[str, Any] = self._api.stats(container_id, stream=False, one_shot=True)
+        return stats
+
+    async def usage(self, container_id: str) -> ContainerUsage:
+        try:
+            stats = await self._bridge(self._stats, container_id)
+        except (ContainerRuntimeError, docker.errors.NotFound):
+            return ContainerUsage(0.0, 0)
+        cpu = ((stats.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage", 0) or 0
+        return ContainerUsage(int(cpu) / 1e9, _memory_working_set(stats))
 
     async def memory_working_set(self, container_id: str) -> int:
         try:

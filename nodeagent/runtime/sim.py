@@ -39,6 +39,7 @@ from nodeagent.runtime.base import (
     ContainerInfo,
     ContainerRuntimeError,
     ContainerSpec,
+    ContainerUsage,
     ExecFrame,
     ExecResult,
     ExecSession,
@@ -67,6 +68,9 @@ class _SimContainer:
     log: bytearray = field(default_factory=bytearray)
     timer: asyncio.TimerHandle | None = None
 
+
+# What every running simulated container uses: 5 millicores (CPU seconds per second) and 8 MiB.
+SIM_USAGE = ContainerUsage(0.005, 8 * 1024 * 1024)
 
 class SimExecSession(ExecSession):
     """The simulated process of one interactive exec (see the module docstring)."""
@@ -341,6 +345,14 @@ class SimRuntime(Runtime):
 
     async def memory_working_set(self, container_id: str) -> int:
         return 0
+
+    async def usage(self, container_id: str) -> ContainerUsage:
+        """A simulated container uses SIM_USAGE: its CPU time grows at that many cores since it started."""
+        c = self._containers.get(container_id)
+        if c is None or c.info.state != RUNNING:
+            return ContainerUsage(0.0, 0)
+        return ContainerUsage(SIM_USAGE.cpu_seconds * max(0.0, time.time() - c.info.started_at),
+                              SIM_USAGE.memory_working_set)
 
     async def close(self) -> None:
         self._events.put_nowait(None)

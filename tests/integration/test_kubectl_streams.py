@@ -69,3 +69,25 @@ def test_podctl_explain_and_api_resources_print_what_kubectl_prints(control_plan
                  ["api-resources"]):
         ours = subprocess.run([sys.executable, "-m", "podctl", *args], capture_output=True, text=True, timeout=30)
         assert ours.stdout == kubectl.out(*args), args
+
+
+async def test_kubectl_top_pod_and_node_from_the_metrics_api(make_cluster, tmp_path: Path) -> None:
+    cluster, _ = await make_cluster(1)
+    kubectl = kubectl_for(cluster.control_plane, tmp_path)
+    kubectl.run("run", "busy", "--image=busybox")
+    kubectl.run("wait", "--for=condition=Ready", "pod/busy", "--timeout=30s", timeout=40)
+    pods = kubectl.out("top", "pod").splitlines()
+    assert pods[0].split() == ["NAME", "CPU(cores)", "MEMORY(bytes)"]
+    # the sim runtime's SIM_USAGE: 5 millicores (give or take the sampling, rounded up as kubectl does), 8 MiB
+    assert pods[1].split()[::2] == ["busy", "8Mi"] and pods[1].split()[1] in ("5m", "6m")
+    row = kubectl.out("top", "pod", "busy", "--containers").splitlines()[1].split()
+    assert row[:2] + row[3:] == ["busy", "busy", "8Mi"] and row[2] in ("5m", "6m")
+    nodes = kubectl.out("top", "node").splitlines()
+    assert nodes[0].split() == ["NAME", "CPU(cores)", "CPU(%)", "MEMORY(bytes)", "MEMORY(%)"]
+    name, cpu, cpu_pct, memory, memory_pct = nodes[1].split()
+    assert cpu.endswith("m") and cpu_pct.endswith("%") and memory.endswith("Mi") and memory_pct.endswith("%")
+    missing = kubectl.run("top", "pod", "nope", check=False)
+    assert missing.stderr.strip() == 'Error from server (NotFound): podmetrics.metrics.k8s.io "default/nope" not found'
+    ours = subprocess.run([sys.executable, "-m", "podctl", "-s", cluster.server_address, "top", "pod"],
+                          capture_output=True, text=True, timeout=30)
+    assert [line.split()[::2] for line in ours.stdout.splitlines()] == [line.split()[::2] for line in pods]

@@ -274,3 +274,27 @@ def test_port_forward_reports_a_refused_port_and_keeps_serving(fake: Fake) -> No
         _, err = forward.communicate(timeout=10)
     assert err.count(f"error: an error occurred forwarding {local} -> {dead}: error forwarding port {dead}") == 2
     assert "connection refused" in err
+
+
+# -- top ---------------------------------------------------------------------------------------
+
+def test_top_pod_and_node_from_the_agents_stats(fake: Fake) -> None:
+    pod = fake.running_pod("p", "app", "side")
+    node = fake.get("Node", "node1", "")
+    node.status.allocatable.update({"cpu": "2", "memory": "4Gi"})
+    fake.call(fake.cluster.update_status(node))
+    stats = fake.agent.stats
+    stats.node_cpu_cores, stats.node_memory_working_set_bytes = 0.5, 1024 * 1024 * 1024
+    for name, cpu, memory in (("app", 0.0101, 64 * 1024 * 1024), ("side", 0.002, 16 * 1024 * 1024)):
+        stats.containers.add(pod_namespace="default", pod_name="p", pod_uid=pod.metadata.uid, container=name,
+                             cpu_cores=cpu, memory_working_set_bytes=memory)
+    s = ("-s", fake.address)
+    assert podctl(*s, "top", "pod").out.splitlines() == ["NAME   CPU(cores)   MEMORY(bytes)",
+                                                         "p      13m          80Mi"]
+    assert [line.split() for line in podctl(*s, "top", "pod", "p", "--containers").out.splitlines()] == [
+        ["POD", "NAME", "CPU(cores)", "MEMORY(bytes)"], ["p", "app", "11m", "64Mi"], ["p", "side", "2m", "16Mi"]]
+    assert [line.split() for line in podctl(*s, "top", "node").out.splitlines()] == [
+        ["NAME", "CPU(cores)", "CPU(%)", "MEMORY(bytes)", "MEMORY(%)"], ["node1", "500m", "25%", "1024Mi", "25%"]]
+    assert podctl(*s, "top", "pod", "gone").err == \
+        'Error from server (NotFound): podmetrics.metrics.k8s.io "default/gone" not found\n'
+    assert podctl(*s, "top", "pod", "-n", "other").err == "No resources found in other namespace.\n"
