@@ -51,7 +51,7 @@ def _forwarding(argv: list[str], env: dict[str, str] | None, url: str) -> tuple[
     return first, page
 
 
-def test_kubectl_port_forward_to_nginx_then_get(kubectl: Kubectl) -> None:
+def test_port_forward_to_nginx_then_get_and_cp_both_ways(kubectl: Kubectl, podctl: Podctl, tmp_path: Path) -> None:
     kubectl.run("run", "nginx", "--image=nginx", "--port=80")
     kubectl.run("wait", "--for=condition=Ready", "pod/nginx", "--timeout=60s", timeout=70)
     local = _free_port()
@@ -59,9 +59,26 @@ def test_kubectl_port_forward_to_nginx_then_get(kubectl: Kubectl) -> None:
                               f"http://127.0.0.1:{local}/")
     assert first == f"Forwarding from 127.0.0.1:{local} -> 80"
     assert "<title>Welcome to nginx!</title>" in page
+    local = _free_port()
+    first, page = _forwarding([*podctl.argv, "--server", podctl.server, "port-forward", "nginx", f"{local}:80"],
+                              podctl.env, f"http://127.0.0.1:{local}/")
+    assert first == f"Forwarding from 127.0.0.1:{local} -> 80"
+    assert "<title>Welcome to nginx!</title>" in page
+    # cp, both ways, with either client: tar over exec
+    notes = tmp_path / "notes.txt"
+    notes.write_text("copied in\n")
+    kubectl.run("cp", str(notes), "nginx:/tmp/by-kubectl.txt")
+    podctl("cp", str(notes), "nginx:/usr/share/nginx/html")  # a directory: the file keeps its name
+    assert podctl("exec", "nginx", "--", "cat", "/tmp/by-kubectl.txt", "/usr/share/nginx/html/notes.txt").stdout \
+        == "copied in\ncopied in\n"
+    podctl("cp", "nginx:/usr/share/nginx/html", str(tmp_path / "html"))
+    assert "Welcome to nginx!" in (tmp_path / "html" / "index.html").read_text()
+    assert (tmp_path / "html" / "notes.txt").read_text() == "copied in\n"
+    kubectl.run("cp", "nginx:/tmp/by-kubectl.txt", str(tmp_path / "back.txt"))
+    assert (tmp_path / "back.txt").read_text() == "copied in\n"
 
 
-def test_kubectl_attach_feeds_the_main_process_stdin(kubectl: Kubectl, tmp_path: Path) -> None:
+def test_attach_feeds_the_main_process_stdin(kubectl: Kubectl, podctl: Podctl, tmp_path: Path) -> None:
     manifest = tmp_path / "echo.yaml"
     manifest.write_text(
         "apiVersion: v1\nkind: Pod\nmetadata: {name: echo}\nspec:\n  restartPolicy: Never\n  containers:\n"
@@ -72,3 +89,8 @@ def test_kubectl_attach_feeds_the_main_process_stdin(kubectl: Kubectl, tmp_path:
     attached = subprocess.run([kubectl.binary, "attach", "-i", "echo"], env=kubectl.env, input="one\ntwo\n",
                               capture_output=True, text=True, timeout=30)
     assert attached.stdout.splitlines()[-3:] == ["got one", "got two", "bye"], attached.stderr
+    manifest.write_text(manifest.read_text().replace("name: echo}", "name: echo2}"))
+    kubectl.run("apply", "-f", str(manifest))
+    kubectl.run("wait", "--for=condition=Ready", "pod/echo2", "--timeout=60s", timeout=70)
+    attached = podctl("attach", "-i", "echo2", stdin="three\n", timeout=30)
+    assert attached.stdout.splitlines()[-2:] == ["got three", "bye"], attached.stderr
