@@ -48,10 +48,13 @@ async def test_discovery_lists_every_kind_with_short_names_and_subresources(worl
     by_name = {r["name"]: r for r in core["resources"]}
     assert by_name["pods"]["shortNames"] == ["po"] and by_name["pods"]["namespaced"]
     assert by_name["nodes"]["shortNames"] == ["no"] and not by_name["nodes"]["namespaced"]
-    assert {"pods/status", "pods/binding", "pods/eviction", "configmaps", "events"} <= set(by_name)
+    assert {"pods/status", "pods/binding", "pods/eviction", "pods/attach", "pods/portforward", "configmaps",
+            "events"} <= set(by_name)
     groups = await (await http.get("/apis")).json()
     named = {k.api_version.rpartition("/")[0] for k in KINDS} - {""}
-    assert {g["name"] for g in groups["groups"]} == named and "coordination.k8s.io" in named
+    assert {g["name"] for g in groups["groups"]} == named | {"metrics.k8s.io"} and "coordination.k8s.io" in named
+    metrics = await (await http.get("/apis/metrics.k8s.io/v1beta1")).json()
+    assert {r["name"]: r["kind"] for r in metrics["resources"]} == {"nodes": "NodeMetrics", "pods": "PodMetrics"}
     leases = await (await http.get("/apis/coordination.k8s.io/v1")).json()
     assert [r["name"] for r in leases["resources"]] == ["leases"]
     assert (await http.get("/apis/nothing.example/v1")).status == 404
