@@ -10,6 +10,9 @@ to the pod's port, the port's bytes come back on the data stream, a failure
 ("error forwarding port …") on the error stream; both end with FIN.
 Kubelet-style PINGs are answered. The pod is checked before the upgrade,
 so a pod not running is a Status kubectl prints.
+
+The kubelet's older WebSocket protocol, `v4.channel.k8s.io` with `?ports=`
+(what the official Python client's portforward speaks), is served too.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from podlab import errors
 from podlab.v1 import services_pb2 as api
 
 PROTOCOL = "SPDY/3.1+portforward.k8s.io"
+CHANNELS = "v4.channel.k8s.io"
 
 Inputs = asyncio.Queue[api.PortForwardInput | None]
 
@@ -116,25 +120,9 @@ class _Tunnel:
                                                name=f"port-forward-{port}-{sid}")
 
     async def _forward(self, sid: int, error_sid: int, port: int, queue: Inputs) -> None:
-        start = api.PortForwardStart()
-        start.CopyFrom(self.pod.start)
-        start.port = port
-
-        async def inputs() -> AsyncIterator[api.PortForwardInput]:
-            while (item := await queue.get()) is not None:
-                yield item
-
-        failure = ""
         try:
-            async for out in PortForwardSession(self.pod.stub, start).run(inputs()):
-                if out.WhichOneof("output") == "data":
-                    data = out.data
-                    await self._send(spdy.FrameWriter.data(sid, data))
-                else:
-                    failure = out.error
-        except grpc.RpcError as err:
-            failure = (f"error forwarding port {port} to pod {start.name}, uid {start.uid}: "
-                       f"{err.details() or 'node agent unreachable'}")
+            failure = await _connection(self.pod, port, queue,
+                                        lambda data: self._send(spdy.FrameWriter.data(sid, data)))
         finally:
             self._inputs.pop(sid, None)
             self._tasks.pop(sid, None)
@@ -145,18 +133,105 @@ class _Tunnel:
             await self._send(spdy.FrameWriter.data(error_sid, b"", fin=True))
 
 
+async def _connection(pod: PortForwardSession, port: int, queue: Inputs,
+                      send: Callable[[bytes], Awaitable[None]]) -> str:
+    """One forwarded connection through the agent: `queue`'s bytes in, the port's bytes to `send`;
+    returns the failure in the kubelet's words ("" when the connection just ended)."""
+    start = api.PortForwardStart()
+    start.CopyFrom(pod.start)
+    start.port = port
+
+    async def inputs() -> AsyncIterator[api.PortForwardInput]:
+        while (item := await queue.get()) is not None:
+            yield item
+
+    failure = ""
+    try:
+        async for out in PortForwardSession(pod.stub, start).run(inputs()):
+            if out.WhichOneof("output") == "data":
+                await send(out.data)
+            else:
+                failure = out.error
+    except grpc.RpcError as err:
+        failure = (f"error forwarding port {port} to pod {start.name}, uid {start.uid}: "
+                   f"{err.details() or 'node agent unreachable'}")
+    return failure
+
+
+async def _serve_channels(ws: web.WebSocketResponse, pod: PortForwardSession, ports: list[int]) -> None:
+    """The kubelet's WebSocket port-forward (`v4.channel.k8s.io`, the official Python client's): one
+    connection per port, port i on channels 2i (data) and 2i+1 (error), each opened by the port as two
+    little-endian bytes."""
+    lock = asyncio.Lock()
+
+    async def send(channel: int, data: bytes) -> None:
+        async with lock:
+            with contextlib.suppress(ConnectionResetError):
+                await ws.send_bytes(bytes([channel]) + data)
+
+    queues: list[Inputs] = [asyncio.Queue() for _ in ports]
+    for i, port in enumerate(ports):
+        await send(2 * i, port.to_bytes(2, "little"))
+        await send(2 * i + 1, port.to_bytes(2, "little"))
+
+    async def forward(i: int, port: int) -> None:
+        failure = await _connection(pod, port, queues[i], lambda data: send(2 * i, data))
+        if failure:
+            await send(2 * i + 1, failure.encode())
+
+    async def forward_all() -> None:
+        await asyncio.gather(*(forward(i, port) for i, port in enumerate(ports)))
+
+    done = asyncio.create_task(forward_all())
+
+    async def read() -> None:
+        async for msg in ws:
+            if msg.type == WSMsgType.BINARY and msg.data and msg.data[0] % 2 == 0 and msg.data[0] // 2 < len(ports):
+                if len(msg.data) > 1:
+                    queues[msg.data[0] // 2].put_nowait(api.PortForwardInput(data=msg.data[1:]))
+
+    reader = asyncio.create_task(read())
+    try:
+        await asyncio.wait([reader, done], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for queue in queues:  # the client went away, or every connection ended
+            queue.put_nowait(api.PortForwardInput(close_write=True))
+            queue.put_nowait(None)
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(done, 5)
+
+
+def _ports(request: web.Request) -> list[int]:
+    ports = []
+    for value in request.query.getall("ports", []):
+        for text in value.split(","):
+            try:
+                port = int(text)
+            except ValueError:
+                raise errors.BadRequest(f'unable to parse "{text}" as a port: invalid syntax') from None
+            if not 0 < port < 65536:
+                raise errors.BadRequest(f"port {port} must be > 0 and < 65536")
+            ports.append(port)
+    return ports
+
+
 async def serve_portforward(request: web.Request,
                             open_forward: Callable[[api.PortForwardStart], Awaitable[PortForwardSession]],
                             namespace: str, name: str) -> web.StreamResponse:
     """Tunnel kubectl's port-forward to the pod's agent; raises ApiError before upgrading."""
     pod = await open_forward(api.PortForwardStart(namespace=namespace, name=name))
-    ws = web.WebSocketResponse(protocols=(PROTOCOL,), max_msg_size=0, autoping=True)
-    if not ws.can_prepare(request).ok:
-        raise errors.BadRequest(f"portforward needs a WebSocket upgrade with {PROTOCOL} (SPDY is not served "
-                                "without the WebSocket tunnel)")
+    ports = _ports(request)
+    ws = web.WebSocketResponse(protocols=(PROTOCOL, CHANNELS), max_msg_size=0, autoping=True)
+    chosen = ws.can_prepare(request)
+    if not chosen.ok:
+        raise errors.BadRequest(f"portforward needs a WebSocket upgrade with {PROTOCOL} or {CHANNELS} (SPDY is "
+                                "not served without the WebSocket tunnel)")
+    if chosen.protocol == CHANNELS and not ports:
+        raise errors.BadRequest("query parameter \"port\" is required")
     await ws.prepare(request)
     try:
-        await _Tunnel(ws, pod).run()
+        await (_serve_channels(ws, pod, ports) if ws.ws_protocol == CHANNELS else _Tunnel(ws, pod).run())
     finally:
         with contextlib.suppress(ConnectionResetError, asyncio.CancelledError):
             await ws.close()

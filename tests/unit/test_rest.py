@@ -401,3 +401,30 @@ def test_a_kind_without_printer_columns_gets_kubernetes_default_table() -> None:
     t = tables.table(widgets, [v1.ConfigMap(metadata=v1.ObjectMeta(name="w"))], "7")
     assert [c["name"] for c in t["columnDefinitions"]] == ["NAME", "AGE"]
     assert t["rows"][0]["cells"][0] == "w"
+
+
+async def test_portforward_over_the_kubelets_v4_channels_reaches_the_port(bound) -> None:
+    fake, http = bound
+    pod = await fake.get("Pod", "web", "default")
+    pod.status.phase = "Running"
+    fake.update_status_now(pod)
+
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"echo:" + await reader.read(100))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(echo, "127.0.0.1", 0)  # the fake agent's pod network is loopback
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with http.ws_connect(f"{PODS}/web/portforward", params={"ports": str(port)},
+                                   protocols=("v4.channel.k8s.io",)) as ws:
+            assert ws.protocol == "v4.channel.k8s.io"
+            first = [await ws.receive_bytes(timeout=5), await ws.receive_bytes(timeout=5)]
+            assert sorted(first) == [b"\x00" + port.to_bytes(2, "little"), b"\x01" + port.to_bytes(2, "little")]
+            await ws.send_bytes(b"\x00hello")
+            assert await ws.receive_bytes(timeout=5) == b"\x00echo:hello"
+    finally:
+        server.close()
+    pending = await http.get(f"{PODS}/nope/portforward", params={"ports": "80"})
+    assert pending.status == 404
