@@ -258,12 +258,14 @@ class PortForwardInput(_message.Message):
     def __init__(self, start: _Optional[_Union[PortForwardStart, _Mapping]] = ..., data: _Optional[bytes] = ..., close_write: _Optional[bool] = ...) -> None: ...
 
 class PortForwardOutput(_message.Message):
-    __slots__ = ("data", "error")
+    __slots__ = ("data", "error", "closed")
     DATA_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    CLOSED_FIELD_NUMBER: _ClassVar[int]
     data: bytes
     error: str
-    def __init__(self, data: _Optional[bytes] = ..., error: _Optional[str] = ...) -> None: ...
+    closed: bool
+    def __init__(self, data: _Optional[bytes] = ..., error: _Optional[str] = ..., closed: _Optional[bool] = ...) -> None: ...
 
 class NodeStatsRequest(_message.Message):
     __slots__ = ("node_name",)
