@@ -34,6 +34,11 @@ if TYPE_CHECKING:
     from nodeagent.agent import NodeAgent
 
 
+# How long a forwarded connection the pod closed (or that failed) waits for the client to close its
+# side: a client message written to a finished call fails the whole call on the client's side.
+CLOSE_WAIT = 10.0
+
+
 class _Abort(Exception):
     def __init__(self, code: grpc.StatusCode, message: str) -> None:
         super().__init__(message)
@@ -255,11 +260,20 @@ class NodeAgentService(rpc.NodeAgentServicer):
                 reader, writer = await self.agent.runtime.open_port(sandbox, start.port)
         except (OSError, TimeoutError) as err:
             yield api.PortForwardOutput(error=prefix + _dial_error(sandbox.ip, start.port, err))
+            # The client stops sending on an error; end the RPC once it has (see CLOSE_WAIT).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(CLOSE_WAIT):
+                    async for _ in it:
+                        pass
             return
         feeder = asyncio.create_task(_feed_port(writer, it), name="port-forward-in")
         try:
             while data := await reader.read(65536):
                 yield api.PortForwardOutput(data=data)
+            # The pod closed its side: say so, and end the RPC once the client has closed its side
+            # too, so that no message of its is written to a finished call.
+            yield api.PortForwardOutput(closed=True)
+            await asyncio.wait({feeder}, timeout=CLOSE_WAIT)
         except OSError as err:
             yield api.PortForwardOutput(error=prefix + str(err))
         finally:

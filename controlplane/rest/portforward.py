@@ -120,23 +120,35 @@ class _Tunnel:
                                                name=f"port-forward-{port}-{sid}")
 
     async def _forward(self, sid: int, error_sid: int, port: int, queue: Inputs) -> None:
+        finished = False
+
+        async def fin() -> None:
+            """The end of both streams, once: kubectl closes the local connection when it sees the
+            data stream end and the error stream end too, as the kubelet ends them together."""
+            nonlocal finished
+            if not finished:
+                finished = True
+                await self._send(spdy.FrameWriter.data(sid, b"", fin=True))
+                if error_sid:
+                    await self._send(spdy.FrameWriter.data(error_sid, b"", fin=True))
+
         try:
             failure = await _connection(self.pod, port, queue,
-                                        lambda data: self._send(spdy.FrameWriter.data(sid, data)))
+                                        lambda data: self._send(spdy.FrameWriter.data(sid, data)), fin)
         finally:
             self._inputs.pop(sid, None)
             self._tasks.pop(sid, None)
-        if failure and error_sid:
+        if failure and error_sid and not finished:
             await self._send(spdy.FrameWriter.data(error_sid, failure.encode()))
-        await self._send(spdy.FrameWriter.data(sid, b"", fin=True))
-        if error_sid:
-            await self._send(spdy.FrameWriter.data(error_sid, b"", fin=True))
+        await fin()
 
 
 async def _connection(pod: PortForwardSession, port: int, queue: Inputs,
-                      send: Callable[[bytes], Awaitable[None]]) -> str:
-    """One forwarded connection through the agent: `queue`'s bytes in, the port's bytes to `send`;
-    returns the failure in the kubelet's words ("" when the connection just ended)."""
+                      send: Callable[[bytes], Awaitable[None]],
+                      closed: Callable[[], Awaitable[None]] | None = None) -> str:
+    """One forwarded connection through the agent: `queue`'s bytes in, the port's bytes to `send`,
+    `closed` when the pod closed its side; returns the failure in the kubelet's words ("" when the
+    connection just ended)."""
     start = api.PortForwardStart()
     start.CopyFrom(pod.start)
     start.port = port
@@ -148,13 +160,20 @@ async def _connection(pod: PortForwardSession, port: int, queue: Inputs,
     failure = ""
     try:
         async for out in PortForwardSession(pod.stub, start).run(inputs()):
-            if out.WhichOneof("output") == "data":
+            which = out.WhichOneof("output")
+            if which == "data":
                 await send(out.data)
+            elif which == "closed":
+                if closed is not None:
+                    await closed()
             else:
                 failure = out.error
+                queue.put_nowait(None)  # nothing more to send: the agent ends the call once we are done
     except grpc.RpcError as err:
         failure = (f"error forwarding port {port} to pod {start.name}, uid {start.uid}: "
                    f"{err.details() or 'node agent unreachable'}")
+    finally:
+        queue.put_nowait(None)  # the call is over: its request stream ends too
     return failure
 
 

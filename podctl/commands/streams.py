@@ -129,11 +129,18 @@ async def _forward(client: Client, start: api.PortForwardStart, local: int, read
     pump = asyncio.create_task(upstream())
     try:
         async for out in call:
-            if out.WhichOneof("output") == "data":
+            which = out.WhichOneof("output")
+            if which == "data":
                 writer.write(out.data)
                 await writer.drain()
+            elif which == "closed":
+                if writer.can_write_eof():
+                    writer.write_eof()
             else:
                 echo_err(f"error: an error occurred forwarding {local} -> {start.port}: {out.error}")
+                pump.cancel()  # nothing more to send: the agent ends the call once we are done
+                with contextlib.suppress(asyncio.InvalidStateError):
+                    await call.done_writing()
     except grpc.RpcError as err:  # one connection's failure does not end the command
         echo_err(f"error: an error occurred forwarding {local} -> {start.port}: "
                  f"{errors.from_rpc_error(err).message}")

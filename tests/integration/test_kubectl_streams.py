@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_kubectl import kubectl_for
-from tests.support.hello_http import hello_server
+from tests.support.hello_http import closing_server, hello_server
 from tests.support.procs import ControlPlane, wait_for
 
 
@@ -44,22 +45,43 @@ async def test_port_forward_carries_http_both_ways_and_reports_a_refused_port(ma
     kubectl = kubectl_for(cluster.control_plane, tmp_path)
     kubectl.run("run", "web", "--image=nginx", f"--port={pod_port}")
     kubectl.run("wait", "--for=condition=Ready", "pod/web", "--timeout=30s", timeout=40)
-    local, dead = _free_port(), _free_port()
-    forward = subprocess.Popen([kubectl.binary, "port-forward", "pod/web", f"{local}:{pod_port}", f"{dead}:1"],
-                               env=kubectl.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    local, dead, bye = _free_port(), _free_port(), _free_port()
+    with closing_server() as closing:
+        forward = subprocess.Popen([kubectl.binary, "port-forward", "pod/web", f"{local}:{pod_port}", f"{dead}:1",
+                                    f"{bye}:{closing}"], env=kubectl.env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        _port_forward_checks(forward, local, dead, bye, pod_port)
+
+
+def _read_to_end(port: int) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.settimeout(5)  # the pod's close must reach us well before the agent's CLOSE_WAIT
+        data = b""
+        while chunk := conn.recv(100):
+            data += chunk
+        return data
+
+
+def _port_forward_checks(forward: subprocess.Popen[str], local: int, dead: int, bye: int, pod_port: int) -> None:
+    errors: list[str] = []  # kubectl's stderr, as it comes: the refused port's error follows the close
     try:
-        assert forward.stdout is not None
+        assert forward.stdout is not None and forward.stderr is not None
+        threading.Thread(target=lambda: errors.extend(forward.stderr), daemon=True).start()  # type: ignore[arg-type]
         first = forward.stdout.readline()
         assert first.strip() == f"Forwarding from 127.0.0.1:{local} -> {pod_port}"
         for path in ("/a", "/b"):  # two connections over the one tunnel
             assert wait_for(lambda p=path: _get(f"http://127.0.0.1:{local}{p}"), 10) == f"hello from {path}\n"
+        assert _read_to_end(bye) == b"bye"  # the pod's half-close comes through as the end
         with pytest.raises(OSError):
             _get(f"http://127.0.0.1:{dead}/")
+        wait_for(lambda: any("an error occurred forwarding" in line for line in errors), 10,
+                 message="kubectl's error for the refused port")
     finally:
         forward.terminate()
-        _, err = forward.communicate(timeout=10)
+        forward.wait(timeout=10)
+    err = "".join(errors)
     assert f"Handling connection for {local}" not in err  # kubectl logs handling on stdout
-    assert "an error occurred forwarding" in err and "connection refused" in err
+    assert f"an error occurred forwarding {dead} -> 1" in err and "connection refused" in err
 
 
 def test_podctl_explain_and_api_resources_print_what_kubectl_prints(control_plane: ControlPlane,

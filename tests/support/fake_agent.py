@@ -110,6 +110,8 @@ class FakeAgent(rpc.NodeAgentServicer):
             yield api.PortForwardOutput(error=f"error forwarding port {start.port} to pod {start.name}, uid "
                                               f"{start.uid}: dial tcp 127.0.0.1:{start.port}: connect: "
                                               "connection refused")
+            async for _ in it:  # as the agent: the call ends once the client is done
+                pass
             return
 
         async def upstream() -> None:
@@ -124,6 +126,8 @@ class FakeAgent(rpc.NodeAgentServicer):
         pump = asyncio.create_task(upstream())
         while data := await reader.read(65536):
             yield api.PortForwardOutput(data=data)
+        yield api.PortForwardOutput(closed=True)
+        await asyncio.wait({pump}, timeout=10)
         pump.cancel()
         writer.close()
 

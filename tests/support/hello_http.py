@@ -32,3 +32,23 @@ def hello_server() -> Iterator[int]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def closing_server() -> Iterator[int]:
+    """A TCP server that writes "bye" and closes each connection at once (an end only a close marks)."""
+    import socketserver
+
+    class Bye(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            self.request.sendall(b"bye")
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Bye)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
