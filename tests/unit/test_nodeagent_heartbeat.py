@@ -20,8 +20,9 @@ from nodeagent.fence_beacon import (
 from nodeagent.heartbeat import Heartbeat
 from nodeagent.node_status import NodeStatusManager
 from nodeagent.pleg import changed_pods
-from nodeagent.testing import FakeCluster
 from podlab import errors
+from podlab.v1 import objects_pb2 as v1
+from tests.support.agent_api import AgentApi
 
 pytestmark = pytest.mark.unit
 
@@ -50,8 +51,10 @@ class Recorder:
         self.calls.append("resume")
 
 
-def make(tmp_path: Path, cluster: FakeCluster, clock: FakeClock,
+def make(tmp_path: Path, cluster: AgentApi, clock: FakeClock,
          hold: bool = False) -> tuple[Heartbeat, Recorder]:
+    if cluster.find("Node", "n1") is None:  # renewal needs the node's object, as on the API server
+        cluster.create_now(v1.Node(metadata=v1.ObjectMeta(name="n1")))
     config = AgentConfig(node_name="n1", root_dir=str(tmp_path), status_refresh=10.0)
     status = NodeStatusManager(config, cluster, "sim://1.0", {"pods": "110"}, NoPressure(), clock)
     rec = Recorder()
@@ -62,7 +65,7 @@ def make(tmp_path: Path, cluster: FakeCluster, clock: FakeClock,
 
 def test_fence_after_the_timeout_without_renewal_and_unfence_on_the_next_renewal(tmp_path: Path) -> None:
     async def main() -> None:
-        cluster, clock = FakeCluster(), FakeClock()
+        cluster, clock = AgentApi(), FakeClock()
         hb, rec = make(tmp_path, cluster, clock)
         await hb.tick()
         assert cluster.leases == ["n1"] and not hb.fenced
@@ -89,7 +92,7 @@ def test_fence_after_the_timeout_without_renewal_and_unfence_on_the_next_renewal
 
 def test_the_beacon_says_when_the_lease_was_renewed_and_why_renewal_failed(tmp_path: Path) -> None:
     async def main() -> None:
-        cluster, clock = FakeCluster(), FakeClock()
+        cluster, clock = AgentApi(), FakeClock()
         hb, _ = make(tmp_path, cluster, clock)
         await hb.tick()
         renewed = read_beacon(tmp_path / "beacon.json")
@@ -105,7 +108,7 @@ def test_the_beacon_says_when_the_lease_was_renewed_and_why_renewal_failed(tmp_p
 
 
 def test_a_storage_outage_is_reported_as_everyones_and_may_hold_the_fence(tmp_path: Path) -> None:
-    class EtcdDown(FakeCluster):
+    class EtcdDown(AgentApi):
         async def renew_lease(self, node_name: str) -> int:
             raise errors.Unavailable("etcd: UNAVAILABLE: connection refused")
 
@@ -172,7 +175,7 @@ def test_the_watchdog_stops_the_pods_of_a_stale_beacon_until_it_is_fresh_again(t
 def test_a_thawed_agent_fences_and_resyncs_before_anything_even_when_renewal_succeeds(
         tmp_path: Path) -> None:
     async def main() -> None:
-        cluster, clock = FakeCluster(), FakeClock()
+        cluster, clock = AgentApi(), FakeClock()
         hb, rec = make(tmp_path, cluster, clock)
         await hb.tick()
         clock.advance(10.0)  # frozen: no tick ran for longer than the fence timeout
