@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from controlplane.controllers.deployment import DeploymentController
+from controlplane.controllers.garbagecollector import GarbageCollector
 from controlplane.controllers.replicaset import ReplicaSetController
 from podlab.v1 import objects_pb2 as v1
 from tests.unit.test_deployment_controller import kubelet
@@ -23,7 +24,8 @@ def lab() -> Iterator[Fake]:
     fake = Fake()
 
     async def start() -> list[asyncio.Task[None]]:
-        controllers = [ReplicaSetController(fake.cluster), DeploymentController(fake.cluster)]
+        controllers = [ReplicaSetController(fake.cluster), DeploymentController(fake.cluster),
+                       GarbageCollector(fake.cluster)]
         return [asyncio.create_task(c.run()) for c in controllers] + [asyncio.create_task(kubelet(fake.cluster))]
 
     tasks = fake.call(start())
@@ -88,3 +90,28 @@ def test_rollout_undo_without_history_is_an_error(lab: Fake) -> None:
     wait_until(lambda: available(lab, 1))
     r = podctl("-s", lab.address, "rollout", "undo", "deployment/nginx")
     assert (r.code, r.err) == (1, "error: no rollout history found for deployment 'nginx'\n")
+
+
+def test_delete_cascade_orphan_keeps_replica_sets_and_foreground_waits_for_pods(lab: Fake) -> None:
+    s = lab.address
+    podctl("-s", s, "create", "deployment", "nginx", "--image=nginx:1.14.2", "--replicas=2")
+    wait_until(lambda: available(lab, 2))
+    assert podctl("-s", s, "delete", "deployment", "nginx", "--cascade=orphan").out == \
+        'deployment.apps "nginx" deleted\n'
+    assert lab.get("Deployment", "nginx") is None
+    [rs] = lab.objects("ReplicaSet")
+    assert not rs.metadata.owner_references and len(lab.objects("Pod")) == 2
+    r = podctl("-s", s, "delete", "rs", rs.metadata.name, "--cascade=foreground")
+    assert (r.code, r.out) == (0, f'replicaset.apps "{rs.metadata.name}" deleted\n')
+    assert lab.get("ReplicaSet", rs.metadata.name) is None and not lab.objects("Pod"), \
+        "foreground: the command returns once the pods are gone and the replica set after them"
+
+
+def test_delete_cascade_takes_kubectls_deprecated_booleans_and_refuses_the_rest(lab: Fake) -> None:
+    lab.create(v1.ConfigMap(metadata=v1.ObjectMeta(name="c")))
+    r = podctl("-s", lab.address, "delete", "configmap", "c", "--cascade=false")
+    assert (r.code, r.err) == (0, "warning: --cascade=false is deprecated (boolean value) and can be replaced "
+                                  "with --cascade=orphan.\n")
+    r = podctl("-s", lab.address, "delete", "configmap", "c", "--cascade=sideways")
+    assert (r.code, r.err) == (1, 'error: invalid cascade value (sideways). Must be "background", "foreground", '
+                                  'or "orphan"\n')
