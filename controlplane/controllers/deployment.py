@@ -213,14 +213,14 @@ class DeploymentController(Controller):
             return
         # Old pods that are not available cost nothing to remove: they go first.
         for rs in old:
-            unhealthy = rs.spec.replicas - rs.status.available_replicas
+            unhealthy = rs.spec.replicas - _available(rs)
             if budget <= 0 or unhealthy <= 0 or not rs.spec.replicas:
                 continue
             cut = min(unhealthy, budget, rs.spec.replicas)
             await self._scale(d, rs, rs.spec.replicas - cut)
             budget -= cut
             rs.spec.replicas -= cut
-        available = sum(rs.status.available_replicas for rs in everyone)
+        available = sum(_available(rs) for rs in everyone)
         budget = min(budget, available - min_available)
         for rs in old:  # oldest first
             if budget <= 0:
@@ -363,6 +363,12 @@ class DeploymentController(Controller):
             ref = v1.ObjectReference(kind="Deployment", api_version="apps/v1", name=d.metadata.name,
                                      namespace=d.metadata.namespace, uid=d.metadata.uid)
             self.recorder.record(ref, "Normal", reason, message)
+
+
+def _available(rs: v1.ReplicaSet) -> int:
+    """Available pods of `rs` as far as a scale-down may count on them: never more than it keeps (its
+    status may still count the pods of a scale-down it has not reported)."""
+    return min(rs.status.available_replicas, rs.spec.replicas)
 
 
 def _deadline(d: v1.Deployment) -> int:

@@ -167,7 +167,8 @@ class ReplicaSetController(Controller):
         pods = await self._claim(rs)
         active = [p for p in pods if is_active(p)]
         if self.expectations.satisfied(key) and not rs.metadata.HasField("deletion_timestamp"):
-            await self._scale(key, rs, active)
+            deleted = await self._scale(key, rs, active)
+            active = [p for p in active if p.metadata.uid not in deleted]  # the status counts what is left
         await self._write_status(rs, active)
 
     async def _claim(self, rs: v1.ReplicaSet) -> list[v1.Pod]:
@@ -185,8 +186,12 @@ class ReplicaSetController(Controller):
                 else:
                     await self._set_owner(pod, rs, adopt=False)
             elif owner is None and matches and is_active(pod) and not rs.metadata.HasField("deletion_timestamp"):
-                if (adopted := await self._set_owner(pod, rs, adopt=True)) is not None:
-                    mine.append(adopted)
+                adopted = await self._set_owner(pod, rs, adopt=True)
+                if adopted is None:
+                    # It changed under us (an agent's status write): counting it out would make a
+                    # replacement for a pod that may yet be ours. The pass is retried instead.
+                    raise errors.Conflict(f"{rs.metadata.name}: pod {pod.metadata.name} changed while being adopted")
+                mine.append(adopted)
         return mine
 
     async def _set_owner(self, pod: v1.Pod, rs: v1.ReplicaSet, adopt: bool) -> v1.Pod | None:
@@ -195,12 +200,16 @@ class ReplicaSetController(Controller):
             log.info("%s %s pod %s", rs.metadata.name, "adopted" if adopt else "released", pod.metadata.name)
         return written
 
-    async def _scale(self, key: str, rs: v1.ReplicaSet, active: list[v1.Pod]) -> None:
+    async def _scale(self, key: str, rs: v1.ReplicaSet, active: list[v1.Pod]) -> set[str]:
+        """Create or delete toward spec.replicas; the uids of the pods deleted."""
         diff = len(active) - rs.spec.replicas
         if diff < 0:
             await self._create(key, rs, min(-diff, BURST_REPLICAS))
         elif diff > 0:
-            await self._delete(key, rs, sorted(active, key=deletion_rank)[:min(diff, BURST_REPLICAS)])
+            victims = sorted(active, key=deletion_rank)[:min(diff, BURST_REPLICAS)]
+            await self._delete(key, rs, victims)
+            return {p.metadata.uid for p in victims}
+        return set()
 
     async def _create(self, key: str, rs: v1.ReplicaSet, count: int) -> None:
         """Create `count` pods in batches of 1, 2, 4, ...; stop at the first batch with a failure."""

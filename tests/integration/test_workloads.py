@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import pytest
+import asyncio
+import contextlib
+from typing import TypeVar
 
+import pytest
+from google.protobuf.message import Message
+
+from controlplane.controllers.replicaset import ReplicaSetController
 from podlab import errors
 from podlab.client import Client
 from podlab.v1 import objects_pb2 as v1
 from tests.support.cluster import eventually
 
 pytestmark = pytest.mark.integration
+M = TypeVar("M", bound=Message)
 
 
 def replica_set(replicas: int) -> v1.ReplicaSet:
@@ -50,3 +57,150 @@ async def test_an_invalid_replica_set_is_refused_over_grpc(make_cluster) -> None
         await client.create(bad)
     with pytest.raises(errors.NotFound):
         await client.get(v1.ReplicaSet, "frontend")
+
+
+# -- ReplicaSets: adoption, orphaning, slow start, deletion order ----------------------------------
+
+def app_pod(name: str, app: str = "frontend") -> v1.Pod:
+    pod = v1.Pod(metadata=v1.ObjectMeta(name=name, labels={"tier": app}))
+    pod.spec.containers.add(name="app", image="busybox", command=["sleep", "3600"])
+    return pod
+
+
+def owner_uid(obj: Message) -> str:
+    ref = next((r for r in obj.metadata.owner_references if r.controller), None)
+    return ref.uid if ref is not None else ""
+
+
+async def live_pods(client: Client, selector: str = "tier=frontend") -> list[v1.Pod]:
+    items, _ = await client.list(v1.Pod, "default", selector)
+    return [p for p in items if not p.metadata.HasField("deletion_timestamp")]
+
+
+def ready(pod: v1.Pod) -> bool:
+    return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions)
+
+
+async def test_adoption_and_orphan_deletion_hand_the_same_pods_to_the_next_replica_set(make_cluster) -> None:
+    _, client = await make_cluster(2)
+    for name in ("orphan-a", "orphan-b"):
+        await client.create(app_pod(name))
+
+    async def three_owned_by(uid: str) -> set[str] | None:
+        pods = await live_pods(client)
+        assert len(pods) <= 3, f"never more pods than replicas: {sorted(p.metadata.name for p in pods)}"
+        ok = len(pods) == 3 and all(owner_uid(p) == uid and ready(p) for p in pods)
+        return {p.metadata.name for p in pods} if ok else None
+
+    first = await client.create(replica_set(3))
+    names = await eventually(lambda: three_owned_by(first.metadata.uid), 30, "the orphans adopted, one pod made")
+    assert {"orphan-a", "orphan-b"} <= names
+
+    _, removed = await client.delete(v1.ReplicaSet, "frontend", propagation_policy="Orphan")
+    assert not removed, "orphaning first: the replica set waits for its finalizer"
+
+    async def orphaned() -> bool:
+        sets, _ = await client.list(v1.ReplicaSet, "default")
+        pods = await live_pods(client)
+        return not sets and {p.metadata.name for p in pods} == names and \
+            all(not p.metadata.owner_references for p in pods)
+
+    await eventually(orphaned, 20, "the replica set gone, its pods running without an owner")
+    second = await client.create(replica_set(3))
+    assert await eventually(lambda: three_owned_by(second.metadata.uid), 30, "the same pods adopted") == names
+
+    _, removed = await client.delete(v1.ReplicaSet, "frontend")
+    assert removed, "background: the owner goes at once"
+    await eventually(lambda: _none(client), 30, "the collector deleting the pods")
+
+
+async def set_replicas(client: Client, kind: type[M], name: str, replicas: int) -> None:
+    """Write spec.replicas, re-reading when a controller's status write got there first."""
+    async def written() -> bool:
+        current = await client.get(kind, name)
+        current.spec.replicas = replicas  # type: ignore[attr-defined]
+        await client.update(current)
+        return True
+    await eventually(written, 10, f"{name} scaled to {replicas}")
+
+
+async def _none(client: Client, selector: str = "tier=frontend") -> bool:
+    items, _ = await client.list(v1.Pod, "default", selector)
+    return not items
+
+
+class RefusingClient(Client):
+    """The API over gRPC, with the first `refusals` pod creates refused (an admission webhook or quota)."""
+
+    def __init__(self, target: str, refusals: int) -> None:
+        super().__init__(target)
+        self.refusals = refusals
+        self.pod_creates = 0
+
+    async def create(self, obj: M) -> M:
+        if isinstance(obj, v1.Pod):
+            self.pod_creates += 1
+            if self.refusals > 0:
+                self.refusals -= 1
+                raise errors.Forbidden('pods "x" is forbidden: exceeded quota: compute-resources')
+        return await super().create(obj)
+
+
+async def test_slow_start_under_refused_creates_never_over_creates(cluster) -> None:
+    """The controller runs here over gRPC (the API server has none), its informer behind a real watch."""
+    client = RefusingClient(cluster.server_address, refusals=5)
+    controller = ReplicaSetController(client)
+    task = asyncio.create_task(controller.run())
+    try:
+        await cluster.client.create(replica_set(20))
+        most = 0
+
+        async def settled() -> bool:
+            nonlocal most
+            pods = await live_pods(cluster.client)
+            most = max(most, len(pods))
+            rs = await cluster.client.get(v1.ReplicaSet, "frontend")
+            return len(pods) == 20 and rs.status.replicas == 20
+        await eventually(settled, 30, "20 pods")
+        assert most <= 20
+        # Each refused pass cost one create (a batch of 1), then 1 + 2 + 4 + 8 + 5 made the 20.
+        assert client.pod_creates == 25, client.pod_creates
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        controller.queue.close()
+        await client.close()
+
+
+async def test_scale_down_deletes_unscheduled_then_unready_then_the_youngest(make_cluster) -> None:
+    _, client = await make_cluster(2)
+    stuck = app_pod("stuck")
+    stuck.spec.node_selector["disk"] = "none-has-this"
+    unready = app_pod("unready")  # crashes and restarts: scheduled, never ready
+    unready.spec.containers[0].command[:] = ["sh", "-c", "exit 1"]
+    for pod in (stuck, unready):
+        await client.create(pod)
+    rs = await client.create(replica_set(4))
+
+    async def adopted_and_two_ready() -> list[v1.Pod] | None:
+        pods = await live_pods(client)
+        ok = len(pods) == 4 and all(owner_uid(p) == rs.metadata.uid for p in pods) and \
+            sum(ready(p) for p in pods) == 2 and any(p.metadata.name == "unready" and p.spec.node_name
+                                                     for p in pods)
+        return pods if ok else None
+
+    pods = await eventually(adopted_and_two_ready, 30, "two adopted pods and two ready ones")
+    made = sorted((p for p in pods if ready(p)), key=lambda p: (p.metadata.creation_timestamp.seconds,
+                                                                p.metadata.creation_timestamp.nanos))
+
+    async def scale_to(n: int) -> set[str]:
+        await set_replicas(client, v1.ReplicaSet, "frontend", n)
+
+        async def left() -> set[str] | None:
+            names = {p.metadata.name for p in await live_pods(client)}
+            return names if len(names) == n else None
+        return await eventually(left, 20, f"{n} pods left")
+
+    assert await scale_to(2) == {p.metadata.name for p in made}, "the unscheduled and the unready pod go first"
+    assert await scale_to(1) == {made[0].metadata.name}, "then the youngest"
