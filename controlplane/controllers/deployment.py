@@ -199,10 +199,13 @@ class DeploymentController(Controller):
         replicas = d.spec.replicas
         everyone = [new, *old]
         total = sum(rs.spec.replicas for rs in everyone)
+        # Pods an old ReplicaSet was told to drop count until it reports them gone: the surge bounds
+        # pods, not just the ReplicaSets' replicas.
+        pods = sum(max(rs.spec.replicas, rs.status.replicas) for rs in everyone)
         if new.spec.replicas > replicas:
             await self._scale(d, new, replicas)
-        elif new.spec.replicas < replicas and total < replicas + surge:
-            await self._scale(d, new, new.spec.replicas + min(replicas + surge - total, replicas - new.spec.replicas))
+        elif new.spec.replicas < replicas and pods < replicas + surge:
+            await self._scale(d, new, new.spec.replicas + min(replicas + surge - pods, replicas - new.spec.replicas))
             return  # one step at a time: the scale shows up in the informer before the next
         if not any(rs.spec.replicas for rs in old):
             return

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
+import sys
 from typing import TypeVar
 
 import pytest
@@ -11,7 +13,9 @@ from google.protobuf.message import Message
 
 from controlplane.controllers.replicaset import ReplicaSetController
 from podlab import errors
-from podlab.client import Client
+from podlab.client import Client, Informer
+from podlab.kinds import DEPLOYMENTS
+from podlab.manifest import from_dict
 from podlab.v1 import objects_pb2 as v1
 from tests.support.cluster import eventually
 
@@ -204,3 +208,157 @@ async def test_scale_down_deletes_unscheduled_then_unready_then_the_youngest(mak
 
     assert await scale_to(2) == {p.metadata.name for p in made}, "the unscheduled and the unready pod go first"
     assert await scale_to(1) == {made[0].metadata.name}, "then the youngest"
+
+
+# -- Deployments: rolling-update bounds, deletion propagation, progress deadline -------------------
+
+def deployment(name: str, replicas: int, surge: str | int = "25%", unavailable: str | int = "25%",
+               image: str = "nginx:1.14.2") -> v1.Deployment:
+    data = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                     "strategy": {"type": "RollingUpdate",
+                                  "rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": "web", "image": image}],
+                                           "terminationGracePeriodSeconds": 1}}}}
+    obj = from_dict(data, DEPLOYMENTS)
+    assert isinstance(obj, v1.Deployment)
+    return obj
+
+
+async def set_image(client: Client, name: str, image: str) -> None:
+    async def written() -> bool:
+        d = await client.get(v1.Deployment, name)
+        d.spec.template.spec.containers[0].image = image
+        await client.update(d)
+        return True
+    await eventually(written, 10, f"{name} set to {image}")
+
+
+def rolled_out(d: v1.Deployment, replicas: int) -> bool:
+    s = d.status
+    return (s.observed_generation == d.metadata.generation and s.updated_replicas == replicas
+            and s.available_replicas == replicas and s.replicas == replicas)
+
+
+async def test_a_rollout_of_100_replicas_stays_within_max_surge_and_max_unavailable(make_cluster) -> None:
+    """Every change the watch delivers is a sample: pods that count (not terminating) never exceed
+    replicas + maxSurge, ready ones never drop below replicas - maxUnavailable."""
+    _, client = await make_cluster(3)
+    replicas, surge, unavailable = 100, 10, 5
+    await client.create(deployment("web", replicas, surge, unavailable))
+    await eventually(lambda: _rolled_out(client, "web", replicas), 60, "100 replicas available")
+    pods = Informer(client, v1.Pod, "default", "app=web")
+    sets = Informer(client, v1.ReplicaSet, "default")
+    worst = {"pods": 0, "ready": replicas, "desired": 0, "samples": 0}
+
+    def sample(*_: object) -> None:
+        live = [p for p in pods.items() if not p.metadata.HasField("deletion_timestamp")]
+        worst["pods"] = max(worst["pods"], len(live))
+        worst["ready"] = min(worst["ready"], sum(ready(p) for p in live))
+        worst["desired"] = max(worst["desired"], sum(rs.spec.replicas for rs in sets.items()))
+        worst["samples"] += 1
+
+    pods.add_handler(sample)
+    sets.add_handler(sample)
+    tasks = [asyncio.create_task(i.run()) for i in (pods, sets)]
+    try:
+        await asyncio.gather(pods.synced.wait(), sets.synced.wait())
+        await set_image(client, "web", "nginx:1.16.1")
+        await eventually(lambda: _rolled_out(client, "web", replicas, "nginx:1.16.1"), 90, "the rollout")
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    assert worst["samples"] > 200
+    assert worst["desired"] <= replicas + surge, worst
+    assert worst["pods"] <= replicas + surge, worst
+    assert worst["ready"] >= replicas - unavailable, worst
+
+
+async def _rolled_out(client: Client, name: str, replicas: int, image: str = "") -> bool:
+    d = await client.get(v1.Deployment, name)
+    if not rolled_out(d, replicas):
+        return False
+    pods = await live_pods(client, f"app={name}")
+    return len(pods) == replicas and (not image or all(p.spec.containers[0].image == image for p in pods))
+
+
+async def _gone(client: Client, kind: type[M], name: str) -> bool:
+    try:
+        await client.get(kind, name)
+    except errors.NotFound:
+        return True
+    return False
+
+
+async def test_foreground_background_and_orphan_deletion_of_deployments(make_cluster) -> None:
+    _, client = await make_cluster(2)
+    for name in ("fg", "bg", "keep"):
+        await client.create(deployment(name, 2))
+    for name in ("fg", "bg", "keep"):
+        await eventually(lambda n=name: _rolled_out(client, n, 2), 30, f"{name} available")
+
+    # Foreground, with one pod held by a finalizer: the Deployment and its ReplicaSet wait for it.
+    [held, *_] = await live_pods(client, "app=fg")
+    held.metadata.finalizers.append("example.com/hold")
+    await client.update(held)
+    _, removed = await client.delete(v1.Deployment, "fg", propagation_policy="Foreground")
+    assert not removed
+
+    async def only_held_left() -> bool:
+        pods, _ = await client.list(v1.Pod, "default", "app=fg")
+        return [p.metadata.name for p in pods] == [held.metadata.name]
+    await eventually(only_held_left, 30, "every fg pod but the held one gone")
+    d = await client.get(v1.Deployment, "fg")
+    assert d.metadata.HasField("deletion_timestamp") and "foregroundDeletion" in d.metadata.finalizers
+    [rs] = [r for r in (await client.list(v1.ReplicaSet, "default", "app=fg"))[0]]
+    assert "foregroundDeletion" in rs.metadata.finalizers, "the replica set waits for its pods in turn"
+    pod = await client.get(v1.Pod, held.metadata.name)
+    pod.metadata.finalizers.remove("example.com/hold")
+    await client.update(pod)
+    await eventually(lambda: _gone(client, v1.Deployment, "fg"), 30, "the foreground delete to finish")
+    assert not (await client.list(v1.ReplicaSet, "default", "app=fg"))[0]
+
+    # Background: the Deployment goes at once, its ReplicaSet and pods after it.
+    _, removed = await client.delete(v1.Deployment, "bg")
+    assert removed
+    await eventually(lambda: _none(client, "app=bg"), 30, "bg's pods collected")
+    assert not (await client.list(v1.ReplicaSet, "default", "app=bg"))[0]
+
+    # Orphan: the ReplicaSet and its pods stay, without an owner.
+    await client.delete(v1.Deployment, "keep", propagation_policy="Orphan")
+    await eventually(lambda: _gone(client, v1.Deployment, "keep"), 30, "keep orphaned")
+    [rs] = (await client.list(v1.ReplicaSet, "default", "app=keep"))[0]
+    assert not rs.metadata.owner_references and len(await live_pods(client, "app=keep")) == 2
+
+
+async def test_a_rollout_whose_pods_never_become_ready_exceeds_its_progress_deadline(make_cluster) -> None:
+    _, client = await make_cluster(1)
+    d = deployment("slow", 2, surge=1, unavailable=0)
+    d.spec.progress_deadline_seconds = 2
+    await client.create(d)
+    await eventually(lambda: _rolled_out(client, "slow", 2), 30, "slow available")
+    # The new version crashes: its pod is never ready, and maxUnavailable 0 keeps both old ones.
+
+    async def crashing() -> bool:
+        current = await client.get(v1.Deployment, "slow")
+        current.spec.template.spec.containers[0].command[:] = ["sh", "-c", "exit 1"]
+        await client.update(current)
+        return True
+    await eventually(crashing, 10, "the new template")
+
+    async def exceeded() -> v1.DeploymentCondition | None:
+        current = await client.get(v1.Deployment, "slow")
+        cond = next((c for c in current.status.conditions if c.type == "Progressing"), None)
+        return cond if cond is not None and cond.reason == "ProgressDeadlineExceeded" else None
+    cond = await eventually(exceeded, 15, "ProgressDeadlineExceeded")
+    assert cond.status == "False" and cond.message.endswith("has timed out progressing.")
+    current = await client.get(v1.Deployment, "slow")
+    assert current.status.available_replicas == 2, "the old pods stay available"
+    r = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "podctl", "--server", client.target, "rollout", "status",
+                         "deployment/slow"],
+        capture_output=True, text=True, timeout=30)
+    assert (r.returncode, r.stderr.strip().splitlines()[-1]) == \
+        (1, 'error: deployment "slow" exceeded its progress deadline')
