@@ -129,19 +129,22 @@ class SimKubelets:
 class Sampler:
     """The Deployment's replicas over time: (t, ready, updated, available, replicas)."""
 
-    def __init__(self, read: Callable[[], Any], every: float = 0.05) -> None:
+    def __init__(self, read: Callable[[], Any], every: float = 0.01) -> None:
         self.read, self.every = read, every
         self.samples: list[tuple[float, int, int, int, int]] = []
         self.t0 = time.perf_counter()
 
     async def run(self) -> None:
         while True:
-            d = await self.read()
-            if d is not None:
-                s = d.status
-                self.samples.append((time.perf_counter() - self.t0, s.ready_replicas, s.updated_replicas,
-                                     s.available_replicas, s.replicas))
+            await self.sample()
             await asyncio.sleep(self.every)
+
+    async def sample(self) -> None:
+        d = await self.read()
+        if d is not None:
+            s = d.status
+            self.samples.append((time.perf_counter() - self.t0, s.ready_replicas, s.updated_replicas,
+                                 s.available_replicas, s.replicas))
 
 
 def done(d: v1.Deployment, replicas: int, image: str) -> bool:
@@ -217,6 +220,7 @@ async def _simulated(replicas: int, nodes: int) -> dict[str, Any]:
         rollout = time.perf_counter() - t0
         rollout_cpu = time.process_time() - cpu0
         sampling.cancel()
+        await sampler.sample()
         progress(f"  rolled out in {rollout:.2f}s")
         surge = max(s[4] for s in sampler.samples)
         least_available = min(s[3] for s in sampler.samples)
