@@ -282,7 +282,18 @@ async def _until(client: ApiClient, replicas: int, image: str, timeout: float) -
             return False
         pods, _ = await client.list(v1.Pod, "default", "app=nginx")
         return len(pods) == replicas
-    await wait_for(check, timeout, f"{replicas} pods of {image}", every=0.1)
+    try:
+        await wait_for(check, timeout, f"{replicas} pods of {image}", every=0.1)
+    except TimeoutError:
+        d = await client.get(v1.Deployment, "nginx-deployment")
+        pods, _ = await client.list(v1.Pod, "default", "app=nginx")
+        waiting = {c.state.waiting.reason for p in pods for c in p.status.container_statuses if c.state.waiting.reason}
+        progress(f"  stuck: status {d.status.replicas} replicas, {d.status.updated_replicas} updated, "
+                 f"{d.status.available_replicas} available; pods: "
+                 + ", ".join(f"{p.metadata.name} {p.status.phase} on {p.spec.node_name or '-'}"
+                             f"{' terminating' if p.metadata.HasField('deletion_timestamp') else ''}" for p in pods)
+                 + f"; waiting reasons {sorted(waiting)}")
+        raise
 
 
 def _docker(replicas: int) -> dict[str, Any]:
@@ -299,6 +310,9 @@ def _docker(replicas: int) -> dict[str, Any]:
                                agent_flags=("--pod-network", network, "--mirror", "compose/images/mirror.yaml"))
         try:
             return asyncio.run(_docker_flow(cluster.server_address, replicas))
+        except Exception:
+            progress(cluster.logs()[-8000:])
+            raise
         finally:
             cluster.stop()
             for i, node in enumerate(cluster.node_names):
