@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from podlab.v1 import objects_pb2 as podlab_dot_v1_dot_objects__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18podlab/v1/services.proto\x12\tpodlab.v1\x1a\x17podlab/v1/objects.proto\"\xed\x02\n\x06Object\x12\x1d\n\x03pod\x18\x01 \x01(\x0b\x32\x0e.podlab.v1.PodH\x00\x12\x1f\n\x04node\x18\x02 \x01(\x0b\x32\x0f.podlab.v1.NodeH\x00\x12)\n\tnamespace\x18\x03 \x01(\x0b\x32\x14.podlab.v1.NamespaceH\x00\x12*\n\nconfig_map\x18\x04 \x01(\x0b\x32\x14.podlab.v1.ConfigMapH\x00\x12#\n\x06secret\x18\x05 \x01(\x0b\x32\x11.podlab.v1.SecretH\x00\x12!\n\x05\x65vent\x18\x06 \x01(\x0b\x32\x10.podlab.v1.EventH\x00\x12!\n\x05lease\x18\x07 \x01(\x0b\x32\x10.podlab.v1.LeaseH\x00\x12,\n\x0breplica_set\x18\x08 \x01(\x0b\x32\x15.podlab.v1.ReplicaSetH\x00\x12+\n\ndeployment\x18\t \x01(\x0b\x32\x15.podlab.v1.DeploymentH\x00\x42\x06\n\x04kind\"2\n\rCreateRequest\x12!\n\x06object\x18\x01 \x01(\x0b\x32\x11.podlab.v1.Object\";\n\nGetRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\"^\n\x0bListRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x16\n\x0elabel_selector\x18\x03 \x01(\t\x12\x16\n\x0e\x66ield_selector\x18\x04 \x01(\t\"J\n\x0cListResponse\x12 \n\x05items\x18\x01 \x03(\x0b\x32\x11.podlab.v1.Object\x12\x18\n\x10resource_version\x18\x02 \x01(\t\"2\n\rUpdateRequest\x12!\n\x06object\x18\x01 \x01(\x0b\x32\x11.podlab.v1.Object\"\xa1\x01\n\rDeleteRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12!\n\x14grace_period_seconds\x18\x04 \x01(\x05H\x00\x88\x01\x01\x12\x0b\n\x03uid\x18\x05 \x01(\t\x12\x18\n\x10resource_version\x18\x06 \x01(\tB\x17\n\x15_grace_period_seconds\"D\n\x0e\x44\x65leteResponse\x12!\n\x06object\x18\x01 \x01(\x0b\x32\x11.podlab.v1.Object\x12\x0f\n\x07removed\x18\x02 \x01(\x08\"\x93\x01\n\x0cWatchRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x16\n\x0elabel_selector\x18\x03 \x01(\t\x12\x16\n\x0e\x66ield_selector\x18\x04 \x01(\t\x12\x18\n\x10resource_version\x18\x05 \x01(\t\x12\x18\n\x10\x62ookmark_seconds\x18\x06 \x01(\x05\"W\n\nWatchEvent\x12\x0c\n\x04type\x18\x01 \x01(\t\x12!\n\x06object\x18\x02 \x01(\x0b\x32\x11.podlab.v1.Object\x12\x18\n\x10resource_version\x18\x03 \x01(\t\"N\n\x0b\x42indRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0b\n\x03uid\x18\x03 \x01(\t\x12\x11\n\tnode_name\x18\x04 \x01(\t\"\x8c\x01\n\x0c\x45victRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12!\n\x14grace_period_seconds\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x0f\n\x07message\x18\x05 \x01(\tB\x17\n\x15_grace_period_seconds\"&\n\x11RenewLeaseRequest\x12\x11\n\tnode_name\x18\x01 \x01(\t\"+\n\x12RenewLeaseResponse\x12\x15\n\rrenew_time_ms\x18\x01 \x01(\x03\"\xda\x01\n\x0bLogsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tcontainer\x18\x03 \x01(\t\x12\x0e\n\x06\x66ollow\x18\x04 \x01(\x08\x12\x10\n\x08previous\x18\x05 \x01(\x08\x12\x17\n\ntail_lines\x18\x06 \x01(\x05H\x00\x88\x01\x01\x12\x12\n\ntimestamps\x18\x07 \x01(\x08\x12\x1a\n\rsince_seconds\x18\x08 \x01(\x05H\x01\x88\x01\x01\x12\x0b\n\x03uid\x18\t \x01(\tB\r\n\x0b_tail_linesB\x10\n\x0e_since_seconds\"\x18\n\x08LogChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"y\n\tExecStart\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tcontainer\x18\x03 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x04 \x03(\t\x12\r\n\x05stdin\x18\x05 \x01(\x08\x12\x0b\n\x03tty\x18\x06 \x01(\x08\x12\x0b\n\x03uid\x18\x07 \x01(\t\"-\n\x0cTerminalSize\x12\r\n\x05width\x18\x01 \x01(\x05\x12\x0e\n\x06height\x18\x02 \x01(\x05\"\x8e\x01\n\tExecInput\x12%\n\x05start\x18\x01 \x01(\x0b\x32\x14.podlab.v1.ExecStartH\x00\x12\x0f\n\x05stdin\x18\x02 \x01(\x0cH\x00\x12\x15\n\x0b\x63lose_stdin\x18\x03 \x01(\x08H\x00\x12)\n\x06resize\x18\x04 \x01(\x0b\x32\x17.podlab.v1.TerminalSizeH\x00\x42\x07\n\x05input\"O\n\nExecOutput\x12\x10\n\x06stdout\x18\x01 \x01(\x0cH\x00\x12\x10\n\x06stderr\x18\x02 \x01(\x0cH\x00\x12\x13\n\texit_code\x18\x03 \x01(\x05H\x00\x42\x08\n\x06output\"\x10\n\x0eVersionRequest\"8\n\x0fVersionResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x14\n\x0c\x65tcd_version\x18\x02 \x01(\t\"\x0e\n\x0cStatsRequest\"\x92\x01\n\x0e\x43ontainerStats\x12\x15\n\rpod_namespace\x18\x01 \x01(\t\x12\x10\n\x08pod_name\x18\x02 \x01(\t\x12\x0f\n\x07pod_uid\x18\x03 \x01(\t\x12\x11\n\tcontainer\x18\x04 \x01(\t\x12 \n\x18memory_working_set_bytes\x18\x05 \x01(\x03\x12\x11\n\tcpu_cores\x18\x06 \x01(\x01\"~\n\rStatsResponse\x12\x1e\n\x16memory_available_bytes\x18\x01 \x01(\x03\x12\x1e\n\x16nodefs_available_bytes\x18\x02 \x01(\x03\x12-\n\ncontainers\x18\x03 \x03(\x0b\x32\x19.podlab.v1.ContainerStats2\xfd\x05\n\x07\x43luster\x12\x35\n\x06\x43reate\x12\x18.podlab.v1.CreateRequest\x1a\x11.podlab.v1.Object\x12/\n\x03Get\x12\x15.podlab.v1.GetRequest\x1a\x11.podlab.v1.Object\x12\x37\n\x04List\x12\x16.podlab.v1.ListRequest\x1a\x17.podlab.v1.ListResponse\x12\x35\n\x06Update\x12\x18.podlab.v1.UpdateRequest\x1a\x11.podlab.v1.Object\x12;\n\x0cUpdateStatus\x12\x18.podlab.v1.UpdateRequest\x1a\x11.podlab.v1.Object\x12=\n\x06\x44\x65lete\x12\x18.podlab.v1.DeleteRequest\x1a\x19.podlab.v1.DeleteResponse\x12\x39\n\x05Watch\x12\x17.podlab.v1.WatchRequest\x1a\x15.podlab.v1.WatchEvent0\x01\x12\x31\n\x04\x42ind\x12\x16.podlab.v1.BindRequest\x1a\x11.podlab.v1.Object\x12\x33\n\x05\x45vict\x12\x17.podlab.v1.EvictRequest\x1a\x11.podlab.v1.Object\x12I\n\nRenewLease\x12\x1c.podlab.v1.RenewLeaseRequest\x1a\x1d.podlab.v1.RenewLeaseResponse\x12\x35\n\x04Logs\x12\x16.podlab.v1.LogsRequest\x1a\x13.podlab.v1.LogChunk0\x01\x12\x37\n\x04\x45xec\x12\x14.podlab.v1.ExecInput\x1a\x15.podlab.v1.ExecOutput(\x01\x30\x01\x12@\n\x07Version\x12\x19.podlab.v1.VersionRequest\x1a\x1a.podlab.v1.VersionResponse2\xb7\x01\n\tNodeAgent\x12\x35\n\x04Logs\x12\x16.podlab.v1.LogsRequest\x1a\x13.podlab.v1.LogChunk0\x01\x12\x37\n\x04\x45xec\x12\x14.podlab.v1.ExecInput\x1a\x15.podlab.v1.ExecOutput(\x01\x30\x01\x12:\n\x05Stats\x12\x17.podlab.v1.StatsRequest\x1a\x18.podlab.v1.StatsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18podlab/v1/services.proto\x12\tpodlab.v1\x1a\x17podlab/v1/objects.proto\"\xed\x02\n\x06Object\x12\x1d\n\x03pod\x18\x01 \x01(\x0b\x32\x0e.podlab.v1.PodH\x00\x12\x1f\n\x04node\x18\x02 \x01(\x0b\x32\x0f.podlab.v1.NodeH\x00\x12)\n\tnamespace\x18\x03 \x01(\x0b\x32\x14.podlab.v1.NamespaceH\x00\x12*\n\nconfig_map\x18\x04 \x01(\x0b\x32\x14.podlab.v1.ConfigMapH\x00\x12#\n\x06secret\x18\x05 \x01(\x0b\x32\x11.podlab.v1.SecretH\x00\x12!\n\x05\x65vent\x18\x06 \x01(\x0b\x32\x10.podlab.v1.EventH\x00\x12!\n\x05lease\x18\x07 \x01(\x0b\x32\x10.podlab.v1.LeaseH\x00\x12,\n\x0breplica_set\x18\x08 \x01(\x0b\x32\x15.podlab.v1.ReplicaSetH\x00\x12+\n\ndeployment\x18\t \x01(\x0b\x32\x15.podlab.v1.DeploymentH\x00\x42\x06\n\x04kind\"2\n\rCreateRequest\x12!\n\x06object\x18\x01 \x01(\x0b\x32\x11.podlab.v1.Object\";\n\nGetRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\"^\n\x0bListRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x16\n\x0elabel_selector\x18\x03 \x01(\t\x12\x16\n\x0e\x66ield_selector\x18\x04 \x01(\t\"J\n\x0cListResponse\x12 \n\x05items\x18\x01 \x03(\x0b\x32\x11.podlab.v1.Object\x12\x18\n\x10resource_version\x18\x02 \x01(\t\"2\n\rUpdateRequest\x12!\n\x06object\x18\x01 \x01(\x0b\x32\x11.podlab.v1.Object\"\xbd\x01\n\rDeleteRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12!\n\x14grace_period_seconds\x18\x04 \x01(\x05H\x00\x88\x01\x01\x12\x0b\n\x03uid\x18\x05 \x01(\t\x12\x18\n\x10resource_version\x18\x06 \x01(\t\x12\x1a\n\x12propagation_policy\x18\x07 \x01(\tB\x17\n\x15_grace_period_seconds\"D\n\x0e\x44\x65leteResponse\x12!\n\x06object\x18\x01 \x01(\x0b\x32\x11.podlab.v1.Object\x12\x0f\n\x07removed\x18\x02 \x01(\x08\"\x93\x01\n\x0cWatchRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x16\n\x0elabel_selector\x18\x03 \x01(\t\x12\x16\n\x0e\x66ield_selector\x18\x04 \x01(\t\x12\x18\n\x10resource_version\x18\x05 \x01(\t\x12\x18\n\x10\x62ookmark_seconds\x18\x06 \x01(\x05\"W\n\nWatchEvent\x12\x0c\n\x04type\x18\x01 \x01(\t\x12!\n\x06object\x18\x02 \x01(\x0b\x32\x11.podlab.v1.Object\x12\x18\n\x10resource_version\x18\x03 \x01(\t\"N\n\x0b\x42indRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0b\n\x03uid\x18\x03 \x01(\t\x12\x11\n\tnode_name\x18\x04 \x01(\t\"\x8c\x01\n\x0c\x45victRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12!\n\x14grace_period_seconds\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x0f\n\x07message\x18\x05 \x01(\tB\x17\n\x15_grace_period_seconds\"&\n\x11RenewLeaseRequest\x12\x11\n\tnode_name\x18\x01 \x01(\t\"+\n\x12RenewLeaseResponse\x12\x15\n\rrenew_time_ms\x18\x01 \x01(\x03\"\xda\x01\n\x0bLogsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tcontainer\x18\x03 \x01(\t\x12\x0e\n\x06\x66ollow\x18\x04 \x01(\x08\x12\x10\n\x08previous\x18\x05 \x01(\x08\x12\x17\n\ntail_lines\x18\x06 \x01(\x05H\x00\x88\x01\x01\x12\x12\n\ntimestamps\x18\x07 \x01(\x08\x12\x1a\n\rsince_seconds\x18\x08 \x01(\x05H\x01\x88\x01\x01\x12\x0b\n\x03uid\x18\t \x01(\tB\r\n\x0b_tail_linesB\x10\n\x0e_since_seconds\"\x18\n\x08LogChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"y\n\tExecStart\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tcontainer\x18\x03 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x04 \x03(\t\x12\r\n\x05stdin\x18\x05 \x01(\x08\x12\x0b\n\x03tty\x18\x06 \x01(\x08\x12\x0b\n\x03uid\x18\x07 \x01(\t\"-\n\x0cTerminalSize\x12\r\n\x05width\x18\x01 \x01(\x05\x12\x0e\n\x06height\x18\x02 \x01(\x05\"\x8e\x01\n\tExecInput\x12%\n\x05start\x18\x01 \x01(\x0b\x32\x14.podlab.v1.ExecStartH\x00\x12\x0f\n\x05stdin\x18\x02 \x01(\x0cH\x00\x12\x15\n\x0b\x63lose_stdin\x18\x03 \x01(\x08H\x00\x12)\n\x06resize\x18\x04 \x01(\x0b\x32\x17.podlab.v1.TerminalSizeH\x00\x42\x07\n\x05input\"O\n\nExecOutput\x12\x10\n\x06stdout\x18\x01 \x01(\x0cH\x00\x12\x10\n\x06stderr\x18\x02 \x01(\x0cH\x00\x12\x13\n\texit_code\x18\x03 \x01(\x05H\x00\x42\x08\n\x06output\"\x10\n\x0eVersionRequest\"8\n\x0fVersionResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x14\n\x0c\x65tcd_version\x18\x02 \x01(\t\"\x0e\n\x0cStatsRequest\"\x92\x01\n\x0e\x43ontainerStats\x12\x15\n\rpod_namespace\x18\x01 \x01(\t\x12\x10\n\x08pod_name\x18\x02 \x01(\t\x12\x0f\n\x07pod_uid\x18\x03 \x01(\t\x12\x11\n\tcontainer\x18\x04 \x01(\t\x12 \n\x18memory_working_set_bytes\x18\x05 \x01(\x03\x12\x11\n\tcpu_cores\x18\x06 \x01(\x01\"~\n\rStatsResponse\x12\x1e\n\x16memory_available_bytes\x18\x01 \x01(\x03\x12\x1e\n\x16nodefs_available_bytes\x18\x02 \x01(\x03\x12-\n\ncontainers\x18\x03 \x03(\x0b\x32\x19.podlab.v1.ContainerStats2\xfd\x05\n\x07\x43luster\x12\x35\n\x06\x43reate\x12\x18.podlab.v1.CreateRequest\x1a\x11.podlab.v1.Object\x12/\n\x03Get\x12\x15.podlab.v1.GetRequest\x1a\x11.podlab.v1.Object\x12\x37\n\x04List\x12\x16.podlab.v1.ListRequest\x1a\x17.podlab.v1.ListResponse\x12\x35\n\x06Update\x12\x18.podlab.v1.UpdateRequest\x1a\x11.podlab.v1.Object\x12;\n\x0cUpdateStatus\x12\x18.podlab.v1.UpdateRequest\x1a\x11.podlab.v1.Object\x12=\n\x06\x44\x65lete\x12\x18.podlab.v1.DeleteRequest\x1a\x19.podlab.v1.DeleteResponse\x12\x39\n\x05Watch\x12\x17.podlab.v1.WatchRequest\x1a\x15.podlab.v1.WatchEvent0\x01\x12\x31\n\x04\x42ind\x12\x16.podlab.v1.BindRequest\x1a\x11.podlab.v1.Object\x12\x33\n\x05\x45vict\x12\x17.podlab.v1.EvictRequest\x1a\x11.podlab.v1.Object\x12I\n\nRenewLease\x12\x1c.podlab.v1.RenewLeaseRequest\x1a\x1d.podlab.v1.RenewLeaseResponse\x12\x35\n\x04Logs\x12\x16.podlab.v1.LogsRequest\x1a\x13.podlab.v1.LogChunk0\x01\x12\x37\n\x04\x45xec\x12\x14.podlab.v1.ExecInput\x1a\x15.podlab.v1.ExecOutput(\x01\x30\x01\x12@\n\x07Version\x12\x19.podlab.v1.VersionRequest\x1a\x1a.podlab.v1.VersionResponse2\xb7\x01\n\tNodeAgent\x12\x35\n\x04Logs\x12\x16.podlab.v1.LogsRequest\x1a\x13.podlab.v1.LogChunk0\x01\x12\x37\n\x04\x45xec\x12\x14.podlab.v1.ExecInput\x1a\x15.podlab.v1.ExecOutput(\x01\x30\x01\x12:\n\x05Stats\x12\x17.podlab.v1.StatsRequest\x1a\x18.podlab.v1.StatsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,45 +45,45 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPDATEREQUEST']._serialized_start=717
   _globals['_UPDATEREQUEST']._serialized_end=767
   _globals['_DELETEREQUEST']._serialized_start=770
-  _globals['_DELETEREQUEST']._serialized_end=931
-  _globals['_DELETERESPONSE']._serialized_start=933
-  _globals['_DELETERESPONSE']._serialized_end=1001
-  _globals['_WATCHREQUEST']._serialized_start=1004
-  _globals['_WATCHREQUEST']._serialized_end=1151
-  _globals['_WATCHEVENT']._serialized_start=1153
-  _globals['_WATCHEVENT']._serialized_end=1240
-  _globals['_BINDREQUEST']._serialized_start=1242
-  _globals['_BINDREQUEST']._serialized_end=1320
-  _globals['_EVICTREQUEST']._serialized_start=1323
-  _globals['_EVICTREQUEST']._serialized_end=1463
-  _globals['_RENEWLEASEREQUEST']._serialized_start=1465
-  _globals['_RENEWLEASEREQUEST']._serialized_end=1503
-  _globals['_RENEWLEASERESPONSE']._serialized_start=1505
-  _globals['_RENEWLEASERESPONSE']._serialized_end=1548
-  _globals['_LOGSREQUEST']._serialized_start=1551
-  _globals['_LOGSREQUEST']._serialized_end=1769
-  _globals['_LOGCHUNK']._serialized_start=1771
-  _globals['_LOGCHUNK']._serialized_end=1795
-  _globals['_EXECSTART']._serialized_start=1797
-  _globals['_EXECSTART']._serialized_end=1918
-  _globals['_TERMINALSIZE']._serialized_start=1920
-  _globals['_TERMINALSIZE']._serialized_end=1965
-  _globals['_EXECINPUT']._serialized_start=1968
-  _globals['_EXECINPUT']._serialized_end=2110
-  _globals['_EXECOUTPUT']._serialized_start=2112
-  _globals['_EXECOUTPUT']._serialized_end=2191
-  _globals['_VERSIONREQUEST']._serialized_start=2193
-  _globals['_VERSIONREQUEST']._serialized_end=2209
-  _globals['_VERSIONRESPONSE']._serialized_start=2211
-  _globals['_VERSIONRESPONSE']._serialized_end=2267
-  _globals['_STATSREQUEST']._serialized_start=2269
-  _globals['_STATSREQUEST']._serialized_end=2283
-  _globals['_CONTAINERSTATS']._serialized_start=2286
-  _globals['_CONTAINERSTATS']._serialized_end=2432
-  _globals['_STATSRESPONSE']._serialized_start=2434
-  _globals['_STATSRESPONSE']._serialized_end=2560
-  _globals['_CLUSTER']._serialized_start=2563
-  _globals['_CLUSTER']._serialized_end=3328
-  _globals['_NODEAGENT']._serialized_start=3331
-  _globals['_NODEAGENT']._serialized_end=3514
+  _globals['_DELETEREQUEST']._serialized_end=959
+  _globals['_DELETERESPONSE']._serialized_start=961
+  _globals['_DELETERESPONSE']._serialized_end=1029
+  _globals['_WATCHREQUEST']._serialized_start=1032
+  _globals['_WATCHREQUEST']._serialized_end=1179
+  _globals['_WATCHEVENT']._serialized_start=1181
+  _globals['_WATCHEVENT']._serialized_end=1268
+  _globals['_BINDREQUEST']._serialized_start=1270
+  _globals['_BINDREQUEST']._serialized_end=1348
+  _globals['_EVICTREQUEST']._serialized_start=1351
+  _globals['_EVICTREQUEST']._serialized_end=1491
+  _globals['_RENEWLEASEREQUEST']._serialized_start=1493
+  _globals['_RENEWLEASEREQUEST']._serialized_end=1531
+  _globals['_RENEWLEASERESPONSE']._serialized_start=1533
+  _globals['_RENEWLEASERESPONSE']._serialized_end=1576
+  _globals['_LOGSREQUEST']._serialized_start=1579
+  _globals['_LOGSREQUEST']._serialized_end=1797
+  _globals['_LOGCHUNK']._serialized_start=1799
+  _globals['_LOGCHUNK']._serialized_end=1823
+  _globals['_EXECSTART']._serialized_start=1825
+  _globals['_EXECSTART']._serialized_end=1946
+  _globals['_TERMINALSIZE']._serialized_start=1948
+  _globals['_TERMINALSIZE']._serialized_end=1993
+  _globals['_EXECINPUT']._serialized_start=1996
+  _globals['_EXECINPUT']._serialized_end=2138
+  _globals['_EXECOUTPUT']._serialized_start=2140
+  _globals['_EXECOUTPUT']._serialized_end=2219
+  _globals['_VERSIONREQUEST']._serialized_start=2221
+  _globals['_VERSIONREQUEST']._serialized_end=2237
+  _globals['_VERSIONRESPONSE']._serialized_start=2239
+  _globals['_VERSIONRESPONSE']._serialized_end=2295
+  _globals['_STATSREQUEST']._serialized_start=2297
+  _globals['_STATSREQUEST']._serialized_end=2311
+  _globals['_CONTAINERSTATS']._serialized_start=2314
+  _globals['_CONTAINERSTATS']._serialized_end=2460
+  _globals['_STATSRESPONSE']._serialized_start=2462
+  _globals['_STATSRESPONSE']._serialized_end=2588
+  _globals['_CLUSTER']._serialized_start=2591
+  _globals['_CLUSTER']._serialized_end=3356
+  _globals['_NODEAGENT']._serialized_start=3359
+  _globals['_NODEAGENT']._serialized_end=3542
 # @@protoc_insertion_point(module_scope)

@@ -137,6 +137,24 @@ async def test_delete_precondition_on_uid(world) -> None:
     assert reply.status == 409
 
 
+async def test_delete_options_carry_the_propagation_policy_and_the_deprecated_orphan_flag(world) -> None:
+    _, http = world
+    cms = "/api/v1/namespaces/default/configmaps"
+    for name in ("a", "b", "c"):
+        await http.post(cms, json={"metadata": {"name": name, "finalizers": ["example.com/hold"]}})
+    marked = await (await http.delete(f"{cms}/a", json={"propagationPolicy": "Foreground"})).json()
+    assert marked["metadata"]["finalizers"] == ["example.com/hold", "foregroundDeletion"]
+    marked = await (await http.delete(f"{cms}/b", params={"propagationPolicy": "Orphan"})).json()
+    assert marked["metadata"]["finalizers"] == ["example.com/hold", "orphan"]
+    both = await http.delete(f"{cms}/c", json={"orphanDependents": True, "propagationPolicy": "Orphan"})
+    assert both.status == 422
+    assert (await both.json())["message"] == ('The DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: '
+                                              'Invalid value: "Orphan": orphanDependents and deletionPropagation '
+                                              'cannot be both set')
+    marked = await (await http.delete(f"{cms}/c", json={"orphanDependents": True})).json()
+    assert marked["metadata"]["finalizers"] == ["example.com/hold", "orphan"]
+
+
 async def test_table_has_kubectls_pod_columns_and_wide_ones_at_priority_one(world) -> None:
     _, http = world
     await http.post(PODS, json=pod())
