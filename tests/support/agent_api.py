@@ -58,8 +58,9 @@ class AgentApi(InMemoryApi):
 
     async def delete(self, kind: KindRef, name: str, namespace: str = "",
                      grace_period_seconds: int | None = None, uid: str = "",
-                     resource_version: str = "") -> tuple[Message, bool]:
-        obj, deleted = await super().delete(kind, name, namespace, grace_period_seconds, uid, resource_version)
+                     resource_version: str = "", propagation_policy: str = "") -> tuple[Message, bool]:
+        obj, deleted = await super().delete(kind, name, namespace, grace_period_seconds, uid, resource_version,
+                                            propagation_policy)
         if deleted:
             self.deleted.append((meta(obj).namespace, name))
         return obj, deleted
