@@ -130,9 +130,7 @@ async def apply(request: web.Request, registry: Registry, kind: Kind, name: str,
     if content_type not in PATCH_TYPES:
         raise UnsupportedMediaType(f"the body of the request was in an unknown format - accepted media types "
                                    f"include: {', '.join(PATCH_TYPES)}")
-    raw = await request.content.read(codec.MAX_BODY + 1)
-    if len(raw) > codec.MAX_BODY:
-        raise errors.RequestEntityTooLarge("the request is too large: limit is 3145728 bytes")
+    raw = await codec.read_raw(request)
     try:
         patch = json.loads(raw)
     except ValueError as err:

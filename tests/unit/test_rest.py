@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -117,6 +118,20 @@ async def test_bad_bodies_are_refused_and_nothing_is_stored(world, body: bytes, 
     assert (await reply.json())["kind"] == "Status"
     assert fake.pods() == []
     assert (await http.get("/healthz")).status == 200
+
+
+async def test_yaml_bodies_are_read_and_a_yaml_alias_bomb_is_refused(world) -> None:
+    fake, http = world
+    yaml_pod = b"apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: c, image: nginx}]\n"
+    created = await http.post(PODS, data=yaml_pod, headers={"Content-Type": "application/yaml"})
+    assert created.status == 201, await created.text()
+    bomb = (Path(__file__).parent / "manifests" / "invalid" / "billion-laughs.yaml").read_bytes()
+    reply = await http.post("/api/v1/namespaces/default/configmaps", data=bomb,
+                            headers={"Content-Type": "application/yaml"})
+    status = await reply.json()
+    assert (reply.status, status["reason"]) == (400, "BadRequest")
+    assert status["message"] == "error converting YAML to JSON: yaml: document contains excessive aliasing"
+    assert fake.objects(v1.ConfigMap) == [] and [p.metadata.name for p in fake.pods()] == ["web"]
 
 
 async def test_update_conflicts_on_a_stale_resource_version(world) -> None:
@@ -354,7 +369,7 @@ async def test_a_protobuf_body_from_a_typed_client_is_read_like_json(world) -> N
     garbage = await http.post("/api/v1/namespaces/default/secrets", data=b"k8s\x00\xff\xff",
                               headers={"Content-Type": k8sproto.CONTENT_TYPE})
     assert garbage.status == 400
-    other = await http.post(PODS, data=b"{}", headers={"Content-Type": "application/yaml"})
+    other = await http.post(PODS, data=b"{}", headers={"Content-Type": "text/plain"})
     assert other.status == 415
 
 
