@@ -29,8 +29,9 @@ from podlab.validation import FieldError, show
 
 SUFFIXES = (".yaml", ".yml", ".json")
 _BY_VERSION_KIND = {(k.api_version, k.name): k for k in KINDS}
-# Map fields whose values are Kubernetes quantities: YAML writes `cpu: 1` as a number.
-_QUANTITY_FIELDS = {
+# Fields whose values (or map values) are Kubernetes quantities: YAML writes `cpu: 1` as a number;
+# Kubernetes' protobuf sends a Quantity message (controlplane.rest.k8sproto).
+QUANTITY_FIELDS = {
     ("podlab.v1.ResourceRequirements", "limits"), ("podlab.v1.ResourceRequirements", "requests"),
     ("podlab.v1.NodeStatus", "capacity"), ("podlab.v1.NodeStatus", "allocatable"),
     ("podlab.v1.EmptyDirVolumeSource", "size_limit"),
@@ -243,7 +244,7 @@ def _message(value: Any, desc: Descriptor, path: str, out: _Decode) -> dict[str,
 
 
 def _field(value: Any, fd: FieldDescriptor, owner: Descriptor, path: str, out: _Decode) -> Any:
-    quantity = (owner.full_name, fd.name) in _QUANTITY_FIELDS
+    quantity = (owner.full_name, fd.name) in QUANTITY_FIELDS
     if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
         if not isinstance(value, dict):
             out.wrong(path, value, "must be an object")

@@ -413,3 +413,26 @@ def test_a_kind_without_printer_columns_gets_kubernetes_default_table() -> None:
     t = tables.table(widgets, [v1.ConfigMap(metadata=v1.ObjectMeta(name="w"))], "7")
     assert [c["name"] for c in t["columnDefinitions"]] == ["NAME", "AGE"]
     assert t["rows"][0]["cells"][0] == "w"
+
+
+async def test_every_kind_reads_as_protobuf_with_kubernetes_nesting_quantities_and_int_or_string(world) -> None:
+    fake, http = world
+    w = k8sproto._CLASSES
+    assert {k.name for k in KINDS} <= set(w)
+    probe = w["Probe"](handler=w["InlineProbeProbeHandler"](
+        httpGet=w["HTTPGetAction"](path="/", port=w["IntOrString"](type=1, strVal="http"))), periodSeconds=3)
+    container = w["Container"](name="c", image="nginx", livenessProbe=probe,
+                               ports=[w["ContainerPort"](name="http", containerPort=80)],
+                               resources=w["ResourceRequirements"](limits={"cpu": w["Quantity"](string="500m")}))
+    volume = w["Volume"](name="cfg", volumeSource=w["InlineVolumeVolumeSource"](configMap=w["ConfigMapVolumeSource"](
+        localObjectReference=w["InlineConfigMapVolumeSourceLocalObjectReference"](name="app-config"))))
+    pod = w["Pod"](metadata=w["ObjectMeta"](name="wire", creationTimestamp=w["Time"]()),
+                   spec=w["PodSpec"](containers=[container], volumes=[volume]))
+    envelope = w["Unknown"](typeMeta=w["TypeMeta"](apiVersion="v1", kind="Pod"), raw=pod.SerializeToString())
+    reply = await http.post(PODS, data=k8sproto.MAGIC + envelope.SerializeToString(),
+                            headers={"Content-Type": k8sproto.CONTENT_TYPE})
+    assert reply.status == 201, await reply.text()
+    (stored,) = fake.pods()
+    c = stored.spec.containers[0]
+    assert (c.liveness_probe.http_get.port.string_value, c.liveness_probe.period_seconds) == ("http", 3)
+    assert c.resources.limits["cpu"] == "500m" and stored.spec.volumes[0].config_map.name == "app-config"
