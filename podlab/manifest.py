@@ -440,8 +440,19 @@ def load_path(path: str) -> list[tuple[str, Message]]:
 # ---------------------------------------------------------------- message -> dict, YAML, JSON
 
 
+# Fields Kubernetes' Go types print even when zero (no `omitempty`) and its typed clients require
+# (the official Python client refuses a ContainerStatus without restartCount or imageID).
+_ALWAYS_PRINTED: dict[str, dict[str, Any]] = {
+    "podlab.v1.ContainerStatus": {"name": "", "ready": False, "restartCount": 0, "image": "", "imageID": ""},
+    "podlab.v1.ContainerStateTerminated": {"exitCode": 0},
+    "podlab.v1.ReplicaSetStatus": {"replicas": 0},
+}
+
+
 def _tidy(data: dict[str, Any], desc: Descriptor) -> None:
-    """Kubernetes' look for MessageToDict output: whole-second times, integer ports."""
+    """Kubernetes' look for MessageToDict output: whole-second times, integer ports, required zeros."""
+    for key, zero in _ALWAYS_PRINTED.get(desc.full_name, {}).items():
+        data.setdefault(key, zero)
     fields = _fields(desc)
     for key, value in data.items():
         fd = fields.get(key)
