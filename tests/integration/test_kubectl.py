@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -15,29 +14,13 @@ import pytest
 from podlab.pki import ClusterPki
 from tests.conftest import require_tier
 from tests.integration.conftest import wipe
+from tests.support.kubectl import Kubectl
 from tests.support.procs import ControlPlane, Etcd, wait_for
 
 MANIFESTS = Path(__file__).parents[1] / "unit" / "manifests"
 HELLO = MANIFESTS / "seed003-hello-world-pod.yaml"
 NGINX = MANIFESTS / "seed003-nginx.yaml"
 INVALID = MANIFESTS / "invalid" / "seed003-error-pod.yaml"
-
-
-@dataclass
-class Kubectl:
-    binary: str
-    env: dict[str, str]
-
-    def run(self, *args: str, check: bool = True, timeout: float = 30,
-            env_extra: dict[str, str] | None = None, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([self.binary, *args], env={**self.env, **(env_extra or {})}, capture_output=True,
-                              text=True, timeout=timeout, input=input_text)
-        if check and done.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({done.returncode}): {done.stderr}")
-        return done
-
-    def out(self, *args: str) -> str:
-        return self.run(*args).stdout
 
 
 def kubectl_for(control_plane: ControlPlane, home: Path) -> Kubectl:
