@@ -19,7 +19,7 @@ from podlab.client import Client
 from podlab.v1 import objects_pb2 as v1
 from tests.support.procs import ControlPlane
 
-BOMB = Path(__file__).parents[1] / "unit" / "manifests" / "invalid" / "billion-laughs.yaml"
+BOMB = Path(__file__).parents[1] / "unit" / "hostile" / "billion-laughs.yaml"
 PODS = "/api/v1/namespaces/default/pods"
 CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
 MIB = 1024 * 1024

@@ -246,7 +246,7 @@ def test_multiline_strings_dump_as_literal_blocks() -> None:
 
 # -- aliases (CVE-2019-11253: "billion laughs" in YAML) ---------------------------------------
 
-BOMB = MANIFESTS / "invalid" / "billion-laughs.yaml"
+BOMB = MANIFESTS.parent / "hostile" / "billion-laughs.yaml"
 
 
 def test_a_billion_laughs_manifest_is_refused_before_it_expands() -> None:

@@ -723,7 +723,7 @@ def test_custom_columns_file_with_unmatched_headers_is_an_error(fake: Fake, tmp_
 def test_apply_of_a_yaml_alias_bomb_is_refused_in_bounded_memory() -> None:
     # A separate process under a 1 GiB address-space limit: before the loader's alias budget, this
     # 446-byte file grew podctl to gigabytes.
-    bomb = Path(__file__).parent / "manifests" / "invalid" / "billion-laughs.yaml"
+    bomb = Path(__file__).parent / "hostile" / "billion-laughs.yaml"
 
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))

@@ -125,7 +125,7 @@ async def test_yaml_bodies_are_read_and_a_yaml_alias_bomb_is_refused(world) -> N
     yaml_pod = b"apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: c, image: nginx}]\n"
     created = await http.post(PODS, data=yaml_pod, headers={"Content-Type": "application/yaml"})
     assert created.status == 201, await created.text()
-    bomb = (Path(__file__).parent / "manifests" / "invalid" / "billion-laughs.yaml").read_bytes()
+    bomb = (Path(__file__).parent / "hostile" / "billion-laughs.yaml").read_bytes()
     reply = await http.post("/api/v1/namespaces/default/configmaps", data=bomb,
                             headers={"Content-Type": "application/yaml"})
     status = await reply.json()
