@@ -31,6 +31,7 @@ from google.protobuf.message import Message
 from nodeagent.backoff import CrashBackoff
 from nodeagent.clock import SYSTEM_CLOCK, Clock
 from nodeagent.config import AgentConfig
+from nodeagent.env import service_env
 from nodeagent.eviction import SignalSource
 from nodeagent.fence_beacon import beacon_path
 from nodeagent.heartbeat import Heartbeat
@@ -91,7 +92,8 @@ class NodeAgent:
             node_name=self.node_name, host_ip=config.host_ip, runtime=runtime,
             volumes=self.volumes, probes=self.probes, api=self.pod_api,
             backoff=CrashBackoff(config.backoff_base, config.backoff_cap),
-            allocatable=self.allocatable, fenced=lambda: self.fenced,
+            allocatable=self.allocatable, service_env=service_env(config.kubernetes_service),
+            fenced=lambda: self.fenced,
             resync_period=config.resync_period, recorder=self.recorder, clock=clock)
         self.pressure = PodPressure(config, runtime, self.workers)
         self.eviction = self.pressure.manager(signals, self._pressure_changed)

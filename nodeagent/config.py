@@ -24,6 +24,8 @@ def _host_memory_bytes() -> int:
 @dataclass
 class AgentConfig:
     server: str = DEFAULT_SERVER
+    # HOST:PORT at which pods reach the Kubernetes API (their KUBERNETES_SERVICE_* variables); "" for none
+    kubernetes_service: str = ""
     node_name: str = field(default_factory=socket.gethostname)
     listen: str = "0.0.0.0:7450"
     advertise: str = ""
@@ -106,6 +108,9 @@ def _node_flags(p: argparse.ArgumentParser) -> None:
     """Who the node is, where it listens, how it runs containers, what it offers."""
     p.add_argument("--server", default=os.environ.get(ENV_SERVER, DEFAULT_SERVER),
                    help="API server HOST:PORT (env PODLAB_SERVER)")
+    p.add_argument("--kubernetes-service", default=os.environ.get("PODLAB_KUBERNETES_SERVICE", ""),
+                   help="HOST:PORT at which pods reach the Kubernetes API, given to every container as "
+                        "KUBERNETES_SERVICE_HOST/PORT (env PODLAB_KUBERNETES_SERVICE)")
     p.add_argument("--node-name", default=os.environ.get("PODLAB_NODE_NAME", socket.gethostname()))
     p.add_argument("--listen", default="0.0.0.0:7450", help="gRPC listen address")
     p.add_argument("--advertise", default="", help="HOST:PORT published as agentEndpoint")

@@ -221,7 +221,8 @@ async def _statuses(request: web.Request, handler: Handler) -> web.StreamRespons
     except web.HTTPException as err:
         if err.status < 400:
             raise
-        cls: type[errors.ApiError] = {404: errors.NotFound, 405: MethodNotAllowed}.get(err.status, errors.BadRequest)
+        cls: type[errors.ApiError] = {404: errors.NotFound, 405: MethodNotAllowed,
+                                      413: errors.RequestEntityTooLarge}.get(err.status, errors.BadRequest)
         return error_response(cls(err.reason))
     except Exception:
         log.exception("internal error serving %s %s", request.method, request.path)
@@ -231,7 +232,7 @@ async def _statuses(request: web.Request, handler: Handler) -> web.StreamRespons
 
 def make_app(api: Api, bookmark_seconds: float = BOOKMARK_SECONDS) -> web.Application:
     """The aiohttp application serving the Kubernetes API over `api`; watch bookmarks every `bookmark_seconds`."""
-    app = web.Application(middlewares=[_statuses], client_max_size=codec.MAX_BODY)
+    app = web.Application(middlewares=[_statuses], client_max_size=codec.MAX_BODY + 1)
     app[API_KEY] = api
     resources = Resources(api, bookmark_seconds)
 

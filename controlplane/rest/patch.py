@@ -107,7 +107,8 @@ def _merge_list(current: Any, patch: list[Any], key: str) -> list[Any]:
     return items
 
 
-def _apply(doc: dict[str, Any], patch: Any, content_type: str) -> Any:
+def apply_patch(doc: dict[str, Any], patch: Any, content_type: str) -> Any:
+    """`patch` (of `content_type`, one of PATCH_TYPES) applied to the JSON `doc`; raises BadRequest or Invalid."""
     if content_type == JSON_PATCH:
         if not isinstance(patch, list):
             raise errors.BadRequest("a JSON patch must be a list of operations")
@@ -130,16 +131,14 @@ async def apply(request: web.Request, registry: Registry, kind: Kind, name: str,
     if content_type not in PATCH_TYPES:
         raise UnsupportedMediaType(f"the body of the request was in an unknown format - accepted media types "
                                    f"include: {', '.join(PATCH_TYPES)}")
-    raw = await request.content.read(codec.MAX_BODY + 1)
-    if len(raw) > codec.MAX_BODY:
-        raise errors.RequestEntityTooLarge("the request is too large: limit is 3145728 bytes")
+    raw = await codec.read_raw(request)
     try:
         patch = json.loads(raw)
     except ValueError as err:
         raise errors.BadRequest(f"the body of the request was in an unknown format: {err}") from None
     for _ in range(RETRIES):
         current = await registry.get(kind, name, namespace)
-        patched = _apply(codec.encode(current), patch, content_type)
+        patched = apply_patch(codec.encode(current), patch, content_type)
         if not isinstance(patched, dict):
             raise errors.BadRequest("the patched object is not a JSON object")
         md = patched.get("metadata")

@@ -1,4 +1,4 @@
-"""The pod-only subresources that are verbs or streams, not objects: binding, eviction, log, exec.
+"""The subresources that are verbs or streams, not objects: pods' binding, eviction, log, exec; scale.
 
 A table keyed by (resource, subresource), as Kubernetes' storage map is,
 so the router never asks which kind it serves. Each entry names the HTTP
@@ -17,6 +17,7 @@ from aiohttp import web
 from controlplane.api import Api
 from controlplane.rest import codec
 from controlplane.rest.remotecommand import serve_exec
+from controlplane.rest.scale import SCALABLE, serve_scale
 from podlab import errors
 from podlab.v1 import services_pb2 as api_pb
 
@@ -45,6 +46,7 @@ class Subresource:
     verbs: tuple[str, ...]
     # Returns a response, or None for "done": 201 with a Success Status.
     handle: Callable[[Call], Awaitable[web.StreamResponse | None]]
+    group_version: str = ""  # discovery's group/version of `kind` when it is not the parent's ("autoscaling/v1")
 
 
 def _grace(options: Any) -> int | None:
@@ -118,4 +120,7 @@ SUBRESOURCES: dict[tuple[str, str], Subresource] = {
     ("pods", "log"): Subresource(("GET",), "Pod", ("get",), _log),
     # kubectl's WebSocket exec is a GET; the SPDY one it falls back to was a POST.
     ("pods", "exec"): Subresource(("GET", "POST"), "PodExecOptions", ("create", "get"), _exec),
+    **{(plural, "scale"): Subresource(("GET", "PUT", "PATCH"), "Scale", ("get", "patch", "update"), serve_scale,
+                                      "autoscaling/v1")
+       for plural in SCALABLE},
 }

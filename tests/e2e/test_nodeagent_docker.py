@@ -303,3 +303,22 @@ def test_a_leftover_container_holding_the_sandbox_name_is_replaced(docker_kit: D
         for c in client.containers.list(all=True, filters={"label": "io.podlab.test=leftover"}):
             c.remove(force=True)
         client.close()
+
+
+def test_kubernetes_command_demo_prints_its_hostname_and_the_apis_service_url(docker_kit: DockerKit,
+                                                                              tmp_path: Path) -> None:
+    # Kubernetes' "Define a Command and Arguments for a Container" example, verbatim.
+    manifest = {"metadata": {"name": "command-demo", "labels": {"purpose": "demonstrate-command"}},
+                "spec": {"containers": [{"name": "command-demo-container", "image": "debian",
+                                         "command": ["printenv"], "args": ["HOSTNAME", "KUBERNETES_PORT"]}],
+                         "restartPolicy": "OnFailure"}}
+
+    async def body() -> None:
+        node = docker_kit.node("svc")
+        async with running_agent(docker_kit, node, tmp_path, kubernetes_service="10.244.255.10:443") \
+                as (cluster, rt, _):
+            pod = await cluster.add_pod(pod_from(manifest), node)
+            await wait_phase(cluster, "command-demo", "Succeeded")
+            assert await logs_of(rt, pod.metadata.uid, "command-demo-container") == \
+                "command-demo\ntcp://10.244.255.10:443\n"
+    run_async(body())
