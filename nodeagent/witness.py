@@ -11,8 +11,9 @@ write replacements, never on silence:
 - or peers confirm it (UNREACHABLE here, and over the agents' own gRPC,
   `NodeAgent.Witness`, other agents say their latest renewal failed too and
   they have not renewed since this node's renewals began failing): with this
-  node, a strict majority of the nodes known (Ready when the API was last
-  seen) cannot reach the control plane, and at least one peer said so.
+  node, a strict majority of the nodes known (the Node objects listed while
+  the API answered) cannot reach the control plane, and at least one peer
+  said so.
 
 A peer that *has* renewed since this node began failing vetoes the hold: the
 control plane is up for someone, so this node is the one cut off. A peer that
@@ -44,12 +45,20 @@ import grpc
 
 from nodeagent.fence_beacon import STORAGE_UNAVAILABLE
 from podlab.client import open_channel
-from podlab.podutil import is_node_ready
 from podlab.v1 import objects_pb2 as v1
 from podlab.v1 import services_pb2 as api
 from podlab.v1 import services_pb2_grpc as rpc
 
 log = logging.getLogger("podlab.nodeagent")
+
+# gRPC's reconnect back-off grows to two minutes by default: after a 30 s outage an agent's
+# channel would try again seconds after the control plane is back, and its node could be
+# declared lost meanwhile. An agent's channels (to the API and to its peers) retry within 1 s.
+RECONNECT_OPTIONS: list[tuple[str, object]] = [
+    ("grpc.initial_reconnect_backoff_ms", 250),
+    ("grpc.min_reconnect_backoff_ms", 250),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+]
 
 
 @dataclass(frozen=True)
@@ -119,14 +128,15 @@ class Witnesses:
         self.node_name = node_name
         self.timeout = timeout
         self.clock = clock or time.monotonic
-        self.endpoints: dict[str, str] = {}  # node name -> agent endpoint (other Ready nodes)
+        self.endpoints: dict[str, str] = {}  # node name -> agent endpoint (the other nodes)
         self._channels: dict[str, grpc.aio.Channel] = {}
 
     def learn(self, nodes: list[v1.Node]) -> None:
-        """Remember the other nodes that are Ready and have an agent endpoint."""
+        """Remember the other nodes that have an agent endpoint, Ready or not: a node that is
+        down counts among those a majority is taken of, as it does for the controller (and
+        right after a control-plane restart every node looks lost for a moment)."""
         endpoints = {n.metadata.name: n.status.agent_endpoint for n in nodes
-                     if n.metadata.name != self.node_name and n.status.agent_endpoint
-                     and is_node_ready(n)}
+                     if n.metadata.name != self.node_name and n.status.agent_endpoint}
         if endpoints != self.endpoints:
             log.info("peer witnesses now %s node=%s", sorted(endpoints), self.node_name)
         for name in set(self._channels) - set(endpoints):
@@ -145,7 +155,7 @@ class Witnesses:
     async def _ask(self, name: str, endpoint: str) -> PeerReport | None:
         channel = self._channels.get(name)
         if channel is None:
-            channel = self._channels[name] = open_channel(endpoint)
+            channel = self._channels[name] = open_channel(endpoint, options=RECONNECT_OPTIONS)
         asked = self.clock()
         try:
             reply = await rpc.NodeAgentStub(channel).Witness(

@@ -283,7 +283,7 @@ def test_the_hold_rule_needs_a_confirming_majority_and_no_peer_that_renewed() ->
     assert not decide(UNREACHABLE, 100.0, 95.0, 2, [peer("b", -1.0)]).hold  # never renewed
 
 
-def test_peers_are_learned_from_ready_nodes_and_answer_over_the_agents_grpc(
+def test_peers_are_learned_from_the_node_list_and_answer_over_the_agents_grpc(
         tmp_path: Path) -> None:
     from types import SimpleNamespace
 
@@ -312,16 +312,18 @@ def test_peers_are_learned_from_ready_nodes_and_answer_over_the_agents_grpc(
         await server.start()
         witnesses = Witnesses("n1", timeout=2.0, clock=clock.monotonic)
         try:
-            ready, lost = v1.Node(), v1.Node()
+            ready, lost, new = v1.Node(), v1.Node(), v1.Node()
             ready.metadata.name, ready.status.agent_endpoint = "n2", f"127.0.0.1:{port}"
             set_condition(ready.status, "Ready", True)
             lost.metadata.name, lost.status.agent_endpoint = "n3", "127.0.0.1:1"
             set_condition(lost.status, "Ready", "Unknown")
+            new.metadata.name = "n4"  # no agent endpoint yet: nobody to ask
             me = v1.Node()
             me.metadata.name, me.status.agent_endpoint = "n1", "127.0.0.1:2"
             set_condition(me.status, "Ready", True)
-            witnesses.learn([me, ready, lost])
-            assert witnesses.endpoints == {"n2": f"127.0.0.1:{port}"}
+            witnesses.learn([me, ready, lost, new])
+            # A lost node still counts (the majority is of every node), and says nothing.
+            assert witnesses.endpoints == {"n2": f"127.0.0.1:{port}", "n3": "127.0.0.1:1"}
             clock.advance(2.0)
             [report] = await witnesses.ask()
             assert report.node == "n2" and not report.failing and report.renewed_ago == 2.0
