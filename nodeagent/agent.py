@@ -229,8 +229,7 @@ class NodeAgent:
     # -- fence ----------------------------------------------------------------------
 
     async def _fence(self) -> None:
-        log.warning("lease not renewed for %.1fs: fencing, killing every pod node=%s",
-                    self.config.fence_timeout, self.node_name)
+        log.warning("fenced: killing every pod node=%s", self.node_name)  # heartbeat says why
         containers, sandboxes = await self.runtime.list_all()
         await asyncio.gather(*(self.runtime.stop_container(c.id, 0) for c in containers
                                if c.state == RUNNING), return_exceptions=True)
