@@ -169,8 +169,8 @@ class Heartbeat:
 
     async def _renewed(self) -> None:
         now = self.clock.monotonic()
-        outage = self.clock.monotonic() - self.last_renew if self.failing_since is not None \
-            or self._outage_fenced else None
+        outage = now - self.last_renew if self.failing_since is not None or self._outage_fenced \
+            else None
         held, fenced = self._outage_held, self._outage_fenced
         self.last_renew, self.renewed_once = now, True
         self.failing_since, self.reason, self.verdict = None, RENEWED, None
