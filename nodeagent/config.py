@@ -39,6 +39,8 @@ class AgentConfig:
     exec_helper: str = "auto"
     heartbeat: float = 1.0
     fence_timeout: float = 6.0
+    # how long a peer has to answer "did you renew?" (nodeagent.witness)
+    witness_timeout: float = 0.5
     # start the fence watchdog (nodeagent.watchdog) as a process of its own beside the agent
     fence_watchdog: bool = False
     cpu: str = ""
@@ -136,6 +138,10 @@ def _timing_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--heartbeat", type=_period, default=1.0, help="lease renewal period (s)")
     p.add_argument("--fence-timeout", type=float, default=6.0,
                    help="stop all pods when the lease has not been renewed for this long (s)")
+    p.add_argument("--witness-timeout", type=_period, default=0.5,
+                   help="how long a peer agent has to answer whether it renews its lease, when "
+                        "this node cannot (s): peers that confirm an outage of everyone's keep "
+                        "this node's pods running instead of fencing them")
     p.add_argument("--fence-watchdog", action="store_true",
                    help="start the fence watchdog beside the agent: a process of its own that "
                         "stops this node's pods when the agent itself cannot (frozen, hung, killed)")

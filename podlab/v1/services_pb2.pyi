@@ -278,3 +278,23 @@ class StatsResponse(_message.Message):
     nodefs_available_bytes: int
     containers: _containers.RepeatedCompositeFieldContainer[ContainerStats]
     def __init__(self, memory_available_bytes: _Optional[int] = ..., nodefs_available_bytes: _Optional[int] = ..., containers: _Optional[_Iterable[_Union[ContainerStats, _Mapping]]] = ...) -> None: ...
+
+class WitnessRequest(_message.Message):
+    __slots__ = ("node_name",)
+    NODE_NAME_FIELD_NUMBER: _ClassVar[int]
+    node_name: str
+    def __init__(self, node_name: _Optional[str] = ...) -> None: ...
+
+class WitnessResponse(_message.Message):
+    __slots__ = ("node_name", "renewed_seconds_ago", "failing", "failed_seconds_ago", "reason")
+    NODE_NAME_FIELD_NUMBER: _ClassVar[int]
+    RENEWED_SECONDS_AGO_FIELD_NUMBER: _ClassVar[int]
+    FAILING_FIELD_NUMBER: _ClassVar[int]
+    FAILED_SECONDS_AGO_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    node_name: str
+    renewed_seconds_ago: float
+    failing: bool
+    failed_seconds_ago: float
+    reason: str
+    def __init__(self, node_name: _Optional[str] = ..., renewed_seconds_ago: _Optional[float] = ..., failing: _Optional[bool] = ..., failed_seconds_ago: _Optional[float] = ..., reason: _Optional[str] = ...) -> None: ...

@@ -638,6 +638,11 @@ class NodeAgentStub:
                 request_serializer=podlab_dot_v1_dot_services__pb2.StatsRequest.SerializeToString,
                 response_deserializer=podlab_dot_v1_dot_services__pb2.StatsResponse.FromString,
                 _registered_method=True)
+        self.Witness = channel.unary_unary(
+                '/podlab.v1.NodeAgent/Witness',
+                request_serializer=podlab_dot_v1_dot_services__pb2.WitnessRequest.SerializeToString,
+                response_deserializer=podlab_dot_v1_dot_services__pb2.WitnessResponse.FromString,
+                _registered_method=True)
 
 
 class NodeAgentServicer:
@@ -661,6 +666,12 @@ class NodeAgentServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Witness(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeAgentServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -678,6 +689,11 @@ def add_NodeAgentServicer_to_server(servicer, server):
                     servicer.Stats,
                     request_deserializer=podlab_dot_v1_dot_services__pb2.StatsRequest.FromString,
                     response_serializer=podlab_dot_v1_dot_services__pb2.StatsResponse.SerializeToString,
+            ),
+            'Witness': grpc.unary_unary_rpc_method_handler(
+                    servicer.Witness,
+                    request_deserializer=podlab_dot_v1_dot_services__pb2.WitnessRequest.FromString,
+                    response_serializer=podlab_dot_v1_dot_services__pb2.WitnessResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -761,6 +777,33 @@ class NodeAgent:
             '/podlab.v1.NodeAgent/Stats',
             podlab_dot_v1_dot_services__pb2.StatsRequest.SerializeToString,
             podlab_dot_v1_dot_services__pb2.StatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Witness(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/podlab.v1.NodeAgent/Witness',
+            podlab_dot_v1_dot_services__pb2.WitnessRequest.SerializeToString,
+            podlab_dot_v1_dot_services__pb2.WitnessResponse.FromString,
             options,
             channel_credentials,
             insecure,
