@@ -15,7 +15,7 @@ import platform
 import sys
 import time
 
-BENCHMARKS = ("api", "startup", "scheduler", "probes", "failover", "chaos")
+BENCHMARKS = ("api", "startup", "scheduler", "probes", "failover", "chaos", "workloads")
 
 
 def machine() -> dict[str, object]:

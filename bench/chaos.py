@@ -11,6 +11,13 @@ bound) and `leftover_containers` (containers of replaced or deleted pods still
 on a node after it rejoined). Writes
 bench/out/chaos-report.json and bench/out/chaos-timeline.png (one power-off
 failover: per pod, the old copy and its replacement, with the milestones).
+
+The static-stability outages (lab.outages: control plane stopped 30 s, etcd
+stopped 30 s, control plane restarted while a node is partitioned) run on one
+set of pods, and count `healthy_containers_stopped`, `healthy_restarts` and
+`healthy_replacements` (all must be 0) and, for the partitioned node,
+`fenced_before_replacement`. `--quick` leaves them out: the lab tier runs the
+same code (tests/lab/test_static_stability.py) in the same CI run.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ from lab.chaos import (
     wait_until,
     watch_failover,
 )
+from lab.outages import SCENARIOS as OUTAGES
+from lab.outages import outage_violations, run_outage
 from nodeagent.runtime.base import LABEL_POD_UID
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -191,6 +200,14 @@ def run(quick: bool) -> dict[str, Any]:
             report = control_fault(lab, api, action)
             progress(f"chaos {action}: {report}")
             scenarios.append(report)
+        for i, action in enumerate([] if quick else OUTAGES):
+            if i == 0:  # one set of pods for every outage: each leaves them all Running
+                reset(lab, api)
+                spread_pods(api, PODS, prefix="steady", finished=False)
+            report = run_outage(lab, api, action)
+            report["violations"] = outage_violations(report)
+            progress(f"chaos {action}: {report}")
+            scenarios.append(report)
     finally:
         try:
             reset(lab, api)
@@ -201,6 +218,7 @@ def run(quick: bool) -> dict[str, Any]:
               "scenarios": scenarios,
               **{f: sum(s[f] for s in scenarios) for f in FIGURES},
               "invariant_violations": sum(s["invariant_violations"] for s in scenarios),
+              "static_stability_violations": sum(len(s.get("violations", ())) for s in scenarios),
               "freeze_overlap_s": next((s["overlap_s"] for s in scenarios
                                         if s["scenario"] == "freeze"), None),
               "timeline_png": str(timeline)}

@@ -1,7 +1,8 @@
 """What probing costs the node agent: CPU for N pods, each with an exec and an HTTP probe every second.
 
-A real node agent runs in this process on Docker (against the in-memory
-FakeCluster, so no control plane shares the process). Each pod is busybox
+A real node agent runs in this process on Docker (against the real registry
+over an in-memory store, tests.support.agent_api: no etcd or gRPC server
+shares the process). Each pod is busybox
 `httpd` with a liveness exec probe (`true`) and a readiness httpGet probe,
 both every second. Once every pod is ready, the process's CPU time (user +
 system, every thread: the docker bridge included) is measured over a window
@@ -34,8 +35,8 @@ from nodeagent.config import AgentConfig
 from nodeagent.probes import NoProbes, Prober
 from nodeagent.runtime.docker import DockerRuntime, load_mirror
 from nodeagent.runtime.nsexec import find_helper
-from nodeagent.testing import FakeCluster
 from podlab.v1 import objects_pb2 as v1
+from tests.support.agent_api import AgentApi
 from tests.support.dockerkit import remove_node
 
 MIRROR = Path(__file__).resolve().parents[1] / "compose" / "images" / "mirror.yaml"
@@ -95,7 +96,7 @@ async def _bench(n: int, window: float) -> dict[str, Any]:
     node, network = f"bench-probes-{run_id}", f"podlab-bench-{run_id}"
     root = tempfile.mkdtemp(prefix="podlab-bench-probes-")
     runtime = DockerRuntime(node, network, "podlab/pause:3.9", load_mirror(str(MIRROR)))
-    cluster = FakeCluster()
+    cluster = AgentApi()
     config = AgentConfig(node_name=node, root_dir=root, pod_network=network, mirror=str(MIRROR),
                          heartbeat=1.0, fence_timeout=600, eviction_hard="")
     agent = NodeAgent(config, cluster, runtime)
@@ -110,7 +111,7 @@ async def _bench(n: int, window: float) -> dict[str, Any]:
         def ready() -> int:
             count = 0
             for i in range(n):
-                pod = cluster.pod(f"probed-{i}")
+                pod = cluster.find_pod(f"probed-{i}")
                 if pod is not None and any(c.type == "Ready" and c.status == "True"
                                            for c in pod.status.conditions):
                     count += 1
@@ -136,7 +137,7 @@ async def _bench(n: int, window: float) -> dict[str, Any]:
         stats = io.StringIO()
         pstats.Stats(profiler, stream=stats).sort_stats("tottime").print_stats(8)
         restarts = sum(c.restart_count for i in range(n)
-                       if (p := cluster.pod(f"probed-{i}")) is not None
+                       if (p := cluster.find_pod(f"probed-{i}")) is not None
                        for c in p.status.container_statuses)
         prober.close()
         agent.ctx.probes = NoProbes()  # else the next sync would start probing again

@@ -57,7 +57,7 @@ cmd_up() {
     mkdir -p "$LAB_DIR"/node1 "$LAB_DIR"/node2 "$LAB_DIR"/node3
     # The cluster PKI (made once, kept) and an admin kubeconfig, mounted read-only into the control plane.
     PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "${PODLAB_PYTHON:-python3}" -m podlab.pki "$PKI_DIR" \
-        --host controlplane --kubeconfig "$KUBECONFIG_PATH" --server "https://127.0.0.1:6443"
+        --host controlplane --host 10.244.255.10 --kubeconfig "$KUBECONFIG_PATH" --server "https://127.0.0.1:6443"
     say "docker compose up (waiting for health, up to ${PODLAB_LAB_TIMEOUT:-180}s)"
     if ! PODLAB_BASE_IMAGE=podlab/debian:bookworm \
             compose up -d --wait --wait-timeout "${PODLAB_LAB_TIMEOUT:-180}"; then

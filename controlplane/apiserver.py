@@ -89,7 +89,8 @@ class ClusterService(rpc.ClusterServicer):
             raise errors.BadRequest("gracePeriodSeconds must be >= 0")
         kind = kind_named(request.kind)
         obj, removed = await self.registry.delete(kind, request.name, _namespace(kind, request.namespace),
-                                                  DeleteOptions(grace, request.uid, request.resource_version))
+                                                  DeleteOptions(grace, request.uid, request.resource_version,
+                                                                request.propagation_policy))
         return api.DeleteResponse(object=wrap(obj), removed=removed)
 
     async def Watch(self, request: api.WatchRequest,

@@ -81,12 +81,13 @@ class LocalClient:
 
     async def delete(self, kind: KindRef, name: str, namespace: str = "",
                      grace_period_seconds: int | None = None, uid: str = "",
-                     resource_version: str = "") -> tuple[Message, bool]:
+                     resource_version: str = "", propagation_policy: str = "") -> tuple[Message, bool]:
         if grace_period_seconds is not None and grace_period_seconds < 0:
             raise errors.BadRequest("gracePeriodSeconds must be >= 0")
         k = resolve_kind(kind)
         return await self.registry.delete(k, name, namespace_or_default(namespace) if k.namespaced else "",
-                                          DeleteOptions(grace_period_seconds, uid, resource_version))
+                                          DeleteOptions(grace_period_seconds, uid, resource_version,
+                                                        propagation_policy))
 
     async def bind(self, namespace: str, name: str, uid: str, node_name: str) -> v1.Pod:
         if not node_name:

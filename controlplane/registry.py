@@ -23,7 +23,17 @@ from google.protobuf.message import Message
 
 from controlplane.events import ControlPlaneEvents, EventSink
 from controlplane.storage import Change, Delete, Guard, KeyValue, Put, Store
-from controlplane.strategies import DeleteOptions, Remove, Replace, Strategy, StrategyConfig, Terminate, strategies
+from controlplane.strategies import (
+    REMOVE,
+    DeleteOptions,
+    DeletePlan,
+    Replace,
+    Strategy,
+    StrategyConfig,
+    Terminate,
+    finalizers_for_deletion,
+    strategies,
+)
 from podlab import errors
 from podlab.defaults import apply_defaults
 from podlab.kinds import NAMESPACES, ApiObject, Kind, kind_of, meta
@@ -192,7 +202,9 @@ class Registry:
         Conflict); without it, lost races are retried here. `mutate` returns
         the object to write, or None to write nothing (the current object is
         returned). An update keeps the key's lease: an Event's TTL outlives
-        its updates.
+        its updates. A write that leaves an object marked for deletion (grace 0) with no
+        finalizers removes it instead (Kubernetes' ShouldDeleteDuringUpdate): the object
+        written is returned, and a watch sees it DELETED.
         """
         key = object_key(kind, name, namespace)
         for _ in range(RETRIES):
@@ -202,11 +214,14 @@ class Registry:
             if expected_rv and str(kv.mod_revision) != expected_rv:
                 raise conflict(kind, name)
             current = self._decode_kv(kind, kv)
+            finalizing = _awaits_only_finalizers(current)
             updated = mutate(current)
             if updated is None:
                 return current
-            revision = await self.store.txn([Guard(key, kv.mod_revision)],
-                                            [Put(key, self._encode(updated), kv.lease)])
+            op: Put | Delete = Put(key, self._encode(updated), kv.lease)
+            if finalizing and not meta(updated).finalizers:
+                op = Delete(key)
+            revision = await self.store.txn([Guard(key, kv.mod_revision)], [op])
             if revision is not None:
                 meta(updated).resource_version = str(revision)
                 return updated
@@ -268,12 +283,17 @@ class Registry:
 
     async def delete(self, kind: Kind[M], name: str, namespace: str = "",
                      options: DeleteOptions | None = None) -> tuple[M, bool]:
-        """Delete an object as its strategy plans it. Returns the object and whether it is gone.
+        """Delete an object as its strategy plans it and its finalizers allow. Returns the object and
+        whether it is gone.
 
-        Preconditions (uid, resourceVersion) fail with Conflict. A terminating
-        object's deadline may only be brought forward.
+        The propagation policy first sets the garbage collector's finalizers (`orphan`,
+        `foregroundDeletion`); an object left with any finalizer is only marked (deletionTimestamp,
+        grace 0) and goes with the update that removes its last one. Preconditions (uid,
+        resourceVersion) fail with Conflict, an unknown policy with Invalid. A terminating object's
+        deadline may only be brought forward, and its finalizers no longer follow the policy.
         """
         options = options or DeleteOptions()
+        options.validate()
         strategy = self.strategy(kind)
         key = object_key(kind, name, namespace)
         for _ in range(RETRIES):
@@ -287,27 +307,41 @@ class Registry:
                 raise errors.Conflict(
                     f"Precondition failed: ResourceVersion in precondition: {options.resource_version}, "
                     f"ResourceVersion in object meta: {kv.mod_revision}")
-            plan = await strategy.delete_plan(current, options, self)
-            if isinstance(plan, Remove):
-                if await self.store.txn([Guard(key, kv.mod_revision)], [Delete(key)]) is not None:
-                    return current, True
-            elif isinstance(plan, Replace):
+            marked = md.HasField("deletion_timestamp")
+            finalizers = finalizers_for_deletion(list(md.finalizers), options)
+            if marked and not md.deletion_grace_period_seconds:
+                plan: DeletePlan = REMOVE  # already marked with nothing to wait for but its finalizers
+            else:
+                plan = await strategy.delete_plan(current, options, self)
+            if isinstance(plan, Replace):
                 try:
                     await self.replace(current, plan)
                 except errors.Conflict:
                     continue
                 return current, True
-            elif isinstance(plan, Terminate):
-                if md.HasField("deletion_timestamp") and plan.grace_seconds >= md.deletion_grace_period_seconds:
+            if isinstance(plan, Terminate):
+                if marked and plan.grace_seconds >= md.deletion_grace_period_seconds:
                     return current, False  # already terminating, and deletion may only be hastened
                 deadline = now()
                 deadline.seconds += plan.grace_seconds
                 md.deletion_timestamp.CopyFrom(deadline)
                 md.deletion_grace_period_seconds = plan.grace_seconds
-                revision = await self.store.txn([Guard(key, kv.mod_revision)], [Put(key, self._encode(current))])
-                if revision is not None:
-                    md.resource_version = str(revision)
-                    return current, False
+            elif not finalizers:
+                if await self.store.txn([Guard(key, kv.mod_revision)], [Delete(key)]) is not None:
+                    return current, True
+                continue
+            else:
+                if marked and md.deletion_grace_period_seconds == 0 and finalizers == list(md.finalizers):
+                    return current, False  # marked already: its finalizers decide
+                if not marked or md.deletion_grace_period_seconds:
+                    md.deletion_timestamp.CopyFrom(now())
+                md.deletion_grace_period_seconds = 0
+            del md.finalizers[:]
+            md.finalizers.extend(finalizers)
+            revision = await self.store.txn([Guard(key, kv.mod_revision)], [Put(key, self._encode(current), kv.lease)])
+            if revision is not None:
+                md.resource_version = str(revision)
+                return current, False
         raise errors.Conflict(f"{describe(kind, name)}: too many concurrent writers")
 
     async def replace(self, old: M, why: Replace) -> M:
@@ -368,6 +402,12 @@ class Registry:
         if was and not is_:
             return ObjectEvent("DELETED", new or old, change.revision)
         return None
+
+
+def _awaits_only_finalizers(obj: Message) -> bool:
+    """Marked for deletion with no grace left: it is kept only for its finalizers."""
+    md = meta(obj)
+    return md.HasField("deletion_timestamp") and not md.deletion_grace_period_seconds
 
 
 def _check_uid(wanted: str, actual: str) -> None:

@@ -96,9 +96,10 @@ class InMemoryApi:
 
     async def delete(self, kind: KindRef, name: str, namespace: str = "",
                      grace_period_seconds: int | None = None, uid: str = "",
-                     resource_version: str = "") -> tuple[Message, bool]:
+                     resource_version: str = "", propagation_policy: str = "") -> tuple[Message, bool]:
         await self._enter("delete")
-        return await self.local.delete(kind, name, namespace, grace_period_seconds, uid, resource_version)
+        return await self.local.delete(kind, name, namespace, grace_period_seconds, uid, resource_version,
+                                       propagation_policy)
 
     async def bind(self, namespace: str, name: str, uid: str, node_name: str) -> v1.Pod:
         await self._enter("bind")
@@ -146,9 +147,10 @@ class InMemoryApi:
         return run_now(self.local.update_status(obj))
 
     def delete_now(self, kind: KindRef, name: str, namespace: str = "",
-                   grace_period_seconds: int | None = 0) -> tuple[Message, bool]:
+                   grace_period_seconds: int | None = 0, propagation_policy: str = "") -> tuple[Message, bool]:
         """Delete at once (grace 0 unless told otherwise), as a confirmed deletion."""
-        return run_now(self.local.delete(kind, name, namespace, grace_period_seconds))
+        return run_now(self.local.delete(kind, name, namespace, grace_period_seconds,
+                                         propagation_policy=propagation_policy))
 
     def bind_now(self, pod: v1.Pod, node_name: str) -> v1.Pod:
         return run_now(self.local.bind(pod.metadata.namespace, pod.metadata.name, pod.metadata.uid, node_name))

@@ -6,6 +6,7 @@
     podlab chaos heal node2
     podlab chaos freeze node2 / thaw node2     # docker pause / unpause the agent
     podlab chaos restart-controlplane | kill-scheduler-leader | restart-etcd
+    podlab chaos stop-controlplane | stop-etcd      # down until `restore`
     podlab chaos restore                # undo everything: start, unpause, reconnect
 
 Every action prints one line, `2026-11-23T10:00:00.123Z power-off node2`, and
@@ -193,6 +194,15 @@ class Lab:
     def restart_etcd(self) -> None:
         self.service("etcd").restart(timeout=5)
         self._done("restart-etcd")
+
+    def stop_controlplane(self) -> None:
+        """Stop the API server and controllers (SIGTERM, then SIGKILL after 5 s); `restore` starts it."""
+        self.service("controlplane").stop(timeout=5)
+        self._done("stop-controlplane")
+
+    def stop_etcd(self) -> None:
+        self.service("etcd").stop(timeout=5)
+        self._done("stop-etcd")
 
     def scheduler_leader(self) -> str:
         """The compose service whose scheduler holds the Lease (identity = service name)."""
@@ -611,6 +621,18 @@ def kill_scheduler_leader(server: str) -> None:
 def restart_etcd() -> None:
     """Restart etcd."""
     _run(Lab.restart_etcd)
+
+
+@chaos_app.command("stop-controlplane")
+def stop_controlplane() -> None:
+    """Stop the API server / controllers container (until `restore`)."""
+    _run(Lab.stop_controlplane)
+
+
+@chaos_app.command("stop-etcd")
+def stop_etcd() -> None:
+    """Stop etcd (until `restore`)."""
+    _run(Lab.stop_etcd)
 
 
 @chaos_app.command()

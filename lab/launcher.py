@@ -109,6 +109,19 @@ class Cluster:
             click.echo(f"removed {removed} pod container(s)")
 
 
+def _pod_bridge_address() -> str:
+    """The host's address on the local pod network (made now if missing, as the agents would make it)."""
+    import asyncio
+
+    from nodeagent.runtime.docker import DockerRuntime
+
+    runtime = DockerRuntime("podlab-up", POD_NETWORK, workers=1, exec_helper="none")
+    try:
+        return runtime.pod_network_gateway()
+    finally:
+        asyncio.run(runtime.close())
+
+
 @app.command()
 @click.option("--nodes", type=click.IntRange(min=0), default=3, show_default=True, help="node agents to start")
 @click.option("--runtime", default="docker", show_default=True,
@@ -152,9 +165,12 @@ def up(nodes: int, runtime: str, port: int, https_port: int, mirror: Path | None
         server = f"127.0.0.1:{port}"
         pki = ClusterPki(STATE_DIR / "pki").ensure()
         kubeconfig = pki.write_kubeconfig(STATE_DIR / "kubeconfig", f"https://127.0.0.1:{https_port}")
+        # Pods reach the Kubernetes API at the host's address on their bridge (KUBERNETES_SERVICE_HOST),
+        # so it listens beyond loopback then; every client must still show a certificate of the cluster CA.
+        gateway = _pod_bridge_address() if runtime == "docker" and nodes else ""
         cp = cluster.start("controlplane", [
             py, "-m", "controlplane", "--etcd", etcd_url, "--listen", server,
-            "--https-listen", f"127.0.0.1:{https_port}", "--pki-dir", str(pki.dir),
+            "--https-listen", f"{'0.0.0.0' if gateway else '127.0.0.1'}:{https_port}", "--pki-dir", str(pki.dir),
             "--node-grace", str(node_grace), "--pod-eviction-timeout", str(pod_eviction_timeout)])
         _wait_port(port, 30, cp)
         cluster.start("scheduler", [py, "-m", "scheduler", "--server", server])
@@ -166,6 +182,8 @@ def up(nodes: int, runtime: str, port: int, https_port: int, mirror: Path | None
                     "--listen", f"127.0.0.1:{agent_port}", "--advertise", f"127.0.0.1:{agent_port}",
                     "--runtime", runtime, "--root-dir", str(STATE_DIR / node),
                     "--host-ip", "127.0.0.1", "--pod-network", POD_NETWORK]
+            if gateway:
+                argv += ["--kubernetes-service", f"{gateway}:{https_port}"]
             if mirror.exists():
                 argv += ["--mirror", str(mirror)]
             if runtime == "docker":  # the agent starts its fence watchdog beside it

@@ -10,6 +10,7 @@ import sys
 
 from nodeagent.agent import NodeAgent, make_runtime
 from nodeagent.config import AgentConfig, parse_args
+from nodeagent.witness import RECONNECT_OPTIONS
 from podlab.client import Client
 
 log = logging.getLogger("podlab.nodeagent")
@@ -41,7 +42,7 @@ async def _serve(config: AgentConfig) -> None:
     from nodeagent.server import start_server
 
     runtime = make_runtime(config)
-    client = Client(config.server)
+    client = Client(config.server, options=RECONNECT_OPTIONS)
     agent = NodeAgent(config, client, runtime)
     server = await start_server(agent, config.listen)
     try:

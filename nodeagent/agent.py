@@ -8,10 +8,11 @@
 The agent itself only dispatches pods to workers and wires its units together:
 `Pleg` (nodeagent.pleg: runtime events and the 1 s relist), `NodeStatusManager`
 (nodeagent.node_status: registration, status, pressure taints), `Heartbeat`
-(nodeagent.heartbeat: lease renewal, fence and unfence, the fence watchdog's
-beacon), `PodApi` (nodeagent.pod_api: the workers' writes) and the eviction
-manager. The resync (`--resync-period`, 60 s like the kubelet's sync
-frequency) is the last safety net: each worker keeps its own timer, started
+(nodeagent.heartbeat: lease renewal, the hold decision with peers as
+witnesses, fence and unfence, the fence watchdog's beacon), `PodApi`
+(nodeagent.pod_api: the workers' writes) and the eviction manager. The
+resync (`--resync-period`, 60 s like the kubelet's sync frequency) is the last
+safety net: each worker keeps its own timer, started
 when its pod arrived, so the node's resyncs are spread over the period instead
 of hitting the engine at once.
 
@@ -31,6 +32,7 @@ from google.protobuf.message import Message
 from nodeagent.backoff import CrashBackoff
 from nodeagent.clock import SYSTEM_CLOCK, Clock
 from nodeagent.config import AgentConfig
+from nodeagent.env import service_env
 from nodeagent.eviction import SignalSource
 from nodeagent.fence_beacon import beacon_path
 from nodeagent.heartbeat import Heartbeat
@@ -42,6 +44,7 @@ from nodeagent.pod_worker import PodWorker, WorkerContext
 from nodeagent.probes import ProbeManager, Prober
 from nodeagent.runtime.base import RUNNING, Runtime
 from nodeagent.volumes import VolumeManager
+from nodeagent.witness import Witnesses
 from podlab import errors
 from podlab.client import Informer
 from podlab.events import EventRecorder
@@ -91,7 +94,8 @@ class NodeAgent:
             node_name=self.node_name, host_ip=config.host_ip, runtime=runtime,
             volumes=self.volumes, probes=self.probes, api=self.pod_api,
             backoff=CrashBackoff(config.backoff_base, config.backoff_cap),
-            allocatable=self.allocatable, fenced=lambda: self.fenced,
+            allocatable=self.allocatable, service_env=service_env(config.kubernetes_service),
+            fenced=lambda: self.fenced,
             resync_period=config.resync_period, recorder=self.recorder, clock=clock)
         self.pressure = PodPressure(config, runtime, self.workers)
         self.eviction = self.pressure.manager(signals, self._pressure_changed)
@@ -100,7 +104,9 @@ class NodeAgent:
         self.heartbeat = Heartbeat(
             self.node_name, client, config.heartbeat, config.fence_timeout, self.node_status,
             fence=self._fence, unfence=self._resync_after_fence, resume=self._wake_all,
-            beacon=beacon_path(config.root_dir), clock=clock)
+            beacon=beacon_path(config.root_dir),
+            witnesses=Witnesses(self.node_name, config.witness_timeout, clock.monotonic),
+            clock=clock, peers_refresh=config.status_refresh)
         self.pleg = Pleg(runtime, self.node_name, config.relist_period, self._wake_pod,
                          self._wake_all, self._sweep_when_due, clock)
         self._next_sweep = clock.monotonic()
@@ -134,6 +140,7 @@ class NodeAgent:
                 task.cancel()
             await asyncio.gather(*self._tasks.values(), return_exceptions=True)
             self.probes.close()
+            await self.heartbeat.witnesses.close()
 
     # -- pods -----------------------------------------------------------------------
 
@@ -224,8 +231,7 @@ class NodeAgent:
     # -- fence ----------------------------------------------------------------------
 
     async def _fence(self) -> None:
-        log.warning("lease not renewed for %.1fs: fencing, killing every pod node=%s",
-                    self.config.fence_timeout, self.node_name)
+        log.warning("fenced: killing every pod node=%s", self.node_name)  # heartbeat says why
         containers, sandboxes = await self.runtime.list_all()
         await asyncio.gather(*(self.runtime.stop_container(c.id, 0) for c in containers
                                if c.state == RUNNING), return_exceptions=True)

@@ -24,6 +24,8 @@ def _host_memory_bytes() -> int:
 @dataclass
 class AgentConfig:
     server: str = DEFAULT_SERVER
+    # HOST:PORT at which pods reach the Kubernetes API (their KUBERNETES_SERVICE_* variables); "" for none
+    kubernetes_service: str = ""
     node_name: str = field(default_factory=socket.gethostname)
     listen: str = "0.0.0.0:7450"
     advertise: str = ""
@@ -37,6 +39,8 @@ class AgentConfig:
     exec_helper: str = "auto"
     heartbeat: float = 1.0
     fence_timeout: float = 6.0
+    # how long a peer has to answer "did you renew?" (nodeagent.witness)
+    witness_timeout: float = 0.5
     # start the fence watchdog (nodeagent.watchdog) as a process of its own beside the agent
     fence_watchdog: bool = False
     cpu: str = ""
@@ -106,6 +110,9 @@ def _node_flags(p: argparse.ArgumentParser) -> None:
     """Who the node is, where it listens, how it runs containers, what it offers."""
     p.add_argument("--server", default=os.environ.get(ENV_SERVER, DEFAULT_SERVER),
                    help="API server HOST:PORT (env PODLAB_SERVER)")
+    p.add_argument("--kubernetes-service", default=os.environ.get("PODLAB_KUBERNETES_SERVICE", ""),
+                   help="HOST:PORT at which pods reach the Kubernetes API, given to every container as "
+                        "KUBERNETES_SERVICE_HOST/PORT (env PODLAB_KUBERNETES_SERVICE)")
     p.add_argument("--node-name", default=os.environ.get("PODLAB_NODE_NAME", socket.gethostname()))
     p.add_argument("--listen", default="0.0.0.0:7450", help="gRPC listen address")
     p.add_argument("--advertise", default="", help="HOST:PORT published as agentEndpoint")
@@ -131,6 +138,10 @@ def _timing_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--heartbeat", type=_period, default=1.0, help="lease renewal period (s)")
     p.add_argument("--fence-timeout", type=float, default=6.0,
                    help="stop all pods when the lease has not been renewed for this long (s)")
+    p.add_argument("--witness-timeout", type=_period, default=0.5,
+                   help="how long a peer agent has to answer whether it renews its lease, when "
+                        "this node cannot (s): peers that confirm an outage of everyone's keep "
+                        "this node's pods running instead of fencing them")
     p.add_argument("--fence-watchdog", action="store_true",
                    help="start the fence watchdog beside the agent: a process of its own that "
                         "stops this node's pods when the agent itself cannot (frozen, hung, killed)")

@@ -180,7 +180,7 @@ class ContainerStarter:
         """The container's environment and mounts; None (and a StartFailure) when they fail."""
         try:
             env = await build_env(pod, c, self.ctx.api.get_object, self.handle.pod_ip,
-                                  self.ctx.host_ip, self.ctx.allocatable)
+                                  self.ctx.host_ip, self.ctx.allocatable, self.ctx.service_env)
             return env, self.ctx.volumes.mounts(pod, c, prepared, env, attempt)
         except ContainerConfigError as err:
             self._failed(c.name, "CreateContainerConfigError", str(err), "Failed", f"Error: {err}")

@@ -1,4 +1,4 @@
-"""Container environment: env/envFrom with every valueFrom, and $(VAR) expansion."""
+"""Container environment: env/envFrom with every valueFrom, $(VAR) expansion, and the API's service variables."""
 
 from __future__ import annotations
 
@@ -82,6 +82,23 @@ def resource_value(pod: v1.Pod, container_name: str, ref: v1.ResourceFieldSelect
     return str(math.ceil(to_bytes(raw) / divisor))
 
 
+def service_env(address: str) -> dict[str, str]:
+    """The variables the kubelet gives every container for the `kubernetes` service (envvars.FromServices),
+    for the API at `address` ("HOST:PORT", the address pods reach it at); {} when there is none.
+
+    Kubernetes' names and forms: KUBERNETES_SERVICE_HOST/_PORT/_PORT_HTTPS (the
+    port is named https), KUBERNETES_PORT=tcp://HOST:PORT and the
+    KUBERNETES_PORT_<port>_TCP family.
+    """
+    if not address:
+        return {}
+    host, _, port = address.rpartition(":")
+    url, prefix = f"tcp://{host}:{port}", f"KUBERNETES_PORT_{port}_TCP"
+    return {"KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port, "KUBERNETES_SERVICE_PORT_HTTPS": port,
+            "KUBERNETES_PORT": url, prefix: url, f"{prefix}_PROTO": "tcp", f"{prefix}_PORT": port,
+            f"{prefix}_ADDR": host}
+
+
 def _data(obj: object) -> dict[str, str]:
     if isinstance(obj, v1.Secret):
         out = {k: bytes(v).decode("utf-8", "replace") for k, v in obj.data.items()}
@@ -108,10 +125,13 @@ async def _fetch(getter: ObjectGetter, kind: str, ns: str, name: str,
 
 
 async def build_env(pod: v1.Pod, container: v1.Container, getter: ObjectGetter, pod_ip: str,
-                    host_ip: str, allocatable: Mapping[str, str]) -> dict[str, str]:
+                    host_ip: str, allocatable: Mapping[str, str],
+                    services: Mapping[str, str] | None = None) -> dict[str, str]:
     """The container's environment, in Kubernetes' order: envFrom, then env (later wins),
-    each value expanded against the variables defined before it.
+    each value expanded against the variables defined before it (then the service
+    variables, `services`), then the service variables the container does not define.
     Raises ContainerConfigError for a missing non-optional reference."""
+    services = services or {}
     ns = pod.metadata.namespace or "default"
     env: dict[str, str] = {}
     for src in container.env_from:
@@ -144,5 +164,5 @@ async def build_env(pod: v1.Pod, container: v1.Container, getter: ObjectGetter, 
                     f"couldn't find key {ref.key} in {kind} {ns}/{ref.name}")
             env[var.name] = data[ref.key]
         else:
-            env[var.name] = expand(var.value, env)
-    return env
+            env[var.name] = expand(var.value, {**services, **env})
+    return {**env, **{k: v for k, v in services.items() if k not in env}}

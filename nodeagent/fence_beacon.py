@@ -3,11 +3,13 @@
 The watchdog (nodeagent.watchdog) is a separate process, so that a node whose
 agent is frozen, hung or dead still stops its pods in time. It learns two
 things from the beacon: when the agent last renewed its lease (`renewed_at`,
-written only after a successful renewal), and, when renewal fails, whether the
-agent asks it to hold (`hold`): a failure that is everyone's (the API says its
-storage is unavailable) must stop no pod, since nobody can replace them. A
-hold counts only while it is fresh: an agent that froze while holding is
-fenced a fence timeout after its last word.
+written only after a successful renewal), and, when renewal fails, the latest
+moment the agent had evidence that the failure is everyone's (`held_at`; see
+nodeagent.witness): then nobody can replace the node's pods, so none must
+stop. Agent and watchdog follow one rule, `fence_due`: fence a fence timeout
+after the later of the two. So a hold counts only while its evidence is
+fresh: an agent that froze while holding is fenced a fence timeout after the
+last of it.
 
 Times are the kernel's monotonic clock (CLOCK_MONOTONIC, Python's
 time.monotonic): one clock for every process on the machine, containers
@@ -32,9 +34,10 @@ class Beacon:
     renewed_at: float  # the last successful lease renewal (monotonic s)
     written_at: float  # when the agent wrote this (monotonic s)
     reason: str  # RENEWED, or why the last renewal failed
-    hold: bool  # the agent asks the watchdog not to fence (a failure that is everyone's)
+    hold: bool  # the agent holds: the failure is everyone's (for the log; held_at decides)
     fence_timeout: float
     agent_pid: int = 0
+    held_at: float = 0.0  # the latest evidence that nobody can replace the pods (monotonic s)
 
 
 def beacon_path(root_dir: str) -> Path:
@@ -57,13 +60,16 @@ def read_beacon(path: Path) -> Beacon | None:
         return None
 
 
+def fence_due(renewed_at: float, held_at: float, now: float, fence_timeout: float) -> bool:
+    """The one fence rule: more than `fence_timeout` since the later of the last renewal and
+    the last evidence that nobody could replace the pods."""
+    return now - max(renewed_at, held_at) > fence_timeout
+
+
 def should_fence(beacon: Beacon | None, now: float, fence_timeout: float | None = None) -> bool:
-    """Whether the node's pods must be stopped now: the lease is not renewed within the
-    fence timeout, and the agent has not (recently) asked to hold. No beacon: no agent
-    has run here yet, nothing to fence."""
+    """Whether the node's pods must be stopped now (`fence_due` on the beacon). No beacon:
+    no agent has run here yet, nothing to fence."""
     if beacon is None:
         return False
     timeout = beacon.fence_timeout if fence_timeout is None else fence_timeout
-    if now - beacon.renewed_at <= timeout:
-        return False
-    return not (beacon.hold and now - beacon.written_at <= timeout)
+    return fence_due(beacon.renewed_at, beacon.held_at, now, timeout)

@@ -4,7 +4,8 @@
 carries capacity and allocatable, addresses, the agent's endpoint, system
 info, the Ready condition and the node-pressure conditions; its spec is the
 API's, except the pressure taints (NoSchedule), which follow the eviction
-manager's view.
+manager's view. After a lease outage it also carries condition LeaseOutage
+(False once over), saying whether the pods kept running through it or were fenced.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from podlab.v1 import objects_pb2 as v1
 log = logging.getLogger("podlab.nodeagent")
 VERSION = "podlab-nodeagent/0.1.0"
 TAINT_ATTEMPTS = 5
+# The last time the lease could not be renewed: did this node keep its pods (no one could
+# replace them) or fence them (it alone was cut off)? See nodeagent.heartbeat.
+OUTAGE_CONDITION, OUTAGE_HELD, OUTAGE_FENCED = "LeaseOutage", "PodsKeptRunning", "PodsFenced"
 
 # (condition, reason when fine, reason when under pressure, message when under pressure)
 PRESSURE_CONDITIONS = (
@@ -79,6 +83,8 @@ class NodeStatusManager:
         self.clock = clock
         self.registered = asyncio.Event()
         self.last_written = 0.0
+        # The last lease outage, (reason, message) of condition LeaseOutage; None: none yet.
+        self.outage: tuple[str, str] | None = None
 
     def node_object(self) -> v1.Node:
         """The Node as this agent describes it (status only; spec is the API's)."""
@@ -118,8 +124,15 @@ class NodeStatusManager:
                 set_condition(status, ctype, True, bad_reason, bad_message)
             else:
                 set_condition(status, ctype, False, ok_reason)
+        if self.outage is not None:
+            set_condition(status, OUTAGE_CONDITION, False, *self.outage)
         for cond in status.conditions:
             cond.last_heartbeat_time.CopyFrom(now_ts())
+
+    def note_outage(self, kept_running: bool, message: str) -> None:
+        """Record the lease outage that just ended in condition LeaseOutage (False: it is
+        over), written with the next status: whether the pods kept running, and why."""
+        self.outage = (OUTAGE_HELD if kept_running else OUTAGE_FENCED, message)
 
     async def register(self) -> None:
         """Create the Node, or bring an existing one's status up to date."""

@@ -1,4 +1,4 @@
-"""The node agent's gRPC server (NodeAgent): Logs, Exec, Attach, PortForward, Stats.
+"""The node agent's gRPC server (NodeAgent): Logs, Exec, Attach, PortForward, Stats, and Witness for its peers.
 
 Requests name a pod by namespace/name (and uid when the API server proxies);
 a pod with several containers and no container named is INVALID_ARGUMENT with
@@ -175,6 +175,11 @@ class NodeAgentService(rpc.NodeAgentServicer):
         reply.node_memory_working_set_bytes = max(0, _mem_total() - available)
         reply.timestamp_ms = int(now * 1000)
         return reply
+
+    async def Witness(self, request: api.WitnessRequest,  # noqa: N802
+                      context: grpc.aio.ServicerContext) -> api.WitnessResponse:
+        """How this agent's own renewals go, for a peer that cannot renew (nodeagent.witness)."""
+        return self.agent.heartbeat.witness_report()
 
     async def Exec(self, request_iterator: AsyncIterator[api.ExecInput],  # noqa: N802
                    context: grpc.aio.ServicerContext) -> AsyncIterator[api.ExecOutput]:

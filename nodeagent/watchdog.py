@@ -5,11 +5,12 @@ runs: a frozen, hung or killed agent cannot stop anything, and its pods would
 keep running beside their replacements. This small process runs beside each
 agent (in the lab, its own container; with `podlab up`, its own process) and
 needs nothing but the agent's beacon file (nodeagent.fence_beacon) and the
-container engine. When the beacon says the lease has not been renewed within
-the fence timeout, and the agent has not (recently) asked it to hold (a
-failure that is everyone's, e.g. the API's storage is down, must stop no
-pod), it kills the node's running pod containers: app and init containers
-first, then the sandboxes. It keeps doing so while the beacon stays stale, so
+container engine. It follows the agent's own rule (`fence_beacon.fence_due`):
+when neither a lease renewal nor evidence of an outage that is everyone's
+(the API's storage down, or peers that cannot renew either: see
+nodeagent.witness; such an outage must stop no pod) is more recent than the
+fence timeout, it kills the node's running pod containers: app and init
+containers first, then the sandboxes. It keeps doing so while the beacon stays stale, so
 nothing it stopped comes back, and does nothing once the lease is renewed.
 
     podlab-fence-watchdog --node-name node1 --root-dir /var/lib/podlab/lab/node1
@@ -87,9 +88,11 @@ class Watchdog:
         stopped = self.containers.stop_running()
         if self.fenced_since != beacon.renewed_at:
             self.fenced_since = beacon.renewed_at
-            log.warning("lease not renewed for %.1fs (agent says: %s): fencing, %d pod "
+            held = (f", last outage evidence {self.clock() - beacon.held_at:.1f}s ago"
+                    if beacon.held_at else "")
+            log.warning("lease not renewed for %.1fs (agent says: %s%s): fencing, %d pod "
                         "container(s) stopped", self.clock() - beacon.renewed_at, beacon.reason,
-                        stopped)
+                        held, stopped)
         elif stopped:
             log.warning("fenced: %d pod container(s) stopped again", stopped)
         return stopped

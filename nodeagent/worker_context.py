@@ -33,6 +33,7 @@ class WorkerContext:
     api: PodApi  # reads of referred objects, status writes, deletion confirmation
     backoff: CrashBackoff
     allocatable: dict[str, str]
+    service_env: dict[str, str] = field(default_factory=dict)  # the API's KUBERNETES_* variables, for every container
     fenced: Callable[[], bool] = lambda: False
     resync_period: float = 60.0
     recorder: EventRecorder | None = None

@@ -1,4 +1,4 @@
-"""`podctl describe`: kubectl's describe layout for pods and nodes.
+"""`podctl describe`: kubectl's describe layout for pods, nodes, ReplicaSets and Deployments.
 
 Lines are built with tab-separated cells and laid out by `tabwrite`, which
 aligns columns the way Go's text/tabwriter (padding 2) does for kubectl, so
@@ -156,8 +156,8 @@ def _env_value(e: v1.EnvVar) -> str:
     return ""
 
 
-def _container(w: _Writer, c: v1.Container, status: v1.ContainerStatus | None) -> None:
-    w.write(1, f"{c.name}:")
+def _container(w: _Writer, c: v1.Container, status: v1.ContainerStatus | None, template: bool = False) -> None:
+    w.write(1, f"{' ' if template else ''}{c.name}:")
     if status is not None:
         w.write(2, f"Container ID:\t{status.container_id}")
     w.write(2, f"Image:\t{c.image}")
@@ -405,3 +405,125 @@ def _percent(used: int, total: str | None, cpu: bool) -> str:
 
 
 __all__ = ["describe_node", "describe_pod", "probe_text", "tabwrite"]
+
+
+# -- workloads ----------------------------------------------------------------------------------
+
+def _pod_template(w: _Writer, template: v1.PodTemplateSpec) -> None:
+    """kubectl's DescribePodTemplate: the template's labels, containers, volumes and placement."""
+    spec = template.spec
+    w.write(0, "Pod Template:")
+    w.multiline(1, "Labels", _map_lines(template.metadata.labels))
+    if template.metadata.annotations:
+        w.multiline(1, "Annotations", [f"{k}: {template.metadata.annotations[k]}"
+                                       for k in sorted(template.metadata.annotations)])
+    if spec.service_account_name:
+        w.write(1, f"Service Account:\t{spec.service_account_name}")
+    for title, containers in (("Init Containers", spec.init_containers), ("Containers", spec.containers)):
+        if not containers and title == "Init Containers":
+            continue
+        w.write(1, f"{title}:")
+        for c in containers:
+            _container(w, c, None, template=True)
+    if spec.volumes:
+        w.write(1, "Volumes:")
+        for vol in spec.volumes:
+            _volume(w, vol)
+    else:
+        w.write(1, f"Volumes:\t{NONE}")
+    if spec.priority_class_name:
+        w.write(1, f"Priority Class Name:\t{spec.priority_class_name}")
+    w.multiline(1, "Node-Selectors", _map_lines(spec.node_selector))
+    w.multiline(1, "Tolerations", [_toleration(t) for t in spec.tolerations])
+
+
+def _selector_text(selector: v1.LabelSelector) -> str:
+    parts = [f"{k}={selector.match_labels[k]}" for k in sorted(selector.match_labels)]
+    for e in selector.match_expressions:
+        values = ",".join(e.values)
+        parts.append({"In": f"{e.key} in ({values})", "NotIn": f"{e.key} notin ({values})",
+                      "Exists": e.key, "DoesNotExist": f"!{e.key}"}.get(e.operator, e.key))
+    return ",".join(parts)
+
+
+def _header(w: _Writer, meta: v1.ObjectMeta) -> None:
+    w.write(0, f"Name:\t{meta.name}")
+    w.write(0, f"Namespace:\t{meta.namespace}")
+
+
+def _annotations(meta: v1.ObjectMeta) -> list[str]:
+    return [f"{k}: {meta.annotations[k]}" for k in sorted(meta.annotations)]
+
+
+def _int_or_percent(value: Value) -> str:
+    kind = value.WhichOneof("kind")
+    if kind == "number_value":
+        return str(int(value.number_value))
+    return value.string_value if kind == "string_value" else "25%"
+
+
+def describe_replica_set(rs: v1.ReplicaSet, pods: Sequence[v1.Pod] = (), events: Sequence[v1.Event] = (),
+                         now: datetime | None = None) -> str:
+    """`kubectl describe replicaset`: `pods` are the ones it controls."""
+    now = now or printers.utcnow()
+    meta = rs.metadata
+    w = _Writer()
+    _header(w, meta)
+    w.write(0, f"Selector:\t{_selector_text(rs.spec.selector)}")
+    w.multiline(0, "Labels", _map_lines(meta.labels))
+    w.multiline(0, "Annotations", _annotations(meta))
+    owner = next((r for r in meta.owner_references if r.controller), None)
+    if owner is not None:
+        w.write(0, f"Controlled By:\t{owner.kind}/{owner.name}")
+    w.write(0, f"Replicas:\t{rs.status.replicas} current / {rs.spec.replicas} desired")
+    phases = [p.status.phase for p in pods if not p.metadata.HasField("deletion_timestamp")]
+    w.write(0, f"Pods Status:\t{phases.count('Running')} Running / {phases.count('Pending')} Waiting / "
+               f"{phases.count('Succeeded')} Succeeded / {phases.count('Failed')} Failed")
+    _pod_template(w, rs.spec.template)
+    if rs.status.conditions:
+        w.write(0, "Conditions:")
+        w.write(1, "Type\tStatus\tReason")
+        w.write(1, "----\t------\t------")
+        for c in rs.status.conditions:
+            w.write(1, f"{c.type} \t{c.status}\t{c.reason}")
+    _events(w, events, now)
+    return w.text()
+
+
+def describe_deployment(d: v1.Deployment, new: v1.ReplicaSet | None = None, old: Sequence[v1.ReplicaSet] = (),
+                        events: Sequence[v1.Event] = (), now: datetime | None = None) -> str:
+    """`kubectl describe deployment`: `new` is its ReplicaSet of the current template, `old` the others
+    that still have pods (kubectl lists those)."""
+    now = now or printers.utcnow()
+    meta, spec, status = d.metadata, d.spec, d.status
+    w = _Writer()
+    _header(w, meta)
+    w.write(0, f"CreationTimestamp:\t{rfc1123(meta.creation_timestamp)}")
+    w.multiline(0, "Labels", _map_lines(meta.labels))
+    w.multiline(0, "Annotations", _annotations(meta))
+    w.write(0, f"Selector:\t{_selector_text(spec.selector)}")
+    w.write(0, f"Replicas:\t{spec.replicas} desired | {status.updated_replicas} updated | {status.replicas} total | "
+               f"{status.available_replicas} available | {status.unavailable_replicas} unavailable")
+    strategy = spec.strategy.type or "RollingUpdate"
+    w.write(0, f"StrategyType:\t{strategy}")
+    w.write(0, f"MinReadySeconds:\t{spec.min_ready_seconds}")
+    if strategy == "RollingUpdate":
+        ru = spec.strategy.rolling_update
+        w.write(0, f"RollingUpdateStrategy:\t{_int_or_percent(ru.max_unavailable)} max unavailable, "
+                   f"{_int_or_percent(ru.max_surge)} max surge")
+    _pod_template(w, spec.template)
+    if status.conditions:
+        w.write(0, "Conditions:")
+        w.write(1, "Type\tStatus\tReason")
+        w.write(1, "----\t------\t------")
+        for c in status.conditions:
+            w.write(1, f"{c.type} \t{c.status}\t{c.reason}")
+
+    def sets_text(sets: Sequence[v1.ReplicaSet]) -> str:
+        return ", ".join(f"{rs.metadata.name} ({rs.status.replicas}/{rs.spec.replicas} replicas created)"
+                         for rs in sets) or NONE
+
+    w.write(0, f"OldReplicaSets:\t{sets_text(old)}")
+    w.write(0, f"NewReplicaSet:\t{sets_text([new] if new is not None else [])}")
+    _events(w, events, now)
+    return w.text()

@@ -66,7 +66,7 @@ class ApiClient(Protocol):
     async def update_status(self, obj: Any) -> Any: ...
     async def delete(self, kind: KindRef, name: str, namespace: str = "",
                      grace_period_seconds: int | None = None, uid: str = "",
-                     resource_version: str = "") -> tuple[Message, bool]: ...
+                     resource_version: str = "", propagation_policy: str = "") -> tuple[Message, bool]: ...
     async def bind(self, namespace: str, name: str, uid: str, node_name: str) -> v1.Pod: ...
     async def evict(self, namespace: str, name: str, grace_period_seconds: int | None = None,
                     reason: str = "", message: str = "") -> v1.Pod: ...
@@ -158,11 +158,14 @@ class Client:
 
     async def delete(self, kind: KindRef, name: str, namespace: str = "",
                      grace_period_seconds: int | None = None, uid: str = "",
-                     resource_version: str = "") -> tuple[Message, bool]:
-        """Delete (or start deleting) an object. Returns it and whether it is gone already."""
+                     resource_version: str = "", propagation_policy: str = "") -> tuple[Message, bool]:
+        """Delete (or start deleting) an object. Returns it and whether it is gone already.
+
+        `propagation_policy`: what happens to its dependents, Foreground, Background or Orphan."""
         k = resolve_kind(kind)
         request = api.DeleteRequest(kind=k.name, namespace=namespace_or_default(namespace) if k.namespaced else "",
-                                    name=name, uid=uid, resource_version=resource_version)
+                                    name=name, uid=uid, resource_version=resource_version,
+                                    propagation_policy=propagation_policy)
         if grace_period_seconds is not None:
             request.grace_period_seconds = grace_period_seconds
         reply = await self._call(self._stub.Delete, request)

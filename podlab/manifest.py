@@ -29,8 +29,9 @@ from podlab.validation import FieldError, show
 
 SUFFIXES = (".yaml", ".yml", ".json")
 _BY_VERSION_KIND = {(k.api_version, k.name): k for k in KINDS}
-# Map fields whose values are Kubernetes quantities: YAML writes `cpu: 1` as a number.
-_QUANTITY_FIELDS = {
+# Fields whose values (or map values) are Kubernetes quantities: YAML writes `cpu: 1` as a number;
+# Kubernetes' protobuf sends a Quantity message (controlplane.rest.k8sproto).
+QUANTITY_FIELDS = {
     ("podlab.v1.ResourceRequirements", "limits"), ("podlab.v1.ResourceRequirements", "requests"),
     ("podlab.v1.NodeStatus", "capacity"), ("podlab.v1.NodeStatus", "allocatable"),
     ("podlab.v1.EmptyDirVolumeSource", "size_limit"),
@@ -92,13 +93,85 @@ def _json_documents(text: str) -> list[Any] | None:
         return None
 
 
+# go-yaml's budget for alias expansion (gopkg.in/yaml v2.2.4+, the fix Kubernetes took for
+# CVE-2019-11253): a document may owe at most this share of its decoded nodes to aliases, 99% for a
+# small one down to 10% for a large one, so a few hundred bytes can no longer stand for gigabytes.
+_ALIAS_RATIO_LOW, _ALIAS_RATIO_HIGH = 400_000, 4_000_000
+
+
+def _allowed_alias_ratio(decodes: int) -> float:
+    if decodes <= _ALIAS_RATIO_LOW:
+        return 0.99
+    if decodes >= _ALIAS_RATIO_HIGH:
+        return 0.10
+    return 0.99 - 0.89 * (decodes - _ALIAS_RATIO_LOW) / (_ALIAS_RATIO_HIGH - _ALIAS_RATIO_LOW)
+
+
+class _Aliasing(Exception):
+    """A document refused for its aliases (the message is go-yaml's)."""
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _check_aliasing(root: yaml.Node) -> None:
+    """Refuse `root` if its aliases expand it beyond go-yaml's budget, or if an anchor contains itself.
+
+    The composed graph shares an anchored node wherever an alias names it, so
+    it is as small as the text; this counts the nodes a full expansion would
+    decode (each node's count once, memoized), without expanding anything.
+    """
+    size: dict[int, int] = {}  # id(node) -> nodes in its expansion, itself included
+    on_path: set[int] = set()  # the nodes whose expansion is being counted (ancestors of the top)
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, counted_children = stack.pop()
+        key = id(node)
+        if counted_children:
+            on_path.discard(key)
+            size[key] = 1 + sum(size[id(child)] for child in _children(node))
+            continue
+        if key in size:
+            continue
+        if key in on_path:
+            raise _Aliasing("anchor value contains itself")
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node) if id(child) not in size)
+    decodes = size[id(root)]
+    aliased = decodes - len(size)  # every decode past a node's first is one an alias caused
+    if aliased > 100 and decodes > 1000 and aliased / decodes > _allowed_alias_ratio(decodes):
+        raise _Aliasing("document contains excessive aliasing")
+
+
+def _yaml_documents(text: str) -> list[Any]:
+    """Every YAML document in `text` as plain data, each checked for aliasing before it is built."""
+    loader = _Loader(text)
+    try:
+        docs = []
+        while loader.check_node():
+            node = loader.get_node()
+            _check_aliasing(node)
+            docs.append(loader.construct_document(node))
+        return docs
+    finally:
+        loader.dispose()
+
+
 def _documents(text: str, source: str) -> list[Any]:
     if text.lstrip()[:1] in ("{", "["):
         docs = _json_documents(text)
         if docs is not None:
             return docs
     try:
-        return list(yaml.load_all(text, Loader=_Loader))
+        return _yaml_documents(text)
+    except _Aliasing as err:
+        raise errors.BadRequest(f"error parsing {source}: error converting YAML to JSON: yaml: {err}") from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f"line {mark.line + 1}: " if mark is not None else ""
@@ -171,7 +244,7 @@ def _message(value: Any, desc: Descriptor, path: str, out: _Decode) -> dict[str,
 
 
 def _field(value: Any, fd: FieldDescriptor, owner: Descriptor, path: str, out: _Decode) -> Any:
-    quantity = (owner.full_name, fd.name) in _QUANTITY_FIELDS
+    quantity = (owner.full_name, fd.name) in QUANTITY_FIELDS
     if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
         if not isinstance(value, dict):
             out.wrong(path, value, "must be an object")
@@ -323,6 +396,11 @@ def _objects(doc: Any, source: str) -> list[Message]:
     return [from_dict(doc, kind, source)]
 
 
+def load_data(text: str, source: str = "<stdin>") -> list[Any]:
+    """The documents in `text` (YAML or JSON) as plain data, aliases within budget; raises BadRequest."""
+    return _documents(text, source)
+
+
 def load_manifests(text: str, source: str = "<stdin>") -> list[Message]:
     """The API objects in `text`: YAML (block or flow, `---` separated) or JSON.
 
@@ -362,8 +440,19 @@ def load_path(path: str) -> list[tuple[str, Message]]:
 # ---------------------------------------------------------------- message -> dict, YAML, JSON
 
 
+# Fields Kubernetes' Go types print even when zero (no `omitempty`) and its typed clients require
+# (the official Python client refuses a ContainerStatus without restartCount or imageID).
+_ALWAYS_PRINTED: dict[str, dict[str, Any]] = {
+    "podlab.v1.ContainerStatus": {"name": "", "ready": False, "restartCount": 0, "image": "", "imageID": ""},
+    "podlab.v1.ContainerStateTerminated": {"exitCode": 0},
+    "podlab.v1.ReplicaSetStatus": {"replicas": 0},
+}
+
+
 def _tidy(data: dict[str, Any], desc: Descriptor) -> None:
-    """Kubernetes' look for MessageToDict output: whole-second times, integer ports."""
+    """Kubernetes' look for MessageToDict output: whole-second times, integer ports, required zeros."""
+    for key, zero in _ALWAYS_PRINTED.get(desc.full_name, {}).items():
+        data.setdefault(key, zero)
     fields = _fields(desc)
     for key, value in data.items():
         fd = fields.get(key)
@@ -445,4 +534,4 @@ def dump_json(objs: Message | Sequence[Message] | Mapping[str, Any]) -> str:
 
 
 __all__ = ["api_version_of", "as_data", "dump_json", "dump_yaml", "from_dict", "list_dict",
-           "load_manifests", "load_path", "to_dict"]
+           "load_data", "load_manifests", "load_path", "to_dict"]

@@ -56,6 +56,16 @@ NODE_LOSS_TAINTS: Final = (TAINT_NOT_READY, TAINT_UNREACHABLE)
 POD_TEMPLATE_HASH: Final = "pod-template-hash"  # the label telling a Deployment's ReplicaSets apart
 REVISION_ANNOTATION: Final = "deployment.kubernetes.io/revision"
 
+# -- garbage collection (metav1) ---------------------------------------------------
+# Deletion propagation policies (DeleteOptions.propagationPolicy).
+FOREGROUND: Final = "Foreground"
+BACKGROUND: Final = "Background"
+ORPHAN: Final = "Orphan"
+PROPAGATION_POLICIES: Final = (FOREGROUND, BACKGROUND, ORPHAN)
+# The finalizers the garbage collector honours: dependents deleted first, or orphaned first.
+FINALIZER_DELETE_DEPENDENTS: Final = "foregroundDeletion"
+FINALIZER_ORPHAN_DEPENDENTS: Final = "orphan"
+
 # -- podlab's own annotations -----------------------------------------------------
 # Marks a pod being evicted: when its agent confirms it stopped, a new pod replaces it.
 EVICTED_ANNOTATION: Final = "podlab.io/evicted"

@@ -26,6 +26,7 @@ from google.protobuf.message import Message
 
 from podlab import errors
 from podlab.kinds import kind_of
+from podlab.names import FINALIZER_DELETE_DEPENDENTS, FINALIZER_ORPHAN_DEPENDENTS
 from podlab.quantity import parse_quantity
 from podlab.v1 import objects_pb2 as v1
 
@@ -304,6 +305,23 @@ def _metadata(errs: ErrorList, meta: v1.ObjectMeta, namespaced: bool,
     if meta.HasField("deletion_grace_period_seconds"):
         _non_negative(errs, "metadata.deletionGracePeriodSeconds",
                       meta.deletion_grace_period_seconds)
+    _finalizers(errs, list(meta.finalizers))
+
+
+def _go_strings(values: Iterable[str]) -> Raw:
+    """A []string as Go's %#v prints it: []string{"a", "b"}."""
+    return Raw("[]string{" + ", ".join(json.dumps(v) for v in values) + "}")
+
+
+def _finalizers(errs: ErrorList, finalizers: list[str]) -> None:
+    """Kubernetes' ValidateFinalizers: qualified names, and never both orphan and foregroundDeletion."""
+    for finalizer in finalizers:
+        for msg in qualified_name_errors(finalizer):
+            errs.invalid("metadata.finalizers", finalizer, msg)
+    if FINALIZER_ORPHAN_DEPENDENTS in finalizers and FINALIZER_DELETE_DEPENDENTS in finalizers:
+        errs.invalid("metadata.finalizers", _go_strings(finalizers),
+                     f"finalizer {FINALIZER_ORPHAN_DEPENDENTS} and {FINALIZER_DELETE_DEPENDENTS} "
+                     "cannot be both set")
 
 
 def labels(errs: ErrorList, path: str, mapping: Mapping[str, str]) -> None:
@@ -1030,6 +1048,11 @@ def validate_update(old: Message, new: Message) -> None:
     for field in ("name", "namespace", "uid"):
         if getattr(old_meta, field) != getattr(new_meta, field):
             errs.invalid(f"metadata.{field}", getattr(new_meta, field), "field is immutable")
+    if old_meta.HasField("deletion_timestamp"):
+        extra = sorted(set(new_meta.finalizers) - set(old_meta.finalizers))
+        if extra:
+            errs.forbidden("metadata.finalizers", "no new finalizers can be added if the object is being deleted, "
+                                                  f"found new finalizers {_go_strings(extra)}")
     if isinstance(old, v1.Pod) and isinstance(new, v1.Pod):
         _pod_update(errs, old, new)
     elif isinstance(old, v1.ConfigMap) and isinstance(new, v1.ConfigMap):

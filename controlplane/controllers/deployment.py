@@ -199,10 +199,13 @@ class DeploymentController(Controller):
         replicas = d.spec.replicas
         everyone = [new, *old]
         total = sum(rs.spec.replicas for rs in everyone)
+        # Pods an old ReplicaSet was told to drop count until it reports them gone: the surge bounds
+        # pods, not just the ReplicaSets' replicas.
+        pods = sum(max(rs.spec.replicas, rs.status.replicas) for rs in everyone)
         if new.spec.replicas > replicas:
             await self._scale(d, new, replicas)
-        elif new.spec.replicas < replicas and total < replicas + surge:
-            await self._scale(d, new, new.spec.replicas + min(replicas + surge - total, replicas - new.spec.replicas))
+        elif new.spec.replicas < replicas and pods < replicas + surge:
+            await self._scale(d, new, new.spec.replicas + min(replicas + surge - pods, replicas - new.spec.replicas))
             return  # one step at a time: the scale shows up in the informer before the next
         if not any(rs.spec.replicas for rs in old):
             return
@@ -213,14 +216,14 @@ class DeploymentController(Controller):
             return
         # Old pods that are not available cost nothing to remove: they go first.
         for rs in old:
-            unhealthy = rs.spec.replicas - rs.status.available_replicas
+            unhealthy = rs.spec.replicas - _available(rs)
             if budget <= 0 or unhealthy <= 0 or not rs.spec.replicas:
                 continue
             cut = min(unhealthy, budget, rs.spec.replicas)
             await self._scale(d, rs, rs.spec.replicas - cut)
             budget -= cut
             rs.spec.replicas -= cut
-        available = sum(rs.status.available_replicas for rs in everyone)
+        available = sum(_available(rs) for rs in everyone)
         budget = min(budget, available - min_available)
         for rs in old:  # oldest first
             if budget <= 0:
@@ -295,6 +298,7 @@ class DeploymentController(Controller):
         annotations_changed = new is not None and d.metadata.annotations.get(REVISION) != str(revision_of(new))
         if annotations_changed and new is not None:
             d = await self._set_revision(d, revision_of(new))
+        self._requeue_if_stuck(d, status)
         if status == d.status:
             return
         updated = v1.Deployment()
@@ -304,9 +308,15 @@ class DeploymentController(Controller):
             await self.client.update_status(updated)
         except (errors.Conflict, errors.NotFound):
             self.queue.add(object_key(d))
-        if status.available_replicas < d.spec.replicas or status.updated_replicas < d.spec.replicas:
-            deadline = d.spec.progress_deadline_seconds if d.spec.HasField("progress_deadline_seconds") else 600
-            self.queue.add_after(object_key(d), min(float(deadline), 5.0))
+
+    def _requeue_if_stuck(self, d: v1.Deployment, status: v1.DeploymentStatus) -> None:
+        """A rollout in progress is looked at again when its deadline passes (requeueStuckDeployment):
+        nothing else would happen to a Deployment whose pods never become available."""
+        progressing = next((c for c in status.conditions if c.type == "Progressing"), None)
+        if progressing is None or progressing.status != "True" or progressing.reason == "NewReplicaSetAvailable":
+            return
+        left = progressing.last_update_time.seconds + _deadline(d) - self.clock()
+        self.queue.add_after(object_key(d), max(0.0, left) + 0.5)
 
     async def _set_revision(self, d: v1.Deployment, revision: int) -> v1.Deployment:
         updated = v1.Deployment()
@@ -319,6 +329,12 @@ class DeploymentController(Controller):
             return d
 
     def _progress(self, d: v1.Deployment, new: v1.ReplicaSet | None, status: v1.DeploymentStatus) -> None:
+        """The Progressing condition as Kubernetes' syncRolloutStatus sets it: True while the rollout
+        moves (lastUpdateTime marks the last move), NewReplicaSetAvailable once complete, False with
+        ProgressDeadlineExceeded when nothing moved for progressDeadlineSeconds; Unknown while paused."""
+        if d.spec.paused:
+            _condition(status, "Progressing", "Unknown", "DeploymentPaused", "Deployment is paused")
+            return
         complete = (new is not None and status.updated_replicas == d.spec.replicas
                     and status.replicas == d.spec.replicas and status.available_replicas == d.spec.replicas)
         previous = next((c for c in d.status.conditions if c.type == "Progressing"), None)
@@ -327,18 +343,22 @@ class DeploymentController(Controller):
             _condition(status, "Progressing", "True", "NewReplicaSetAvailable",
                        f'ReplicaSet "{name}" has successfully progressed.')
             return
-        moved = (status.updated_replicas != d.status.updated_replicas or status.replicas != d.status.replicas
-                 or status.available_replicas != d.status.available_replicas or previous is None
-                 or d.status.observed_generation != d.metadata.generation)
-        if moved:
+        old, now_old = d.status.replicas - d.status.updated_replicas, status.replicas - status.updated_replicas
+        moved = (status.updated_replicas > d.status.updated_replicas or now_old < old
+                 or status.ready_replicas > d.status.ready_replicas
+                 or status.available_replicas > d.status.available_replicas)
+        started = (previous is None or previous.reason == "DeploymentPaused"
+                   or d.status.observed_generation != d.metadata.generation)
+        if moved or started:
             _condition(status, "Progressing", "True", "ReplicaSetUpdated",
                        f'ReplicaSet "{name}" is progressing.', touch=True)
             return
-        deadline = d.spec.progress_deadline_seconds if d.spec.HasField("progress_deadline_seconds") else 600
-        if previous is not None and previous.reason != "ProgressDeadlineExceeded":
-            if previous.last_update_time.seconds + deadline <= self.clock():
-                _condition(status, "Progressing", "False", "ProgressDeadlineExceeded",
-                           f'ReplicaSet "{name}" has timed out progressing.')
+        assert previous is not None
+        if previous.reason in ("NewReplicaSetAvailable", "ProgressDeadlineExceeded"):
+            return  # a finished rollout is not timed; a timed-out one stays so until it moves again
+        if previous.last_update_time.seconds + _deadline(d) <= self.clock():
+            _condition(status, "Progressing", "False", "ProgressDeadlineExceeded",
+                       f'ReplicaSet "{name}" has timed out progressing.')
 
     def _event(self, d: v1.Deployment, reason: str, message: str) -> None:
         log.info("deployment %s/%s: %s", d.metadata.namespace, d.metadata.name, message)
@@ -346,6 +366,16 @@ class DeploymentController(Controller):
             ref = v1.ObjectReference(kind="Deployment", api_version="apps/v1", name=d.metadata.name,
                                      namespace=d.metadata.namespace, uid=d.metadata.uid)
             self.recorder.record(ref, "Normal", reason, message)
+
+
+def _available(rs: v1.ReplicaSet) -> int:
+    """Available pods of `rs` as far as a scale-down may count on them: never more than it keeps (its
+    status may still count the pods of a scale-down it has not reported)."""
+    return min(rs.status.available_replicas, rs.spec.replicas)
+
+
+def _deadline(d: v1.Deployment) -> int:
+    return d.spec.progress_deadline_seconds if d.spec.HasField("progress_deadline_seconds") else 600
 
 
 def _condition(status: v1.DeploymentStatus, type_: str, value: str, reason: str, message: str,

@@ -25,9 +25,10 @@ from controlplane.rest.subresources import SUBRESOURCES, Call
 from controlplane.rest.tables import table, wants_table
 from controlplane.rest.watch import BOOKMARK_SECONDS, serve_watch
 from controlplane.strategies import DeleteOptions
-from podlab import errors
+from podlab import errors, names
 from podlab.kinds import Kind, kind_of, meta
 from podlab.names import namespace_or_default
+from podlab.validation import ErrorList, invalid
 
 log = logging.getLogger(__name__)
 API_KEY = web.AppKey("api", Api)
@@ -72,7 +73,16 @@ def _delete_options(request: web.Request, body: dict[str, Any] | None) -> Delete
     pre = body.get("preconditions") or {}
     if not isinstance(pre, dict):
         raise errors.BadRequest("preconditions must be an object")
-    return DeleteOptions(grace, str(pre.get("uid") or ""), str(pre.get("resourceVersion") or ""))
+    policy = body.get("propagationPolicy", request.query.get("propagationPolicy"))
+    orphan: Any = body.get("orphanDependents", request.query.get("orphanDependents"))
+    if orphan is not None and policy is not None:
+        errs = ErrorList()
+        errs.invalid("propagationPolicy", policy, "orphanDependents and deletionPropagation cannot be both set")
+        raise invalid("DeleteOptions.meta.k8s.io", "", errs)
+    if orphan is not None:  # the deprecated boolean: true orphans, false is the default
+        policy = names.ORPHAN if orphan in (True, "true", "1") else names.BACKGROUND
+    return DeleteOptions(grace, str(pre.get("uid") or ""), str(pre.get("resourceVersion") or ""),
+                         str(policy or ""))
 
 
 def _refuse_dry_run(request: web.Request) -> None:
@@ -211,7 +221,8 @@ async def _statuses(request: web.Request, handler: Handler) -> web.StreamRespons
     except web.HTTPException as err:
         if err.status < 400:
             raise
-        cls: type[errors.ApiError] = {404: errors.NotFound, 405: MethodNotAllowed}.get(err.status, errors.BadRequest)
+        cls: type[errors.ApiError] = {404: errors.NotFound, 405: MethodNotAllowed,
+                                      413: errors.RequestEntityTooLarge}.get(err.status, errors.BadRequest)
         return error_response(cls(err.reason))
     except Exception:
         log.exception("internal error serving %s %s", request.method, request.path)
@@ -221,7 +232,7 @@ async def _statuses(request: web.Request, handler: Handler) -> web.StreamRespons
 
 def make_app(api: Api, bookmark_seconds: float = BOOKMARK_SECONDS) -> web.Application:
     """The aiohttp application serving the Kubernetes API over `api`; watch bookmarks every `bookmark_seconds`."""
-    app = web.Application(middlewares=[_statuses], client_max_size=codec.MAX_BODY)
+    app = web.Application(middlewares=[_statuses], client_max_size=codec.MAX_BODY + 1)
     app[API_KEY] = api
     resources = Resources(api, bookmark_seconds)
 

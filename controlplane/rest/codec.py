@@ -1,9 +1,10 @@
 """Request bodies in, Kubernetes JSON out: the REST front end's only serialization.
 
-Bodies are capped at 3 MiB (Kubernetes' limit) before they are parsed; only
-JSON is read (YAML's aliases make a small body a huge document), decoded
-strictly through podlab.manifest, and a body whose apiVersion/kind is not the URL's kind is
-refused before anything is stored.
+Bodies are capped at 3 MiB (Kubernetes' limit) before they are parsed; JSON,
+YAML (through podlab.manifest's loader, which refuses alias bombs) and
+Kubernetes' protobuf are read, decoded strictly through podlab.manifest, and
+a body whose apiVersion/kind is not the URL's kind is refused before anything
+is stored.
 """
 
 from __future__ import annotations
@@ -19,28 +20,48 @@ from controlplane.rest import k8sproto
 from controlplane.rest.status import UnsupportedMediaType
 from podlab import errors
 from podlab.kinds import Kind
-from podlab.manifest import from_dict, to_dict
+from podlab.manifest import from_dict, load_data, to_dict
 from podlab.names import MAX_REQUEST_BYTES
 
 MAX_BODY = MAX_REQUEST_BYTES
 # Bodies podlab reads as JSON; Kubernetes' protobuf (kubectl's typed clients) goes to k8sproto.
 JSON_TYPES = ("application/json", "application/octet-stream")
+YAML_TYPE = "application/yaml"
+_TOO_LARGE = f"Request entity too large: limit is {MAX_BODY}"  # Kubernetes' words (handlers/rest.go)
+
+
+async def read_raw(request: web.Request) -> bytes:
+    """The request's body, at most MAX_BODY bytes; raises RequestEntityTooLarge without reading on past it.
+
+    A declared Content-Length over the cap is refused before any byte is
+    read; a chunked body is read only until it passes the cap (aiohttp's
+    client_max_size, which make_app sets to MAX_BODY + 1).
+    """
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise errors.RequestEntityTooLarge(_TOO_LARGE)
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise errors.RequestEntityTooLarge(_TOO_LARGE) from None
 
 
 async def read_body(request: web.Request) -> dict[str, Any]:
-    """The request's body as a JSON object; raises RequestEntityTooLarge or BadRequest."""
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise errors.RequestEntityTooLarge("the request is too large: limit is 3145728 bytes")
-    raw = await request.content.read(MAX_BODY + 1)
-    if len(raw) > MAX_BODY:
-        raise errors.RequestEntityTooLarge("the request is too large: limit is 3145728 bytes")
+    """The request's body as a JSON object (from JSON, YAML or protobuf); raises RequestEntityTooLarge,
+    UnsupportedMediaType or BadRequest.
+
+    YAML goes through podlab.manifest's loader, which refuses alias bombs
+    before anything is expanded, as Kubernetes' YAML decoder does.
+    """
+    raw = await read_raw(request)
     if request.content_type == k8sproto.CONTENT_TYPE:
         return k8sproto.decode(raw)
-    if request.content_type not in JSON_TYPES:
+    if request.content_type not in (*JSON_TYPES, YAML_TYPE):
         raise UnsupportedMediaType(f'the body of the request was in an unknown format - accepted media types '
-                                   f'include: {", ".join(JSON_TYPES)}')
+                                   f'include: {", ".join((*JSON_TYPES, YAML_TYPE, k8sproto.CONTENT_TYPE))}')
     if not raw.strip():
         raise errors.BadRequest("the request has no body")
+    if request.content_type == YAML_TYPE:
+        return _yaml_body(raw)
     try:
         doc = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as err:
@@ -50,6 +71,20 @@ async def read_body(request: web.Request) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise errors.BadRequest("the body of the request must be a JSON object")
     return doc
+
+
+def _yaml_body(raw: bytes) -> dict[str, Any]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise errors.BadRequest(f"the body of the request was in an unknown format: {err}") from None
+    try:
+        docs = [d for d in load_data(text, _SOURCE) if d is not None]
+    except errors.BadRequest as err:
+        raise errors.BadRequest(err.message.removeprefix(f"error parsing {_SOURCE}: ")) from None
+    if len(docs) != 1 or not isinstance(docs[0], dict):
+        raise errors.BadRequest("the body of the request must be one YAML object")
+    return docs[0]
 
 
 WARNINGS = web.RequestKey("warnings", list[str])

@@ -67,8 +67,9 @@ def resource_list(group: str, version: str, strategies: Mapping[str, Strategy]) 
                               "kind": kind.name, "verbs": ["get", "patch", "update"]})
         for (plural, sub), handler in SUBRESOURCES.items():
             if plural == kind.plural:
+                group_of = dict(zip(("group", "version"), handler.group_version.split("/"), strict=False))
                 resources.append({"name": f"{plural}/{sub}", "singularName": "", "namespaced": kind.namespaced,
-                                  "kind": handler.kind, "verbs": list(handler.verbs)})
+                                  **group_of, "kind": handler.kind, "verbs": list(handler.verbs)})
     for r in resources:
         if not r.get("shortNames"):
             r.pop("shortNames", None)

@@ -17,13 +17,22 @@ from controlplane.rest import codec
 from controlplane.rest.status import UnsupportedMediaType
 from podlab import errors
 from podlab.kinds import Kind, meta
-from podlab.patch import JSON, MERGE, STRATEGIC, apply_patch, decode_patch
+from podlab.patch import JSON, MERGE, STRATEGIC, decode_patch
+from podlab.patch import apply_patch as patch_json
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_PATCH = "application/strategic-merge-patch+json"
 PATCH_TYPES = {JSON_PATCH: JSON, MERGE_PATCH: MERGE, STRATEGIC_PATCH: STRATEGIC}
 RETRIES = 8
+
+
+def apply_patch(doc: dict[str, Any], patch: Any, content_type: str) -> dict[str, Any]:
+    """`patch` of `content_type` (one of PATCH_TYPES) applied to the JSON `doc`; raises BadRequest or Invalid."""
+    if content_type not in PATCH_TYPES:
+        raise UnsupportedMediaType(f"the body of the request was in an unknown format - accepted media types "
+                                   f"include: {', '.join(PATCH_TYPES)}")
+    return patch_json(doc, patch, PATCH_TYPES[content_type])
 
 
 async def apply(request: web.Request, registry: Registry, kind: Kind, name: str, namespace: str,
@@ -33,13 +42,10 @@ async def apply(request: web.Request, registry: Registry, kind: Kind, name: str,
     if content_type not in PATCH_TYPES:
         raise UnsupportedMediaType(f"the body of the request was in an unknown format - accepted media types "
                                    f"include: {', '.join(PATCH_TYPES)}")
-    raw = await request.content.read(codec.MAX_BODY + 1)
-    if len(raw) > codec.MAX_BODY:
-        raise errors.RequestEntityTooLarge("the request is too large: limit is 3145728 bytes")
-    patch = decode_patch(raw)
+    patch = decode_patch(await codec.read_raw(request))
     for _ in range(RETRIES):
         current = await registry.get(kind, name, namespace)
-        patched = apply_patch(codec.encode(current), patch, PATCH_TYPES[content_type])
+        patched = apply_patch(codec.encode(current), patch, content_type)
         md = patched.get("metadata")
         md = md if isinstance(md, dict) else {}
         if md.get("name", name) != name:

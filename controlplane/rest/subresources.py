@@ -1,4 +1,5 @@
-"""The pod-only subresources that are verbs or streams, not objects: binding, eviction, log, exec, attach, portforward.
+"""The subresources that are verbs or streams, not objects: pods' binding, eviction, log, exec, attach,
+portforward; scale.
 
 A table keyed by (resource, subresource), as Kubernetes' storage map is,
 so the router never asks which kind it serves. Each entry names the HTTP
@@ -18,6 +19,7 @@ from controlplane.api import Api
 from controlplane.rest import codec
 from controlplane.rest.portforward import serve_portforward
 from controlplane.rest.remotecommand import serve_attach, serve_exec
+from controlplane.rest.scale import SCALABLE, serve_scale
 from podlab import errors
 from podlab.v1 import services_pb2 as api_pb
 
@@ -46,6 +48,7 @@ class Subresource:
     verbs: tuple[str, ...]
     # Returns a response, or None for "done": 201 with a Success Status.
     handle: Callable[[Call], Awaitable[web.StreamResponse | None]]
+    group_version: str = ""  # discovery's group/version of `kind` when it is not the parent's ("autoscaling/v1")
 
 
 def _grace(options: Any) -> int | None:
@@ -129,4 +132,7 @@ SUBRESOURCES: dict[tuple[str, str], Subresource] = {
     ("pods", "exec"): Subresource(("GET", "POST"), "PodExecOptions", ("create", "get"), _exec),
     ("pods", "attach"): Subresource(("GET", "POST"), "PodAttachOptions", ("create", "get"), _attach),
     ("pods", "portforward"): Subresource(("GET", "POST"), "PodPortForwardOptions", ("create", "get"), _portforward),
+    **{(plural, "scale"): Subresource(("GET", "PUT", "PATCH"), "Scale", ("get", "patch", "update"), serve_scale,
+                                      "autoscaling/v1")
+       for plural in SCALABLE},
 }

@@ -18,6 +18,7 @@ from controlplane.strategies.base import (
     Replace,
     Strategy,
     Terminate,
+    finalizers_for_deletion,
 )
 from controlplane.strategies.cluster import NamespaceStrategy, NodeStrategy
 from controlplane.strategies.events import EventStrategy
@@ -45,4 +46,4 @@ def strategies(config: StrategyConfig | None = None) -> dict[str, Strategy]:
 
 
 __all__ = ["REMOVE", "DeleteOptions", "DeletePlan", "Lookup", "Remove", "Replace", "Strategy", "StrategyConfig",
-           "Terminate", "strategies"]
+           "Terminate", "finalizers_for_deletion", "strategies"]

@@ -10,7 +10,10 @@ what a verb means for its kind. The registry calls the hooks in this order:
   metadata are kept, the status taken from the request;
 - delete: `delete_plan` decides between removing the object now, marking it
   terminating with a deadline, or replacing it with a new incarnation
-  (`new_incarnation`) in one transaction.
+  (`new_incarnation`) in one transaction. Finalizers are the registry's, for
+  every kind alike (`finalizers_for_deletion`): an object that still has
+  finalizers is never removed, only marked (deletionTimestamp, grace 0), and
+  the update that removes its last finalizer removes it.
 
 Hooks mutate the object they are given and raise podlab.errors.ApiError;
 none does I/O except `delete_plan`, which may ask the registry whether an
@@ -24,9 +27,11 @@ from typing import Protocol
 
 from google.protobuf.message import Message
 
-from podlab import errors
+from podlab import errors, names
 from podlab.kinds import Kind
-from podlab.validation import validate, validate_update
+from podlab.validation import ErrorList, invalid, validate, validate_update
+
+GC_FINALIZERS = (names.FINALIZER_ORPHAN_DEPENDENTS, names.FINALIZER_DELETE_DEPENDENTS)
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,34 @@ class DeleteOptions:
     grace_period_seconds: int | None = None
     uid: str = ""  # precondition
     resource_version: str = ""  # precondition
+    # Foreground, Background or Orphan; "" leaves it to the object's finalizers (Background when
+    # it has none), as Kubernetes' nil.
+    propagation_policy: str = ""
+
+    def validate(self) -> None:
+        """Kubernetes' ValidateDeleteOptions: raises Invalid for an unknown propagation policy."""
+        if self.propagation_policy and self.propagation_policy not in names.PROPAGATION_POLICIES:
+            errs = ErrorList()
+            errs.unsupported("propagationPolicy", self.propagation_policy, (*names.PROPAGATION_POLICIES, "nil"))
+            raise invalid("DeleteOptions.meta.k8s.io", "", errs)
+
+
+def finalizers_for_deletion(finalizers: list[str], options: DeleteOptions) -> list[str]:
+    """The finalizers an object has once deleted with `options` (deletionFinalizersForGarbageCollection).
+
+    The policy asked for replaces the garbage collector's finalizers (Orphan adds `orphan`,
+    Foreground `foregroundDeletion`, Background neither); with no policy they stay as they are.
+    Every other finalizer is kept, in order.
+    """
+    policy = options.propagation_policy
+    if not policy:
+        return list(finalizers)
+    kept = [f for f in finalizers if f not in GC_FINALIZERS]
+    if policy == names.ORPHAN:
+        kept.append(names.FINALIZER_ORPHAN_DEPENDENTS)
+    elif policy == names.FOREGROUND:
+        kept.append(names.FINALIZER_DELETE_DEPENDENTS)
+    return kept
 
 
 @dataclass(frozen=True)

@@ -277,6 +277,12 @@ class DockerRuntime(Runtime):
             self._network_id = str(same[0]["Id"])
             return self._network_id
 
+    def pod_network_gateway(self) -> str:
+        """The host's address on the pod network (its bridge's gateway), making the network if need be:
+        where pods reach a server on the host."""
+        info = self._api.inspect_network(self._ensure_network())
+        return next((c["Gateway"] for c in (info.get("IPAM") or {}).get("Config") or [] if c.get("Gateway")), "")
+
     def _host_network_mode(self) -> str:
         if self.node_netns_container:
             return f"container:{self.node_netns_container}"

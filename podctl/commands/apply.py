@@ -33,6 +33,7 @@ from podctl.commands._common import (
 from podlab import errors
 from podlab.client import Client
 from podlab.kinds import kind_of
+from podlab.names import BACKGROUND, FOREGROUND, ORPHAN
 from podlab.v1 import objects_pb2 as v1
 
 FORCE_WARNING = ("Warning: Immediate deletion does not wait for confirmation that the running "
@@ -254,14 +255,30 @@ def grace_for(grace_period: int, force: bool, now: bool) -> int | None:
     return None if grace_period < 0 else grace_period
 
 
+_GO_TRUE, _GO_FALSE = ("1", "t", "T", "TRUE", "true", "True"), ("0", "f", "F", "FALSE", "false", "False")
+CASCADES = {"background": BACKGROUND, "foreground": FOREGROUND, "orphan": ORPHAN}
+
+
+def propagation_for(cascade: str) -> str:
+    """kubectl's --cascade: background, foreground or orphan; the deprecated booleans with its warning."""
+    if cascade in CASCADES:
+        return CASCADES[cascade]
+    if cascade in _GO_TRUE + _GO_FALSE:
+        replacement = "background" if cascade in _GO_TRUE else "orphan"
+        echo_err(f"warning: --cascade={cascade} is deprecated (boolean value) and can be replaced with "
+                 f"--cascade={replacement}.")
+        return CASCADES[replacement]
+    raise CliError(f'invalid cascade value ({cascade}). Must be "background", "foreground", or "orphan"')
+
+
 async def delete_objects(client: Client, objs: Sequence[Message], grace: int | None,
-                         force: bool, wait: bool, timeout: float) -> int:
+                         force: bool, wait: bool, timeout: float, propagation: str = "") -> int:
     failed = 0
     for obj in objs:
         meta = obj.metadata
         try:
             deleted, removed = await client.delete(kind_of(obj).name, meta.name, meta.namespace,
-                                                   grace_period_seconds=grace)
+                                                   grace_period_seconds=grace, propagation_policy=propagation)
         except errors.ApiError as err:
             echo_err(api_error_line(err))
             failed = 1
@@ -287,12 +304,16 @@ async def delete_objects(client: Client, objs: Sequence[Message], grace: int | N
 @click.option("--now", is_flag=True, help="Same as --grace-period=1.")
 @click.option("--wait/--no-wait", default=True, help="Wait until the objects are gone.")
 @click.option("--timeout", default="0s", help="How long to wait (0: grace period + 60s).")
+@click.option("--cascade", default="background", is_flag=False, flag_value="background",
+              help='Must be "background", "orphan", or "foreground": what happens to the dependents '
+                   "(the pods of a ReplicaSet). Defaults to background.")
 @global_options
 def delete(resource: str | None, names: tuple[str, ...], filenames: tuple[str, ...], all_: bool,
            selector: str, grace_period: int, force: bool, now: bool, wait: bool,
-           timeout: str) -> None:
+           timeout: str, cascade: str) -> None:
     """Delete objects by name, by manifest (-f), by selector (-l) or all of a type (--all)."""
     namespace = current_namespace()
+    propagation = propagation_for(cascade)
     grace = grace_for(grace_period, force, now)
     wait_timeout = parse_duration(timeout)
     targets: list[Message] = []
@@ -321,7 +342,7 @@ def delete(resource: str | None, names: tuple[str, ...], filenames: tuple[str, .
                 if not objs:
                     echo_err("No resources found")
                     return 0
-            return await delete_objects(client, objs, grace, force, wait, wait_timeout)
+            return await delete_objects(client, objs, grace, force, wait, wait_timeout, propagation)
 
     run(body)
 

@@ -1,4 +1,4 @@
-"""podctl describe pod|node NAME..."""
+"""podctl describe pod|node|replicaset|deployment NAME..."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from podctl._base import (
 from podctl.commands._common import split_refs
 from podlab import errors
 from podlab.client import Client
+from podlab.names import POD_TEMPLATE_HASH
 from podlab.v1 import objects_pb2 as v1
 
 
@@ -34,12 +35,30 @@ async def events_about(client: Client, kind: str, name: str, uid: str, namespace
             and (not uid or not e.involved_object.uid or e.involved_object.uid == uid)]
 
 
+async def _describe_deployment(client: Client, d: v1.Deployment) -> str:
+    """Its new ReplicaSet (the current template's hash) and the old ones that still have pods, as kubectl."""
+    sets, _ = await client.list(v1.ReplicaSet, d.metadata.namespace)
+    mine = [rs for rs in sets if any(r.uid == d.metadata.uid and r.controller for r in rs.metadata.owner_references)]
+    new = next((rs for rs in mine if _bare(rs.spec.template) == _bare(d.spec.template)), None)
+    old = sorted((rs for rs in mine if rs is not new and rs.spec.replicas), key=lambda rs: rs.metadata.name)
+    events = await events_about(client, "Deployment", d.metadata.name, d.metadata.uid, d.metadata.namespace)
+    return describers.describe_deployment(d, new, old, events)
+
+
+def _bare(template: v1.PodTemplateSpec) -> v1.PodTemplateSpec:
+    """The template without its pod-template-hash label (kubectl's EqualIgnoreHash)."""
+    bare = v1.PodTemplateSpec()
+    bare.CopyFrom(template)
+    bare.metadata.labels.pop(POD_TEMPLATE_HASH, None)
+    return bare
+
+
 @cli.command("describe")
 @click.argument("resource")
 @click.argument("names", nargs=-1)
 @global_options
 def describe(resource: str, names: tuple[str, ...]) -> None:
-    """Show details of pods or nodes, with their events."""
+    """Show details of pods, nodes, replica sets or deployments, with their events."""
     refs = split_refs(resource, names)
     if not refs:
         raise CliError("you must specify the name of the resource to describe")
@@ -63,6 +82,14 @@ def describe(resource: str, names: tuple[str, ...]) -> None:
                     pods, _ = await client.list(v1.Pod)
                     events = await events_about(client, "Node", name, "", "")
                     text = describers.describe_node(obj, pods, events)
+                elif kind.name == "ReplicaSet":
+                    pods, _ = await client.list(v1.Pod, obj.metadata.namespace)
+                    mine = [p for p in pods if any(r.uid == obj.metadata.uid and r.controller
+                                                   for r in p.metadata.owner_references)]
+                    events = await events_about(client, "ReplicaSet", name, obj.metadata.uid, obj.metadata.namespace)
+                    text = describers.describe_replica_set(obj, mine, events)
+                elif kind.name == "Deployment":
+                    text = await _describe_deployment(client, obj)
                 else:
                     raise CliError(f'describe does not support "{kind.plural}" yet')
                 click.echo(("\n\n" if i else "") + text, nl=False)

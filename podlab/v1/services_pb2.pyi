@@ -72,20 +72,22 @@ class UpdateRequest(_message.Message):
     def __init__(self, object: _Optional[_Union[Object, _Mapping]] = ...) -> None: ...
 
 class DeleteRequest(_message.Message):
-    __slots__ = ("kind", "namespace", "name", "grace_period_seconds", "uid", "resource_version")
+    __slots__ = ("kind", "namespace", "name", "grace_period_seconds", "uid", "resource_version", "propagation_policy")
     KIND_FIELD_NUMBER: _ClassVar[int]
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     GRACE_PERIOD_SECONDS_FIELD_NUMBER: _ClassVar[int]
     UID_FIELD_NUMBER: _ClassVar[int]
     RESOURCE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PROPAGATION_POLICY_FIELD_NUMBER: _ClassVar[int]
     kind: str
     namespace: str
     name: str
     grace_period_seconds: int
     uid: str
     resource_version: str
-    def __init__(self, kind: _Optional[str] = ..., namespace: _Optional[str] = ..., name: _Optional[str] = ..., grace_period_seconds: _Optional[int] = ..., uid: _Optional[str] = ..., resource_version: _Optional[str] = ...) -> None: ...
+    propagation_policy: str
+    def __init__(self, kind: _Optional[str] = ..., namespace: _Optional[str] = ..., name: _Optional[str] = ..., grace_period_seconds: _Optional[int] = ..., uid: _Optional[str] = ..., resource_version: _Optional[str] = ..., propagation_policy: _Optional[str] = ...) -> None: ...
 
 class DeleteResponse(_message.Message):
     __slots__ = ("object", "removed")
@@ -322,3 +324,23 @@ class StatsResponse(_message.Message):
     timestamp_ms: int
     window_seconds: float
     def __init__(self, memory_available_bytes: _Optional[int] = ..., nodefs_available_bytes: _Optional[int] = ..., containers: _Optional[_Iterable[_Union[ContainerStats, _Mapping]]] = ..., node_cpu_cores: _Optional[float] = ..., node_memory_working_set_bytes: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., window_seconds: _Optional[float] = ...) -> None: ...
+
+class WitnessRequest(_message.Message):
+    __slots__ = ("node_name",)
+    NODE_NAME_FIELD_NUMBER: _ClassVar[int]
+    node_name: str
+    def __init__(self, node_name: _Optional[str] = ...) -> None: ...
+
+class WitnessResponse(_message.Message):
+    __slots__ = ("node_name", "renewed_seconds_ago", "failing", "failed_seconds_ago", "reason")
+    NODE_NAME_FIELD_NUMBER: _ClassVar[int]
+    RENEWED_SECONDS_AGO_FIELD_NUMBER: _ClassVar[int]
+    FAILING_FIELD_NUMBER: _ClassVar[int]
+    FAILED_SECONDS_AGO_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    node_name: str
+    renewed_seconds_ago: float
+    failing: bool
+    failed_seconds_ago: float
+    reason: str
+    def __init__(self, node_name: _Optional[str] = ..., renewed_seconds_ago: _Optional[float] = ..., failing: _Optional[bool] = ..., failed_seconds_ago: _Optional[float] = ..., reason: _Optional[str] = ...) -> None: ...

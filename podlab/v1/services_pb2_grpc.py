@@ -778,6 +778,11 @@ class NodeAgentStub:
                 request_serializer=podlab_dot_v1_dot_services__pb2.PortForwardInput.SerializeToString,
                 response_deserializer=podlab_dot_v1_dot_services__pb2.PortForwardOutput.FromString,
                 _registered_method=True)
+        self.Witness = channel.unary_unary(
+                '/podlab.v1.NodeAgent/Witness',
+                request_serializer=podlab_dot_v1_dot_services__pb2.WitnessRequest.SerializeToString,
+                response_deserializer=podlab_dot_v1_dot_services__pb2.WitnessResponse.FromString,
+                _registered_method=True)
 
 
 class NodeAgentServicer:
@@ -813,6 +818,12 @@ class NodeAgentServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Witness(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeAgentServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -840,6 +851,11 @@ def add_NodeAgentServicer_to_server(servicer, server):
                     servicer.PortForward,
                     request_deserializer=podlab_dot_v1_dot_services__pb2.PortForwardInput.FromString,
                     response_serializer=podlab_dot_v1_dot_services__pb2.PortForwardOutput.SerializeToString,
+            ),
+            'Witness': grpc.unary_unary_rpc_method_handler(
+                    servicer.Witness,
+                    request_deserializer=podlab_dot_v1_dot_services__pb2.WitnessRequest.FromString,
+                    response_serializer=podlab_dot_v1_dot_services__pb2.WitnessResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -977,6 +993,33 @@ class NodeAgent:
             '/podlab.v1.NodeAgent/PortForward',
             podlab_dot_v1_dot_services__pb2.PortForwardInput.SerializeToString,
             podlab_dot_v1_dot_services__pb2.PortForwardOutput.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Witness(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/podlab.v1.NodeAgent/Witness',
+            podlab_dot_v1_dot_services__pb2.WitnessRequest.SerializeToString,
+            podlab_dot_v1_dot_services__pb2.WitnessResponse.FromString,
             options,
             channel_credentials,
             insecure,

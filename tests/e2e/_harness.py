@@ -1,4 +1,4 @@
-"""Run a real node agent (Docker runtime) against the in-memory FakeCluster."""
+"""Run a real node agent (Docker runtime) against the in-memory API (tests.support.agent_api)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from google.protobuf.json_format import ParseDict
 from nodeagent.agent import NodeAgent
 from nodeagent.config import AgentConfig
 from nodeagent.runtime.docker import DockerRuntime, load_mirror
-from nodeagent.testing import FakeCluster
 from podlab.v1 import objects_pb2 as v1
+from tests.support.agent_api import AgentApi
 
 
 def pod_from(manifest: dict[str, Any]) -> v1.Pod:
@@ -23,10 +23,10 @@ def pod_from(manifest: dict[str, Any]) -> v1.Pod:
 
 
 @contextlib.asynccontextmanager
-async def running_agent(kit: Any, node: str, root: Path, cluster: FakeCluster | None = None,
-                        **cfg: Any) -> AsyncIterator[tuple[FakeCluster, DockerRuntime, NodeAgent]]:
+async def running_agent(kit: Any, node: str, root: Path, cluster: AgentApi | None = None,
+                        **cfg: Any) -> AsyncIterator[tuple[AgentApi, DockerRuntime, NodeAgent]]:
     """A node agent on Docker for the duration of the block (containers stay on exit)."""
-    cluster = cluster or FakeCluster()
+    cluster = cluster or AgentApi()
     runtime = DockerRuntime(node, kit.network, "podlab/pause:3.9", load_mirror(kit.mirror))
     settings: dict[str, Any] = {"backoff_base": 1.0, "backoff_cap": 4.0, "heartbeat": 0.5,
                                 "fence_timeout": 30.0, "resync_period": 2.0}
@@ -43,12 +43,12 @@ async def running_agent(kit: Any, node: str, root: Path, cluster: FakeCluster | 
         await runtime.close()
 
 
-def status(cluster: FakeCluster, name: str) -> v1.PodStatus | None:
-    pod = cluster.pod(name)
+def status(cluster: AgentApi, name: str) -> v1.PodStatus | None:
+    pod = cluster.find_pod(name)
     return pod.status if pod is not None else None
 
 
-async def wait_phase(cluster: FakeCluster, name: str, phase: str, timeout: float = 90) -> v1.PodStatus:
+async def wait_phase(cluster: AgentApi, name: str, phase: str, timeout: float = 90) -> v1.PodStatus:
     result: v1.PodStatus = await cluster.wait_for(
         lambda: (s := status(cluster, name)) is not None and s.phase == phase and s, timeout)
     return result

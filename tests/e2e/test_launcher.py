@@ -121,6 +121,10 @@ def _up_pod_down(install: Install, prefix: str, tmp_path: Path, server_version: 
         podctl("run", "sleeper", "--image=busybox", "--", "sleep", "3600")
         podctl.wait_status("sleeper", "Running")
         assert docker_cli("ps", "-q", "--filter", f"label=io.podlab.node={prefix}1").split()
+        # The pod reaches the Kubernetes API where its KUBERNETES_* variables say: the host, on the pods' bridge.
+        reach = podctl("exec", "sleeper", "--", "sh", "-c", 'nc -z -w 5 "$KUBERNETES_SERVICE_HOST" '
+                       '"$KUBERNETES_SERVICE_PORT" && echo "$KUBERNETES_PORT"')
+        assert re.fullmatch(r"tcp://[\d.]+:6443\n", reach.stdout), reach.stdout + reach.stderr
 
         down = subprocess.run([*install.podlab, "down"], env=env, cwd=tmp_path,
                               capture_output=True, text=True, timeout=60)

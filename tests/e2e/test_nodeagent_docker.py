@@ -18,6 +18,7 @@ from _harness import (
 from conftest import DockerKit, run_async
 
 from podlab.v1 import objects_pb2 as v1
+from tests.support.agent_api import AgentApi
 
 pytestmark = pytest.mark.e2e
 
@@ -65,7 +66,7 @@ def test_seed_pod_volume_test_shares_an_empty_dir_between_containers(docker_kit:
             await exec_in(rt, uid, "nginx", ["sh", "-c", "echo from-nginx > /data/hello"])
             assert (await exec_in(rt, uid, "busybox", ["cat", "/data/hello"])).strip() == "from-nginx"
             await cluster.delete(v1.Pod, "pod-volume-test", grace_period_seconds=1)
-            await cluster.wait_for(lambda: cluster.pod("pod-volume-test") is None, 60)
+            await cluster.wait_for(lambda: cluster.find_pod("pod-volume-test") is None, 60)
             assert not (tmp_path / "pods" / uid).exists()
             assert not docker.from_env().volumes.list(filters={"label": f"io.podlab.pod.uid={uid}"})
     run_async(body())
@@ -103,9 +104,9 @@ def test_seed_downwardapi_env_shows_pod_name_namespace_and_ip(docker_kit: Docker
         node = docker_kit.node("env")
         async with running_agent(docker_kit, node, tmp_path) as (cluster, rt, _):
             pod = await cluster.add_pod(pod_from(manifest), node)
-            await cluster.wait_for(lambda: (s := cluster.pod("test-env-pod", "kube-system"))
+            await cluster.wait_for(lambda: (s := cluster.find_pod("test-env-pod", "kube-system"))
                                    and s.status.phase == "Running", 90)
-            stored = cluster.pod("test-env-pod", "kube-system")
+            stored = cluster.find_pod("test-env-pod", "kube-system")
             assert stored is not None
             env = await exec_in(rt, pod.metadata.uid, "test-containers", ["env"])
             assert "MY_POD_NAME=test-env-pod" in env
@@ -207,7 +208,7 @@ def test_graceful_deletion_runs_pre_stop_then_sigterm(docker_kit: DockerKit, tmp
             pod = await cluster.add_pod(pod_from(manifest), node)
             await wait_phase(cluster, "graceful", "Running")
             await cluster.delete(v1.Pod, "graceful")
-            await cluster.wait_for(lambda: cluster.pod("graceful") is None, 60)
+            await cluster.wait_for(lambda: cluster.find_pod("graceful") is None, 60)
             assert (out / "log").read_text().split() == ["prestop", "term"]
             assert await rt.list_containers(pod.metadata.uid) == []
             assert await rt.list_sandboxes(pod.metadata.uid) == []
@@ -265,7 +266,7 @@ def test_containers_of_pods_no_longer_bound_are_removed_on_restart(docker_kit: D
         async with running_agent(docker_kit, node, tmp_path) as (cluster, rt, _):
             pod = await cluster.add_pod(pod_from(manifest), node)
             await wait_phase(cluster, "orphan", "Running")
-        del cluster.objects[("Pod", "default", "orphan")]  # gone while the agent was down
+        cluster.delete_now(v1.Pod, "orphan")  # gone while the agent was down
         async with running_agent(docker_kit, node, tmp_path, cluster=cluster) as (_, rt2, _a):
             uid = pod.metadata.uid
 
@@ -282,16 +283,15 @@ def test_a_leftover_container_holding_the_sandbox_name_is_replaced(docker_kit: D
     """A create whose answer was lost leaves a container under the name the next
     attempt wants; the agent clears it (Docker's 409 Conflict) instead of failing the pod."""
     node = docker_kit.node("leftover")
-    pod = pod_from({"metadata": {"name": "leftover", "uid": "0123abcd-0000-4000-8000-000000000000"},
-                    "spec": {"containers": [{"name": "c", "image": "busybox",
-                                             "command": ["sh", "-c", "sleep 3600"]}]}})
-    name = f"podlab_{node}_default_leftover_POD_0_0123abcd"
+    cluster = AgentApi()
+    pod = cluster.create_now(pod_from({"metadata": {"name": "leftover"}, "spec": {
+        "nodeName": node, "containers": [{"name": "c", "image": "busybox", "command": ["sh", "-c", "sleep 3600"]}]}}))
+    name = f"podlab_{node}_default_leftover_POD_0_{pod.metadata.uid[:8]}"
     client = docker.from_env(timeout=60)
     stale = client.containers.create("podlab/pause:3.9", name=name, labels={"io.podlab.test": "leftover"})
 
     async def body() -> None:
-        async with running_agent(docker_kit, node, tmp_path) as (cluster, rt, _):
-            await cluster.add_pod(pod, node)
+        async with running_agent(docker_kit, node, tmp_path, cluster=cluster) as (_, rt, _a):
             await wait_phase(cluster, "leftover", "Running")
             [sandbox] = await rt.list_sandboxes(pod.metadata.uid)
             assert sandbox.id != stale.id
@@ -303,3 +303,22 @@ def test_a_leftover_container_holding_the_sandbox_name_is_replaced(docker_kit: D
         for c in client.containers.list(all=True, filters={"label": "io.podlab.test=leftover"}):
             c.remove(force=True)
         client.close()
+
+
+def test_kubernetes_command_demo_prints_its_hostname_and_the_apis_service_url(docker_kit: DockerKit,
+                                                                              tmp_path: Path) -> None:
+    # Kubernetes' "Define a Command and Arguments for a Container" example, verbatim.
+    manifest = {"metadata": {"name": "command-demo", "labels": {"purpose": "demonstrate-command"}},
+                "spec": {"containers": [{"name": "command-demo-container", "image": "debian",
+                                         "command": ["printenv"], "args": ["HOSTNAME", "KUBERNETES_PORT"]}],
+                         "restartPolicy": "OnFailure"}}
+
+    async def body() -> None:
+        node = docker_kit.node("svc")
+        async with running_agent(docker_kit, node, tmp_path, kubernetes_service="10.244.255.10:443") \
+                as (cluster, rt, _):
+            pod = await cluster.add_pod(pod_from(manifest), node)
+            await wait_phase(cluster, "command-demo", "Succeeded")
+            assert await logs_of(rt, pod.metadata.uid, "command-demo-container") == \
+                "command-demo\ntcp://10.244.255.10:443\n"
+    run_async(body())

@@ -15,35 +15,34 @@ import pytest
 from _harness import exec_in, pod_from, running_agent, status, wait_phase
 from conftest import DockerKit, run_async
 
-from nodeagent.testing import FakeCluster
 from podlab.v1 import objects_pb2 as v1
+from tests.support.agent_api import AgentApi
 
 pytestmark = pytest.mark.e2e
 
 
 def probe(handler: dict[str, Any], delay: int = 0, period: int = 1, failures: int = 1,
           successes: int = 1, timeout: int = 1, **extra: Any) -> dict[str, Any]:
-    """A probe with every timing field spelled out (FakeCluster does no API defaulting)."""
+    """A probe with every timing field spelled out (AgentApi does no API defaulting)."""
     return {**handler, "initialDelaySeconds": delay, "periodSeconds": period,
             "failureThreshold": failures, "successThreshold": successes,
             "timeoutSeconds": timeout, **extra}
 
 
-def events(cluster: FakeCluster, reason: str, pod: str = "") -> list[v1.Event]:
-    out = [o for (kind, _, _), o in cluster.objects.items() if kind == "Event"]
-    return sorted((e for e in out if isinstance(e, v1.Event) and e.reason == reason
+def events(cluster: AgentApi, reason: str, pod: str = "") -> list[v1.Event]:
+    return sorted((e for e in cluster.events() if e.reason == reason
                    and (not pod or e.involved_object.name == pod)),
                   key=lambda e: e.first_timestamp.ToMilliseconds())
 
 
-def container(cluster: FakeCluster, pod: str, name: str) -> v1.ContainerStatus | None:
+def container(cluster: AgentApi, pod: str, name: str) -> v1.ContainerStatus | None:
     st = status(cluster, pod)
     if st is None:
         return None
     return next((c for c in st.container_statuses if c.name == name), None)
 
 
-def condition(cluster: FakeCluster, pod: str, ctype: str) -> str:
+def condition(cluster: AgentApi, pod: str, ctype: str) -> str:
     st = status(cluster, pod)
     return next((c.status for c in st.conditions if c.type == ctype), "") if st else ""
 
@@ -149,7 +148,7 @@ def test_readiness_follows_the_probe_true_false_true(docker_kit: DockerKit, tmp_
         "name": "app", "image": "busybox", "command": SH + ["sleep 600"],
         "readinessProbe": probe({"exec": {"command": ["cat", "/tmp/ready"]}}, period=1)}]}}
 
-    def ready_is(cluster: FakeCluster, want: bool) -> Any:
+    def ready_is(cluster: AgentApi, want: bool) -> Any:
         def check() -> bool:
             c = container(cluster, "readiness-exec", "app")
             want_text = "True" if want else "False"

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
+import aiohttp
 import etcd3
 import pytest
 import pytest_asyncio
 
 from podlab.client import Client
+from podlab.pki import ClusterPki
 from tests.support.cluster import LocalCluster, all_nodes_ready
 from tests.support.procs import ControlPlane, Etcd
 
@@ -69,6 +72,19 @@ class Cluster:
             return int(meta.lease_id) if meta is not None else 0
         finally:
             raw.close()
+
+
+@pytest_asyncio.fixture
+async def rest(etcd: Etcd, control_plane: ControlPlane) -> AsyncIterator[tuple[aiohttp.ClientSession, str]]:
+    """An HTTPS session with the admin certificate, and the session control plane's URL; etcd wiped around it."""
+    wipe(etcd.endpoint)
+    pki = ClusterPki(control_plane.pki_dir)
+    context = ssl.create_default_context(cafile=str(pki.ca.cert))
+    context.load_cert_chain(str(pki.admin.cert), str(pki.admin.key))
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context),
+                                     timeout=aiohttp.ClientTimeout(total=20)) as http:
+        yield http, control_plane.https_url
+    wipe(etcd.endpoint)
 
 
 @pytest_asyncio.fixture

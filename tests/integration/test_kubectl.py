@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -15,29 +14,13 @@ import pytest
 from podlab.pki import ClusterPki
 from tests.conftest import require_tier
 from tests.integration.conftest import wipe
+from tests.support.kubectl import Kubectl
 from tests.support.procs import ControlPlane, Etcd, wait_for
 
 MANIFESTS = Path(__file__).parents[1] / "unit" / "manifests"
 HELLO = MANIFESTS / "seed003-hello-world-pod.yaml"
 NGINX = MANIFESTS / "seed003-nginx.yaml"
 INVALID = MANIFESTS / "invalid" / "seed003-error-pod.yaml"
-
-
-@dataclass
-class Kubectl:
-    binary: str
-    env: dict[str, str]
-
-    def run(self, *args: str, check: bool = True, timeout: float = 30,
-            env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([self.binary, *args], env={**self.env, **(env_extra or {})}, capture_output=True,
-                              text=True, timeout=timeout)
-        if check and done.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({done.returncode}): {done.stderr}")
-        return done
-
-    def out(self, *args: str) -> str:
-        return self.run(*args).stdout
 
 
 def kubectl_for(control_plane: ControlPlane, home: Path) -> Kubectl:
@@ -194,3 +177,30 @@ def test_unknown_fields_refused_by_default_and_dropped_with_validate_false(kubec
         f'Error from server (BadRequest): error when creating "{manifest}": Pod in version "v1" cannot be '
         'handled as a Pod: strict decoding error: unknown field "spec.bogus"')
     assert kubectl.out("create", "--validate=false", "-f", str(manifest)).strip() == "pod/hello-world created"
+
+
+def test_create_deployment_and_scale_it_through_kubectls_typed_clients(kubectl: Kubectl) -> None:
+    # `create deployment` sends protobuf (Kubernetes' wire numbers, Probe/volume structs nested); `scale`
+    # patches the autoscaling/v1 Scale subresource, and with --current-replicas reads it and PUTs it back.
+    assert kubectl.out("create", "deployment", "nginx", "--image=nginx", "--replicas=2", "--port=80").strip() \
+        == "deployment.apps/nginx created"
+    made = json.loads(kubectl.out("get", "deployment", "nginx", "-o", "json"))
+    assert made["spec"]["replicas"] == 2 and made["spec"]["selector"] == {"matchLabels": {"app": "nginx"}}
+    template = made["spec"]["template"]
+    assert template["metadata"] == {"labels": {"app": "nginx"}}  # Go's zero creationTimestamp is not a time
+    assert template["spec"]["containers"][0]["ports"] == [{"containerPort": 80, "protocol": "TCP"}]
+    assert kubectl.out("scale", "deployment", "nginx", "--replicas=5").strip() == "deployment.apps/nginx scaled"
+    assert kubectl.out("get", "deployment", "nginx", "-o", "jsonpath={.spec.replicas}") == "5"
+    stale = kubectl.run("scale", "deployment", "nginx", "--replicas=3", "--current-replicas=2", check=False)
+    assert (stale.returncode, stale.stderr.strip()) == (1, "error: Expected replicas to be 2, was 5")
+    kubectl.run("scale", "deployment/nginx", "--replicas=3", "--current-replicas=5")
+    assert kubectl.out("get", "deployment", "nginx", "-o", "jsonpath={.spec.replicas}") == "3"
+    rs = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "rs1"},
+          "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "rs1"}},
+                   "template": {"metadata": {"labels": {"app": "rs1"}},
+                                "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
+    kubectl.run("create", "-f", "-", input_text=json.dumps(rs))
+    assert kubectl.out("scale", "rs", "rs1", "--replicas=4").strip() == "replicaset.apps/rs1 scaled"
+    scale = json.loads(kubectl.out("get", "--raw", "/apis/apps/v1/namespaces/default/replicasets/rs1/scale"))
+    assert (scale["kind"], scale["apiVersion"], scale["spec"], scale["status"]["selector"]) == \
+        ("Scale", "autoscaling/v1", {"replicas": 4}, "app=rs1")

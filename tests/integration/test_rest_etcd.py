@@ -3,30 +3,12 @@
 from __future__ import annotations
 
 import json
-import ssl
-from collections.abc import AsyncIterator
 
-import aiohttp
 import etcd3
-import pytest_asyncio
 
-from podlab.pki import ClusterPki
-from tests.integration.conftest import wipe
-from tests.support.procs import ControlPlane, Etcd
+from tests.support.procs import Etcd
 
 PODS = "/api/v1/namespaces/default/pods"
-
-
-@pytest_asyncio.fixture
-async def rest(etcd: Etcd, control_plane: ControlPlane) -> AsyncIterator[tuple[aiohttp.ClientSession, str]]:
-    wipe(etcd.endpoint)
-    pki = ClusterPki(control_plane.pki_dir)
-    context = ssl.create_default_context(cafile=str(pki.ca.cert))
-    context.load_cert_chain(str(pki.admin.cert), str(pki.admin.key))
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context),
-                                     timeout=aiohttp.ClientTimeout(total=20)) as http:
-        yield http, control_plane.https_url
-    wipe(etcd.endpoint)
 
 
 def _pod(name: str) -> dict:

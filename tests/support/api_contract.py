@@ -260,3 +260,87 @@ async def test_events_carry_a_ttl_lease(cluster) -> None:
 async def test_unknown_kind_is_a_clear_error(cluster) -> None:
     with pytest.raises(errors.BadRequest, match='no kind "Widget"'):
         await cluster.client.get("Widget", "x")
+
+
+# -- finalizers and deletion propagation (generic: any kind) ------------------------------------
+
+def held_config_map(name: str, *finalizers: str) -> v1.ConfigMap:
+    return v1.ConfigMap(metadata=v1.ObjectMeta(name=name, finalizers=list(finalizers)), data={"k": "v"})
+
+
+async def _without_finalizer(cluster, kind, name: str, finalizer: str):
+    obj = await cluster.client.get(kind, name)
+    kept = [f for f in obj.metadata.finalizers if f != finalizer]
+    del obj.metadata.finalizers[:]
+    obj.metadata.finalizers.extend(kept)
+    return await cluster.client.update(obj)
+
+
+async def test_an_object_with_finalizers_stays_until_an_update_removes_the_last(cluster) -> None:
+    await cluster.client.create(held_config_map("held", "example.com/a", "example.com/b"))
+    marked, removed = await cluster.client.delete(v1.ConfigMap, "held")
+    assert not removed and marked.metadata.HasField("deletion_timestamp")
+    assert marked.metadata.deletion_grace_period_seconds == 0
+    again, removed = await cluster.client.delete(v1.ConfigMap, "held")
+    assert not removed and again.metadata.deletion_timestamp == marked.metadata.deletion_timestamp
+    await _without_finalizer(cluster, v1.ConfigMap, "held", "example.com/a")
+    still = await cluster.client.get(v1.ConfigMap, "held")
+    assert list(still.metadata.finalizers) == ["example.com/b"] and still.data["k"] == "v"
+    await _without_finalizer(cluster, v1.ConfigMap, "held", "example.com/b")
+    with pytest.raises(errors.NotFound):
+        await cluster.client.get(v1.ConfigMap, "held")
+
+
+async def test_no_finalizer_may_be_added_to_an_object_being_deleted(cluster) -> None:
+    await cluster.client.create(held_config_map("closing", "example.com/a"))
+    await cluster.client.delete(v1.ConfigMap, "closing")
+    obj = await cluster.client.get(v1.ConfigMap, "closing")
+    obj.metadata.finalizers.append("example.com/late")
+    with pytest.raises(errors.Invalid) as err:
+        await cluster.client.update(obj)
+    assert str(err.value) == (
+        'The ConfigMap "closing" is invalid: metadata.finalizers: Forbidden: no new finalizers can be added '
+        'if the object is being deleted, found new finalizers []string{"example.com/late"}')
+
+
+async def test_a_confirmed_pod_with_a_finalizer_waits_for_it(cluster) -> None:
+    await cluster.client.create(make_node("n1"))
+    pod = make_pod("kept", node="n1")
+    pod.metadata.finalizers.append("example.com/hold")
+    pod = await cluster.client.create(pod)
+    await cluster.client.delete(v1.Pod, "kept")
+    # The agent's confirmation does not remove it while the finalizer is there.
+    _, removed = await cluster.client.delete(v1.Pod, "kept", grace_period_seconds=0, uid=pod.metadata.uid)
+    assert not removed
+    held = await cluster.client.get(v1.Pod, "kept")
+    assert held.metadata.deletion_grace_period_seconds == 0
+    await _without_finalizer(cluster, v1.Pod, "kept", "example.com/hold")
+    with pytest.raises(errors.NotFound):
+        await cluster.client.get(v1.Pod, "kept")
+
+
+async def test_propagation_policy_sets_the_garbage_collectors_finalizers(cluster) -> None:
+    await cluster.client.create(held_config_map("orphaning", "example.com/a"))
+    marked, _ = await cluster.client.delete(v1.ConfigMap, "orphaning", propagation_policy="Orphan")
+    assert list(marked.metadata.finalizers) == ["example.com/a", "orphan"]
+    await cluster.client.create(held_config_map("fg"))
+    marked, removed = await cluster.client.delete(v1.ConfigMap, "fg", propagation_policy="Foreground")
+    assert not removed and list(marked.metadata.finalizers) == ["foregroundDeletion"]
+    # A later Background delete takes the collector's finalizer away, and with it the object.
+    _, removed = await cluster.client.delete(v1.ConfigMap, "fg", propagation_policy="Background")
+    assert removed
+
+
+async def test_an_unknown_propagation_policy_is_refused_and_changes_nothing(cluster) -> None:
+    await cluster.client.create(held_config_map("cm"))
+    with pytest.raises(errors.Invalid) as err:
+        await cluster.client.delete(v1.ConfigMap, "cm", propagation_policy="Sideways")
+    assert str(err.value) == ('The DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: '
+                              '"Sideways": supported values: "Foreground", "Background", "Orphan", "nil"')
+    cm = await cluster.client.get(v1.ConfigMap, "cm")
+    assert not cm.metadata.HasField("deletion_timestamp")
+
+
+async def test_orphan_and_foreground_finalizers_together_are_invalid(cluster) -> None:
+    with pytest.raises(errors.Invalid, match="finalizer orphan and foregroundDeletion cannot be both set"):
+        await cluster.client.create(held_config_map("both", "orphan", "foregroundDeletion"))

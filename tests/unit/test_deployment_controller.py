@@ -40,10 +40,15 @@ async def until(predicate: Callable[[], object], timeout: float = TIMEOUT) -> No
             await asyncio.sleep(0.01)
 
 
+BROKEN = "nginx:broken"  # an image the stand-in kubelet runs but never makes Ready
+
+
 async def kubelet(cluster: InMemoryApi) -> None:
-    """Every pod without a Ready condition becomes Running and Ready."""
+    """Every pod without a Ready condition becomes Running and Ready (but pods of BROKEN)."""
     while True:
         for pod in cluster.pods():
+            if pod.spec.containers[0].image == BROKEN:
+                continue
             if not pod.status.conditions or pod.status.phase != "Running":
                 pod.status.phase = "Running"
                 del pod.status.conditions[:]
@@ -182,3 +187,42 @@ async def test_deleting_a_deployment_removes_its_replica_sets_and_pods() -> None
         cluster.delete_now(v1.Deployment, "nginx-deployment")
         await until(lambda: not cluster.objects(v1.ReplicaSet)
                     and [p.metadata.name for p in cluster.pods()] == ["bystander"])
+
+
+def progressing(cluster: InMemoryApi) -> tuple[str, str]:
+    cond = next((c for c in deployment(cluster).status.conditions if c.type == "Progressing"), None)
+    return (cond.status, cond.reason) if cond is not None else ("", "")
+
+
+async def test_a_rollout_that_stops_moving_exceeds_its_progress_deadline_and_recovers() -> None:
+    async with cluster_running() as cluster:
+        d = nginx(replicas=2)
+        d.spec.progress_deadline_seconds = 1
+        cluster.create_now(d)
+        await until(lambda: rolled_out(cluster, 2, "nginx:1.14.2"))
+        d = deployment(cluster)
+        d.spec.template.spec.containers[0].image = BROKEN
+        cluster.update_now(d)
+        await until(lambda: progressing(cluster)[1] == "ReplicaSetUpdated")
+        await until(lambda: progressing(cluster) == ("False", "ProgressDeadlineExceeded"), timeout=5)
+        cond = next(c for c in deployment(cluster).status.conditions if c.type == "Progressing")
+        assert cond.message.endswith("has timed out progressing.")
+        assert deployment(cluster).status.available_replicas >= 1, "maxUnavailable 25% of 2 rounds down to 0"
+        await asyncio.sleep(1.1)
+        assert progressing(cluster) == ("False", "ProgressDeadlineExceeded"), "it stays timed out"
+        d = deployment(cluster)
+        d.spec.template.spec.containers[0].image = "nginx:1.16.1"
+        cluster.update_now(d)
+        await until(lambda: rolled_out(cluster, 2, "nginx:1.16.1"))
+        await until(lambda: progressing(cluster) == ("True", "NewReplicaSetAvailable"))
+
+
+async def test_a_paused_deployment_is_not_timed() -> None:
+    async with cluster_running() as cluster:
+        d = nginx(replicas=1)
+        d.spec.progress_deadline_seconds = 1
+        d.spec.paused = True
+        cluster.create_now(d)
+        await until(lambda: progressing(cluster) == ("Unknown", "DeploymentPaused"))
+        await asyncio.sleep(1.1)
+        assert progressing(cluster) == ("Unknown", "DeploymentPaused")

@@ -242,3 +242,52 @@ def test_dump_yaml_is_block_style_with_kubectl_key_order_and_lists_several() -> 
 def test_multiline_strings_dump_as_literal_blocks() -> None:
     (cm, _) = load_manifests((MANIFESTS / "k8s-configmap-volume.yaml").read_text())
     assert "game.properties: |\n    enemy.types=aliens,monsters\n" in dump_yaml(cm)
+
+
+# -- aliases (CVE-2019-11253: "billion laughs" in YAML) ---------------------------------------
+
+BOMB = MANIFESTS.parent / "hostile" / "billion-laughs.yaml"
+
+
+def test_a_billion_laughs_manifest_is_refused_before_it_expands() -> None:
+    # 446 bytes that stand for 9**9 strings: refused as go-yaml (and so kubectl and the API server) does.
+    with pytest.raises(errors.BadRequest) as refused:
+        load_path(str(BOMB))
+    assert str(refused.value) == (f"error parsing {BOMB}: error converting YAML to JSON: yaml: document "
+                                  "contains excessive aliasing")
+
+
+def test_a_wide_bomb_in_flow_style_and_an_anchor_that_contains_itself_are_refused() -> None:
+    levels = ["a0: &a0 [" + ",".join(["x"] * 10) + "]"]
+    levels += [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 7)]
+    with pytest.raises(errors.BadRequest, match="excessive aliasing"):
+        load_manifests("\n".join(levels) + "\n", "wide.yaml")
+    with pytest.raises(errors.BadRequest, match="anchor value contains itself"):
+        load_manifests("&a [*a]\n", "loop.yaml")
+
+
+def test_ordinary_anchors_and_merge_keys_still_load() -> None:
+    (obj,) = load_manifests("""
+apiVersion: v1
+kind: Pod
+metadata: {name: shared}
+spec:
+  containers:
+  - &app {name: a, image: busybox, env: &env [{name: MODE, value: x}, {name: LEVEL, value: "2"}]}
+  - <<: *app
+    name: b
+    env: *env
+""", "anchors.yaml")
+    assert isinstance(obj, v1.Pod)
+    assert [(c.name, c.image, [e.name for e in c.env]) for c in obj.spec.containers] == [
+        ("a", "busybox", ["MODE", "LEVEL"]), ("b", "busybox", ["MODE", "LEVEL"])]
+
+
+def test_a_large_document_may_still_reuse_an_anchor_many_times() -> None:
+    # 2,000 aliases of a one-node anchor among 20,000 plain nodes: well inside go-yaml's budget.
+    labels = "\n".join(f"    k{i}: v{i}" for i in range(10_000))
+    notes = "\n".join(f"    n{i}: *note" for i in range(2_000))
+    text = (f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\n  labels:\n{labels}\n"
+            f"data:\n    first: &note hello\n{notes}\n")
+    (obj,) = load_manifests(text, "big.yaml")
+    assert isinstance(obj, v1.ConfigMap) and len(obj.data) == 2_001 and obj.data["n1999"] == "hello"

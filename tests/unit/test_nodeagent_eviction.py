@@ -28,8 +28,8 @@ from nodeagent.eviction import (
     rank_for_eviction,
 )
 from nodeagent.runtime.sim import SimRuntime
-from nodeagent.testing import FakeCluster
 from podlab.v1 import objects_pb2 as v1
+from tests.support.agent_api import AgentApi
 
 pytestmark = pytest.mark.unit
 Mi = 2**20
@@ -280,7 +280,7 @@ def test_agent_under_memory_pressure_taints_node_and_evicts_the_best_effort_pod(
     node_name = "sim-evict"
 
     async def main() -> None:
-        cluster, rt, signals = FakeCluster(), HungrySim(node_name), FakeSignals()
+        cluster, rt, signals = AgentApi(), HungrySim(node_name), FakeSignals()
         config = AgentConfig(node_name=node_name, root_dir=str(tmp_path), heartbeat=0.1,
                              fence_timeout=30, resync_period=0.5, eviction_interval=0.1,
                              eviction_pressure_transition_period=0.5)
@@ -296,13 +296,13 @@ def test_agent_under_memory_pressure_taints_node_and_evicts_the_best_effort_pod(
                         "requests": {"memory": "64Mi", "cpu": "100m"}}}]}}, v1.Pod())
                 await cluster.add_pod(guaranteed, node_name)
                 await cluster.wait_for(lambda: all(
-                    (p := cluster.pod(n)) is not None and p.status.phase == "Running"
+                    (p := cluster.find_pod(n)) is not None and p.status.phase == "Running"
                     for n in ("hog", "steady")))
                 rt.usage = {"hog": 120 * Mi, "steady": 30 * Mi}
                 signals.set(MEMORY_AVAILABLE, 80 * Mi)
 
                 def node() -> v1.Node:
-                    obj = cluster.objects[("Node", "", node_name)]
+                    obj = cluster.find("Node", node_name)
                     assert isinstance(obj, v1.Node)
                     return obj
 
@@ -310,7 +310,7 @@ def test_agent_under_memory_pressure_taints_node_and_evicts_the_best_effort_pod(
                     return next((c.status for c in node().status.conditions
                                  if c.type == "MemoryPressure"), "")
 
-                hog = await cluster.wait_for(lambda: (p := cluster.pod("hog")) is not None
+                hog = await cluster.wait_for(lambda: (p := cluster.find_pod("hog")) is not None
                                              and p.status.reason == "Evicted" and p)
                 assert hog.status.phase == "Failed"
                 assert hog.status.message == (
@@ -320,17 +320,16 @@ def test_agent_under_memory_pressure_taints_node_and_evicts_the_best_effort_pod(
                 await cluster.wait_for(lambda: pressure() == "True" and any(
                     t.key == "node.kubernetes.io/memory-pressure" and t.effect == "NoSchedule"
                     for t in node().spec.taints))
-                steady = cluster.pod("steady")
+                steady = cluster.find_pod("steady")
                 assert steady is not None and steady.status.phase == "Running"
                 assert agent.eviction.evictions[0][0] == "hog"
                 await agent.recorder.flush()
-                evicted = [o for (k, _, _), o in cluster.objects.items() if k == "Event"
-                           and o.reason == "Evicted"]
+                evicted = [e for e in cluster.events() if e.reason == "Evicted"]
                 assert [e.involved_object.name for e in evicted] == ["hog"]
                 # pressure ends: condition back to False and the taint removed
                 signals.set(MEMORY_AVAILABLE, 900 * Mi)
                 await cluster.wait_for(lambda: pressure() == "False" and not node().spec.taints)
-                steady = cluster.pod("steady")
+                steady = cluster.find_pod("steady")
                 assert steady is not None and steady.status.phase == "Running"
         finally:
             task.cancel()

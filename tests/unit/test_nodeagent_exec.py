@@ -18,10 +18,10 @@ from nodeagent.runtime.base import RUNNING, STDERR, STDOUT, ExecFrame
 from nodeagent.runtime.docker_exec import decode_frames
 from nodeagent.runtime.sim import SimRuntime
 from nodeagent.server import start_server
-from nodeagent.testing import FakeCluster
 from podlab.v1 import objects_pb2 as v1
 from podlab.v1 import services_pb2 as api
 from podlab.v1 import services_pb2_grpc as rpc
+from tests.support.agent_api import AgentApi
 
 pytestmark = pytest.mark.unit
 NODE = "sim-exec"
@@ -54,7 +54,7 @@ async def until(outs: AsyncIterator[api.ExecOutput], wanted: bytes) -> tuple[byt
 
 def run_with_server(tmp_path: Path, body) -> None:
     async def main() -> None:
-        cluster, rt = FakeCluster(), SimRuntime(NODE)
+        cluster, rt = AgentApi(), SimRuntime(NODE)
         config = AgentConfig(node_name=NODE, root_dir=str(tmp_path), heartbeat=0.1,
                              resync_period=0.5)
         agent = NodeAgent(config, cluster, rt)
@@ -65,7 +65,7 @@ def run_with_server(tmp_path: Path, body) -> None:
                 {"name": "main", "image": "busybox", "env": [{"name": "GREETING", "value": "hi"}]}]}},
                 v1.Pod())
             await cluster.add_pod(pod, NODE)
-            await cluster.wait_for(lambda: (p := cluster.pod("shell")) and p.status.phase == "Running")
+            await cluster.wait_for(lambda: (p := cluster.find_pod("shell")) and p.status.phase == "Running")
             async with asyncio.timeout(20), \
                     grpc.aio.insecure_channel(f"127.0.0.1:{agent.listen_port}") as channel:
                 await body(rpc.NodeAgentStub(channel), rt)

@@ -20,8 +20,9 @@ from nodeagent.fence_beacon import (
 from nodeagent.heartbeat import Heartbeat
 from nodeagent.node_status import NodeStatusManager
 from nodeagent.pleg import changed_pods
-from nodeagent.testing import FakeCluster
 from podlab import errors
+from podlab.v1 import objects_pb2 as v1
+from tests.support.agent_api import AgentApi
 
 pytestmark = pytest.mark.unit
 
@@ -50,19 +51,20 @@ class Recorder:
         self.calls.append("resume")
 
 
-def make(tmp_path: Path, cluster: FakeCluster, clock: FakeClock,
-         hold: bool = False) -> tuple[Heartbeat, Recorder]:
+def make(tmp_path: Path, cluster: AgentApi, clock: FakeClock) -> tuple[Heartbeat, Recorder]:
+    if cluster.find("Node", "n1") is None:  # renewal needs the node's object, as on the API server
+        cluster.create_now(v1.Node(metadata=v1.ObjectMeta(name="n1")))
     config = AgentConfig(node_name="n1", root_dir=str(tmp_path), status_refresh=10.0)
     status = NodeStatusManager(config, cluster, "sim://1.0", {"pods": "110"}, NoPressure(), clock)
     rec = Recorder()
     hb = Heartbeat("n1", cluster, 1.0, 6.0, status, rec.fence, rec.unfence, rec.resume,
-                   beacon=tmp_path / "beacon.json", hold=lambda reason: hold, clock=clock)
+                   beacon=tmp_path / "beacon.json", clock=clock)
     return hb, rec
 
 
 def test_fence_after_the_timeout_without_renewal_and_unfence_on_the_next_renewal(tmp_path: Path) -> None:
     async def main() -> None:
-        cluster, clock = FakeCluster(), FakeClock()
+        cluster, clock = AgentApi(), FakeClock()
         hb, rec = make(tmp_path, cluster, clock)
         await hb.tick()
         assert cluster.leases == ["n1"] and not hb.fenced
@@ -89,7 +91,7 @@ def test_fence_after_the_timeout_without_renewal_and_unfence_on_the_next_renewal
 
 def test_the_beacon_says_when_the_lease_was_renewed_and_why_renewal_failed(tmp_path: Path) -> None:
     async def main() -> None:
-        cluster, clock = FakeCluster(), FakeClock()
+        cluster, clock = AgentApi(), FakeClock()
         hb, _ = make(tmp_path, cluster, clock)
         await hb.tick()
         renewed = read_beacon(tmp_path / "beacon.json")
@@ -104,27 +106,28 @@ def test_the_beacon_says_when_the_lease_was_renewed_and_why_renewal_failed(tmp_p
     asyncio.run(main())
 
 
-def test_a_storage_outage_is_reported_as_everyones_and_may_hold_the_fence(tmp_path: Path) -> None:
-    class EtcdDown(FakeCluster):
+def test_a_storage_outage_is_reported_as_everyones_and_holds_the_fence(tmp_path: Path) -> None:
+    class EtcdDown(AgentApi):
         async def renew_lease(self, node_name: str) -> int:
             raise errors.Unavailable("etcd: UNAVAILABLE: connection refused")
 
     async def main() -> None:
         clock = FakeClock()
-        hb, _ = make(tmp_path, EtcdDown(), clock, hold=True)
+        hb, _ = make(tmp_path, EtcdDown(), clock)
         await hb.tick()
         beacon = read_beacon(tmp_path / "beacon.json")
         assert beacon is not None and beacon.reason == STORAGE_UNAVAILABLE and beacon.hold
+        assert beacon.held_at == clock.monotonic()
     asyncio.run(main())
 
 
-def test_the_watchdog_fences_a_stale_lease_unless_a_fresh_hold_says_otherwise() -> None:
+def test_the_watchdog_fences_a_stale_lease_unless_fresh_outage_evidence_says_otherwise() -> None:
     fresh = Beacon(renewed_at=100.0, written_at=100.0, reason=RENEWED, hold=False, fence_timeout=6.0)
     assert not should_fence(fresh, 106.0)
     assert should_fence(fresh, 106.5)  # renewed 6.5 s ago: an agent frozen or cut off
-    holding = Beacon(100.0, 105.0, STORAGE_UNAVAILABLE, True, 6.0)
-    assert not should_fence(holding, 110.0)  # the agent said 5 s ago: everyone's outage
-    assert should_fence(holding, 111.5)  # ... but has said nothing since
+    holding = Beacon(100.0, 105.5, STORAGE_UNAVAILABLE, True, 6.0, held_at=105.0)
+    assert not should_fence(holding, 110.0)  # evidence 5 s old: everyone's outage
+    assert should_fence(holding, 111.5)  # ... but none since
     assert not should_fence(None, 1e9)  # no agent ever ran here
 
 
@@ -172,7 +175,7 @@ def test_the_watchdog_stops_the_pods_of_a_stale_beacon_until_it_is_fresh_again(t
 def test_a_thawed_agent_fences_and_resyncs_before_anything_even_when_renewal_succeeds(
         tmp_path: Path) -> None:
     async def main() -> None:
-        cluster, clock = FakeCluster(), FakeClock()
+        cluster, clock = AgentApi(), FakeClock()
         hb, rec = make(tmp_path, cluster, clock)
         await hb.tick()
         clock.advance(10.0)  # frozen: no tick ran for longer than the fence timeout

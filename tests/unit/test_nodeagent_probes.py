@@ -15,8 +15,8 @@ from nodeagent.config import AgentConfig
 from nodeagent.probes import Prober, run_probe
 from nodeagent.runtime.base import ExecResult
 from nodeagent.runtime.sim import SimRuntime
-from nodeagent.testing import FakeCluster
 from podlab.v1 import objects_pb2 as v1
+from tests.support.agent_api import AgentApi
 
 pytestmark = pytest.mark.unit
 
@@ -209,7 +209,7 @@ async def _until(predicate: Any, timeout: float) -> Any:
 def test_agent_restarts_a_container_whose_liveness_probe_fails_and_records_events(
         tmp_path: Path) -> None:
     async def main() -> None:
-        cluster, rt = FakeCluster(), ScriptedSim("sim-live")
+        cluster, rt = AgentApi(), ScriptedSim("sim-live")
         config = AgentConfig(node_name="sim-live", root_dir=str(tmp_path), heartbeat=0.1,
                              fence_timeout=30, resync_period=0.5, backoff_base=0.2, backoff_cap=1)
         agent = NodeAgent(config, cluster, rt)
@@ -223,7 +223,7 @@ def test_agent_restarts_a_container_whose_liveness_probe_fails_and_records_event
                 await cluster.add_pod(pod, "sim-live")
 
                 def app() -> v1.ContainerStatus | None:
-                    p = cluster.pod("sick")
+                    p = cluster.find_pod("sick")
                     return p.status.container_statuses[0] if p and p.status.container_statuses else None
 
                 await cluster.wait_for(lambda: (c := app()) is not None and c.ready)
@@ -231,7 +231,7 @@ def test_agent_restarts_a_container_whose_liveness_probe_fails_and_records_event
                 await cluster.wait_for(lambda: (c := app()) is not None and c.restart_count == 1
                                        and c.state.HasField("running"))
                 await agent.recorder.flush()
-                evs = [o for (k, _, _), o in cluster.objects.items() if k == "Event"]
+                evs = cluster.events()
                 reasons = [(e.reason, e.type) for e in evs]
                 assert ("Unhealthy", "Warning") in reasons and ("Killing", "Normal") in reasons
                 assert ("Started", "Normal") in reasons

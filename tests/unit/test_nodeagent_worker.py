@@ -13,13 +13,13 @@ from nodeagent.agent import NodeAgent
 from nodeagent.config import AgentConfig
 from nodeagent.runtime.base import LABEL_TYPE, RUNNING, TYPE_APP, ContainerInfo
 from nodeagent.runtime.sim import SimRuntime
-from nodeagent.testing import FakeCluster
 from podlab.v1 import objects_pb2 as v1
+from tests.support.agent_api import AgentApi
 
 pytestmark = pytest.mark.unit
 NODE = "sim-1"
 
-Body = Callable[[FakeCluster, SimRuntime, NodeAgent], Awaitable[None]]
+Body = Callable[[AgentApi, SimRuntime, NodeAgent], Awaitable[None]]
 
 
 def make_pod(name: str, spec: dict) -> v1.Pod:
@@ -28,7 +28,7 @@ def make_pod(name: str, spec: dict) -> v1.Pod:
 
 def run(tmp_path: Path, body: Body, runtime: SimRuntime | None = None, **cfg: object) -> None:
     async def main() -> None:
-        cluster = FakeCluster()
+        cluster = AgentApi()
         rt = runtime or SimRuntime(NODE)
         settings: dict[str, object] = {"backoff_base": 0.2, "backoff_cap": 1.0, "heartbeat": 0.1,
                                        "fence_timeout": 0.6, "resync_period": 0.5, **cfg}
@@ -44,14 +44,14 @@ def run(tmp_path: Path, body: Body, runtime: SimRuntime | None = None, **cfg: ob
     asyncio.run(main())
 
 
-def status_of(cluster: FakeCluster, name: str) -> v1.PodStatus | None:
-    pod = cluster.pod(name)
+def status_of(cluster: AgentApi, name: str) -> v1.PodStatus | None:
+    pod = cluster.find_pod(name)
     return pod.status if pod else None
 
 
 def test_agent_registers_node_as_ready_and_renews_its_lease(tmp_path: Path) -> None:
-    async def body(cluster: FakeCluster, rt: SimRuntime, agent: NodeAgent) -> None:
-        await cluster.wait_for(lambda: cluster.objects.get(("Node", "", NODE)) and cluster.leases)
+    async def body(cluster: AgentApi, rt: SimRuntime, agent: NodeAgent) -> None:
+        await cluster.wait_for(lambda: cluster.find("Node", NODE) and cluster.leases)
         node = await cluster.get(v1.Node, NODE)
         ready = {c.type: c for c in node.status.conditions}["Ready"]
         assert ready.status == "True" and ready.reason == "KubeletReady"
@@ -61,7 +61,7 @@ def test_agent_registers_node_as_ready_and_renews_its_lease(tmp_path: Path) -> N
 
 
 def test_running_pod_reports_running_ready_ip_and_qos(tmp_path: Path) -> None:
-    async def body(cluster: FakeCluster, rt: SimRuntime, agent: NodeAgent) -> None:
+    async def body(cluster: AgentApi, rt: SimRuntime, agent: NodeAgent) -> None:
         await cluster.add_pod(make_pod("web", {"containers": [
             {"name": "a", "image": "busybox", "resources": {"limits": {"cpu": "100m", "memory": "10Mi"}}}]}),
             NODE)
@@ -77,7 +77,7 @@ def test_running_pod_reports_running_ready_ip_and_qos(tmp_path: Path) -> None:
 
 
 def test_crashing_container_enters_crash_loop_back_off_and_counts_restarts(tmp_path: Path) -> None:
-    async def body(cluster: FakeCluster, rt: SimRuntime, agent: NodeAgent) -> None:
+    async def body(cluster: AgentApi, rt: SimRuntime, agent: NodeAgent) -> None:
         await cluster.add_pod(make_pod("crash", {"containers": [
             {"name": "a", "image": "busybox", "command": ["sh", "-c", "exit 1"]}]}), NODE)
         await cluster.wait_for(lambda: any(
@@ -95,7 +95,7 @@ def test_crashing_container_enters_crash_loop_back_off_and_counts_restarts(tmp_p
 
 
 def test_completed_pod_with_never_policy_succeeds_and_stops_its_sandbox(tmp_path: Path) -> None:
-    async def body(cluster: FakeCluster, rt: SimRuntime, agent: NodeAgent) -> None:
+    async def body(cluster: AgentApi, rt: SimRuntime, agent: NodeAgent) -> None:
         await cluster.add_pod(make_pod("job", {"restartPolicy": "Never", "containers": [
             {"name": "a", "image": "busybox", "command": ["sh", "-c", "exit 0"]}]}), NODE)
         st = await cluster.wait_for(lambda: (s := status_of(cluster, "job")) and
@@ -106,7 +106,7 @@ def test_completed_pod_with_never_policy_succeeds_and_stops_its_sandbox(tmp_path
 
 
 def test_init_containers_run_in_order_before_app_containers(tmp_path: Path) -> None:
-    async def body(cluster: FakeCluster, rt: SimRuntime, agent: NodeAgent) -> None:
+    async def body(cluster: AgentApi, rt: SimRuntime, agent: NodeAgent) -> None:
         await cluster.add_pod(make_pod("init", {
             "initContainers": [{"name": "i1", "image": "b", "command": ["sh", "-c", "exit 0"]},
                                {"name": "i2", "image": "b", "command": ["sh", "-c", "exit 0"]}],
@@ -121,7 +121,7 @@ def test_init_containers_run_in_order_before_app_containers(tmp_path: Path) -> N
 
 
 def test_graceful_deletion_stops_with_grace_then_confirms(tmp_path: Path) -> None:
-    async def body(cluster: FakeCluster, rt: SimRuntime, agent: NodeAgent) -> None:
+    async def body(cluster: AgentApi, rt: SimRuntime, agent: NodeAgent) -> None:
         pod = await cluster.add_pod(make_pod("del", {
             "terminationGracePeriodSeconds": 7,
             "containers": [{"name": "a", "image": "b",
@@ -129,7 +129,7 @@ def test_graceful_deletion_stops_with_grace_then_confirms(tmp_path: Path) -> Non
         await cluster.wait_for(lambda: (s := status_of(cluster, "del")) and s.phase == "Running")
         cid = (await rt.list_containers())[0].id
         await cluster.delete(v1.Pod, "del", "default")
-        await cluster.wait_for(lambda: cluster.pod("del") is None)
+        await cluster.wait_for(lambda: cluster.find_pod("del") is None)
         assert ("default", "del") in cluster.deleted
         assert (cid, ["echo", "bye"]) in rt.execs
         assert any(c == cid and 6 <= t <= 7 for c, t in rt.stops)
@@ -141,11 +141,11 @@ def test_graceful_deletion_stops_with_grace_then_confirms(tmp_path: Path) -> Non
 def test_restarted_agent_adopts_running_containers_without_restarting(tmp_path: Path) -> None:
     rt = SimRuntime(NODE)
 
-    async def body(cluster: FakeCluster, rt_: SimRuntime, agent: NodeAgent) -> None:
+    async def body(cluster: AgentApi, rt_: SimRuntime, agent: NodeAgent) -> None:
         pass
 
     async def main() -> None:
-        cluster = FakeCluster()
+        cluster = AgentApi()
         pod = await cluster.add_pod(make_pod("keep", {"containers": [{"name": "a", "image": "b"}]}), NODE)
         from nodeagent.runtime.base import SandboxSpec
         sb = await rt.run_sandbox(SandboxSpec(pod.metadata.uid, "keep", "default", 0, "keep",
@@ -173,13 +173,13 @@ def test_containers_of_pods_no_longer_bound_here_are_removed(tmp_path: Path) -> 
     rt.adopt(ContainerInfo("orphan-1", "gone-uid", "old", "default", "a", 0, RUNNING,
                            labels={LABEL_TYPE: TYPE_APP}))
 
-    async def body(cluster: FakeCluster, rt_: SimRuntime, agent: NodeAgent) -> None:
+    async def body(cluster: AgentApi, rt_: SimRuntime, agent: NodeAgent) -> None:
         await cluster.wait_for(lambda: not rt_._containers)
     run(tmp_path, body, runtime=rt)
 
 
 def test_lost_lease_fences_the_node_and_reconnect_resyncs(tmp_path: Path) -> None:
-    async def body(cluster: FakeCluster, rt: SimRuntime, agent: NodeAgent) -> None:
+    async def body(cluster: AgentApi, rt: SimRuntime, agent: NodeAgent) -> None:
         await cluster.add_pod(make_pod("f", {"containers": [{"name": "a", "image": "b"}]}), NODE)
         await cluster.wait_for(lambda: (s := status_of(cluster, "f")) and s.phase == "Running")
         first = (await rt.list_containers())[0].id
@@ -194,7 +194,7 @@ def test_lost_lease_fences_the_node_and_reconnect_resyncs(tmp_path: Path) -> Non
 
 
 def test_missing_image_reports_err_image_pull_then_back_off(tmp_path: Path) -> None:
-    async def body(cluster: FakeCluster, rt: SimRuntime, agent: NodeAgent) -> None:
+    async def body(cluster: AgentApi, rt: SimRuntime, agent: NodeAgent) -> None:
         await cluster.add_pod(make_pod("img", {"containers": [{"name": "a", "image": "nope:1"}]}), NODE)
         await cluster.add_pod(make_pod("never", {"containers": [
             {"name": "a", "image": "nope:1", "imagePullPolicy": "Never"}]}), NODE)
@@ -209,22 +209,21 @@ def test_missing_image_reports_err_image_pull_then_back_off(tmp_path: Path) -> N
     run(tmp_path, body, runtime=SimRuntime(NODE, images={"b"}))
 
 
-def pod_events(cluster: FakeCluster, pod: str) -> list[tuple[str, str, str]]:
+def pod_events(cluster: AgentApi, pod: str) -> list[tuple[str, str, str]]:
     """(type, reason, message) of the events about `pod`, oldest first."""
-    evs = [o for (k, _, _), o in cluster.objects.items()
-           if k == "Event" and o.involved_object.name == pod]
+    evs = [e for e in cluster.events() if e.involved_object.name == pod]
     evs.sort(key=lambda e: e.first_timestamp.ToNanoseconds())
     return [(e.type, e.reason, e.message) for e in evs]
 
 
 def test_a_container_start_records_the_kubelets_events(tmp_path: Path) -> None:
-    async def body(cluster: FakeCluster, rt: SimRuntime, agent: NodeAgent) -> None:
+    async def body(cluster: AgentApi, rt: SimRuntime, agent: NodeAgent) -> None:
         await cluster.add_pod(make_pod("web", {"containers": [
             {"name": "a", "image": "b", "imagePullPolicy": "IfNotPresent"},
             {"name": "c", "image": "b", "imagePullPolicy": "Always"}]}), NODE)
         await cluster.wait_for(lambda: (s := status_of(cluster, "web")) and s.phase == "Running")
         await cluster.delete(v1.Pod, "web", "default")
-        await cluster.wait_for(lambda: cluster.pod("web") is None)
+        await cluster.wait_for(lambda: cluster.find_pod("web") is None)
         await agent.recorder.flush()
         events = pod_events(cluster, "web")
         assert events[:3] == [("Normal", "Pulled", 'Container image "b" already present on machine'),
@@ -241,7 +240,7 @@ def test_a_container_start_records_the_kubelets_events(tmp_path: Path) -> None:
 
 
 def test_an_image_that_cannot_be_pulled_records_failed_then_back_off(tmp_path: Path) -> None:
-    async def body(cluster: FakeCluster, rt: SimRuntime, agent: NodeAgent) -> None:
+    async def body(cluster: AgentApi, rt: SimRuntime, agent: NodeAgent) -> None:
         await cluster.add_pod(make_pod("img", {"containers": [{"name": "a", "image": "nope:1"}]}), NODE)
         await cluster.add_pod(make_pod("never", {"containers": [
             {"name": "a", "image": "nope:1", "imagePullPolicy": "Never"}]}), NODE)
@@ -262,7 +261,7 @@ def test_an_image_that_cannot_be_pulled_records_failed_then_back_off(tmp_path: P
 
 
 def test_active_deadline_fails_the_pod_with_deadline_exceeded(tmp_path: Path) -> None:
-    async def body(cluster: FakeCluster, rt: SimRuntime, agent: NodeAgent) -> None:
+    async def body(cluster: AgentApi, rt: SimRuntime, agent: NodeAgent) -> None:
         await cluster.add_pod(make_pod("dl", {"activeDeadlineSeconds": 1,
                                               "containers": [{"name": "a", "image": "b"}]}), NODE)
         st = await cluster.wait_for(lambda: (s := status_of(cluster, "dl")) and
@@ -280,7 +279,7 @@ def test_env_from_downward_api_and_config_map_reaches_the_container(tmp_path: Pa
         seen["__cmd"] = " ".join(spec.command + spec.args)
         return None
 
-    async def body(cluster: FakeCluster, rt: SimRuntime, agent: NodeAgent) -> None:
+    async def body(cluster: AgentApi, rt: SimRuntime, agent: NodeAgent) -> None:
         await cluster.create(ParseDict({"metadata": {"name": "cfg", "namespace": "default"},
                                         "data": {"color": "blue"}}, v1.ConfigMap()))
         await cluster.add_pod(make_pod("env", {"containers": [{
@@ -310,8 +309,8 @@ class _CountingWorker:
 def test_every_worker_looks_again_when_the_event_stream_returns(tmp_path: Path) -> None:
     """What happened while the stream was down (or before it was live) was never
     announced: with no resync for ten minutes, the reconnect must wake every pod."""
-    async def body(cluster: FakeCluster, rt: SimRuntime, agent: NodeAgent) -> None:
-        await cluster.wait_for(lambda: cluster.objects.get(("Node", "", NODE)))
+    async def body(cluster: AgentApi, rt: SimRuntime, agent: NodeAgent) -> None:
+        await cluster.wait_for(lambda: cluster.find("Node", NODE))
         worker = _CountingWorker()
         agent.workers["no-event-for-me"] = worker
         rt.break_event_stream()
@@ -322,7 +321,7 @@ def test_every_worker_looks_again_when_the_event_stream_returns(tmp_path: Path) 
 
 def test_the_relist_catches_a_container_exit_whose_event_was_dropped(tmp_path: Path) -> None:
     """With no resync for ten minutes and the exit's event dropped, only the relist can see it."""
-    async def body(cluster: FakeCluster, rt: SimRuntime, agent: NodeAgent) -> None:
+    async def body(cluster: AgentApi, rt: SimRuntime, agent: NodeAgent) -> None:
         await cluster.add_pod(make_pod("quiet", {"containers": [{"name": "c", "image": "busybox"}]}), NODE)
         await cluster.wait_for(lambda: (s := status_of(cluster, "quiet")) and s.phase == "Running")
         worker = next(iter(agent.workers.values()))

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import resource
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -715,3 +718,18 @@ def test_custom_columns_file_with_unmatched_headers_is_an_error(fake: Fake, tmp_
     r = podctl("-s", fake.address, "get", "pods", f"-o=custom-columns-file={spec}")
     assert r.err == ("error: invalid template, missing spec line. Expected format is one line of "
                      "space separated headers, one line of space separated column specs.\n")
+
+
+def test_apply_of_a_yaml_alias_bomb_is_refused_in_bounded_memory() -> None:
+    # A separate process under a 1 GiB address-space limit: before the loader's alias budget, this
+    # 446-byte file grew podctl to gigabytes.
+    bomb = Path(__file__).parent / "hostile" / "billion-laughs.yaml"
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    done = subprocess.run([sys.executable, "-m", "podctl", "-s", f"127.0.0.1:{closed_port()}", "apply", "-f",
+                           str(bomb)], capture_output=True, text=True, timeout=60, preexec_fn=limit)
+    assert done.returncode == 1
+    assert done.stderr == (f"error: error parsing {bomb}: error converting YAML to JSON: yaml: document contains "
+                           "excessive aliasing\n")

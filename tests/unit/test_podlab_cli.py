@@ -18,7 +18,8 @@ from lab.chaos import LabError
 pytestmark = pytest.mark.unit
 
 ACTIONS = ["power-off", "power-on", "partition", "heal", "freeze", "thaw",
-           "restart-controlplane", "kill-scheduler-leader", "restart-etcd", "restore"]
+           "restart-controlplane", "kill-scheduler-leader", "restart-etcd", "stop-controlplane",
+           "stop-etcd", "restore"]
 
 
 def podlab(*args: str, env: dict[str, str] | None = None) -> Result:

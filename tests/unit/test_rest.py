@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -122,6 +123,20 @@ async def test_bad_bodies_are_refused_and_nothing_is_stored(world, body: bytes, 
     assert (await http.get("/healthz")).status == 200
 
 
+async def test_yaml_bodies_are_read_and_a_yaml_alias_bomb_is_refused(world) -> None:
+    fake, http = world
+    yaml_pod = b"apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: c, image: nginx}]\n"
+    created = await http.post(PODS, data=yaml_pod, headers={"Content-Type": "application/yaml"})
+    assert created.status == 201, await created.text()
+    bomb = (Path(__file__).parent / "hostile" / "billion-laughs.yaml").read_bytes()
+    reply = await http.post("/api/v1/namespaces/default/configmaps", data=bomb,
+                            headers={"Content-Type": "application/yaml"})
+    status = await reply.json()
+    assert (reply.status, status["reason"]) == (400, "BadRequest")
+    assert status["message"] == "error converting YAML to JSON: yaml: document contains excessive aliasing"
+    assert fake.objects(v1.ConfigMap) == [] and [p.metadata.name for p in fake.pods()] == ["web"]
+
+
 async def test_update_conflicts_on_a_stale_resource_version(world) -> None:
     _, http = world
     first = await (await http.post(PODS, json=pod())).json()
@@ -138,6 +153,24 @@ async def test_delete_precondition_on_uid(world) -> None:
     await http.post(PODS, json=pod())
     reply = await http.delete(f"{PODS}/web", json={"preconditions": {"uid": "not-it"}})
     assert reply.status == 409
+
+
+async def test_delete_options_carry_the_propagation_policy_and_the_deprecated_orphan_flag(world) -> None:
+    _, http = world
+    cms = "/api/v1/namespaces/default/configmaps"
+    for name in ("a", "b", "c"):
+        await http.post(cms, json={"metadata": {"name": name, "finalizers": ["example.com/hold"]}})
+    marked = await (await http.delete(f"{cms}/a", json={"propagationPolicy": "Foreground"})).json()
+    assert marked["metadata"]["finalizers"] == ["example.com/hold", "foregroundDeletion"]
+    marked = await (await http.delete(f"{cms}/b", params={"propagationPolicy": "Orphan"})).json()
+    assert marked["metadata"]["finalizers"] == ["example.com/hold", "orphan"]
+    both = await http.delete(f"{cms}/c", json={"orphanDependents": True, "propagationPolicy": "Orphan"})
+    assert both.status == 422
+    assert (await both.json())["message"] == ('The DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: '
+                                              'Invalid value: "Orphan": orphanDependents and deletionPropagation '
+                                              'cannot be both set')
+    marked = await (await http.delete(f"{cms}/c", json={"orphanDependents": True})).json()
+    assert marked["metadata"]["finalizers"] == ["example.com/hold", "orphan"]
 
 
 async def test_table_has_kubectls_pod_columns_and_wide_ones_at_priority_one(world) -> None:
@@ -357,7 +390,7 @@ async def test_a_protobuf_body_from_a_typed_client_is_read_like_json(world) -> N
     garbage = await http.post("/api/v1/namespaces/default/secrets", data=b"k8s\x00\xff\xff",
                               headers={"Content-Type": k8sproto.CONTENT_TYPE})
     assert garbage.status == 400
-    other = await http.post(PODS, data=b"{}", headers={"Content-Type": "application/yaml"})
+    other = await http.post(PODS, data=b"{}", headers={"Content-Type": "text/plain"})
     assert other.status == 415
 
 
@@ -428,3 +461,26 @@ async def test_portforward_over_the_kubelets_v4_channels_reaches_the_port(bound)
         server.close()
     pending = await http.get(f"{PODS}/nope/portforward", params={"ports": "80"})
     assert pending.status == 404
+
+
+async def test_every_kind_reads_as_protobuf_with_kubernetes_nesting_quantities_and_int_or_string(world) -> None:
+    fake, http = world
+    w = k8sproto._CLASSES
+    assert {k.name for k in KINDS} <= set(w)
+    probe = w["Probe"](handler=w["InlineProbeProbeHandler"](
+        httpGet=w["HTTPGetAction"](path="/", port=w["IntOrString"](type=1, strVal="http"))), periodSeconds=3)
+    container = w["Container"](name="c", image="nginx", livenessProbe=probe,
+                               ports=[w["ContainerPort"](name="http", containerPort=80)],
+                               resources=w["ResourceRequirements"](limits={"cpu": w["Quantity"](string="500m")}))
+    volume = w["Volume"](name="cfg", volumeSource=w["InlineVolumeVolumeSource"](configMap=w["ConfigMapVolumeSource"](
+        localObjectReference=w["InlineConfigMapVolumeSourceLocalObjectReference"](name="app-config"))))
+    pod = w["Pod"](metadata=w["ObjectMeta"](name="wire", creationTimestamp=w["Time"]()),
+                   spec=w["PodSpec"](containers=[container], volumes=[volume]))
+    envelope = w["Unknown"](typeMeta=w["TypeMeta"](apiVersion="v1", kind="Pod"), raw=pod.SerializeToString())
+    reply = await http.post(PODS, data=k8sproto.MAGIC + envelope.SerializeToString(),
+                            headers={"Content-Type": k8sproto.CONTENT_TYPE})
+    assert reply.status == 201, await reply.text()
+    (stored,) = fake.pods()
+    c = stored.spec.containers[0]
+    assert (c.liveness_probe.http_get.port.string_value, c.liveness_probe.period_seconds) == ("http", 3)
+    assert c.resources.limits["cpu"] == "500m" and stored.spec.volumes[0].config_map.name == "app-config"
