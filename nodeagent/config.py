@@ -7,18 +7,8 @@ import os
 import socket
 from dataclasses import asdict, dataclass, field, fields
 
+from nodeagent.eviction import host_memory
 from podlab.config import DEFAULT_SERVER, ENV_SERVER
-
-
-def _host_memory_bytes() -> int:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
 
 
 @dataclass
@@ -69,7 +59,7 @@ class AgentConfig:
         if not self.cpu:
             self.cpu = str(os.cpu_count() or 1)
         if not self.memory:
-            self.memory = f"{_host_memory_bytes() // 1024}Ki"
+            self.memory = f"{host_memory().capacity // 1024}Ki"
         if not self.advertise:
             port = self.listen.rsplit(":", 1)[-1]
             self.advertise = f"{self.host_ip}:{port}"

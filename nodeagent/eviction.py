@@ -174,6 +174,14 @@ def meminfo(path: str = "/proc/meminfo") -> Observation:
     return Observation(values.get("MemAvailable", values.get("MemFree", 0)), values.get("MemTotal", 0))
 
 
+def host_memory() -> Observation:
+    """meminfo(), or zeros when /proc/meminfo cannot be read."""
+    try:
+        return meminfo()
+    except (OSError, ValueError):
+        return Observation(0, 0)
+
+
 def disk_free(path: str) -> Observation:
     st = os.statvfs(path)
     return Observation(st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize)

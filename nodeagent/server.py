@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import grpc
 
+from nodeagent.eviction import host_memory
 from nodeagent.runtime.base import (
     EXITED,
     RUNNING,
@@ -45,17 +46,6 @@ class _Abort(Exception):
         self.code, self.message = code, message
 
 
-def _mem_available() -> int:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
 def _node_cpu_seconds() -> float:
     """CPU time the node has spent busy (all but idle and iowait), from /proc/stat; 0 when unknown."""
     try:
@@ -65,17 +55,6 @@ def _node_cpu_seconds() -> float:
         return 0.0
     idle = sum(fields[3:5])
     return (sum(fields[:8]) - idle) / (os.sysconf("SC_CLK_TCK") or 100)
-
-
-def _mem_total() -> int:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
 
 
 class CpuRates:
@@ -105,6 +84,17 @@ class NodeAgentService(rpc.NodeAgentServicer):
         self.agent = agent
         self._cpu = CpuRates()
         self._boot = time.time() - time.monotonic()  # roughly when the node's CPU counters began
+
+    async def _running_container(self, it: AsyncIterator[api.ExecInput]) -> tuple[api.ExecStart, ContainerInfo]:
+        """An exec or attach stream's first message (its start) and the running container it names."""
+        first = await it.__anext__()
+        if first.WhichOneof("input") != "start":
+            raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, "the first message must be start")
+        start = first.start
+        info = await self._resolve(start.namespace, start.name, start.uid, start.container)
+        if info.state != RUNNING:
+            raise _Abort(grpc.StatusCode.FAILED_PRECONDITION, f"container {info.container_name} is not running")
+        return start, info
 
     async def _resolve(self, namespace: str, name: str, uid: str, container: str,
                        previous: bool = False) -> ContainerInfo:
@@ -158,8 +148,8 @@ class NodeAgentService(rpc.NodeAgentServicer):
     async def Stats(self, request: api.StatsRequest,  # noqa: N802
                     context: grpc.aio.ServicerContext) -> api.StatsResponse:
         """Memory and CPU of the node and of each running container (what metrics.k8s.io reports)."""
-        available = _mem_available()
-        reply = api.StatsResponse(memory_available_bytes=available)
+        memory = host_memory()
+        reply = api.StatsResponse(memory_available_bytes=memory.available)
         with contextlib.suppress(OSError):
             reply.nodefs_available_bytes = shutil.disk_usage(self.agent.config.root_dir).free
         running = [c for c in await self.agent.runtime.list_containers() if c.state == RUNNING]
@@ -172,7 +162,7 @@ class NodeAgentService(rpc.NodeAgentServicer):
                                  pod_uid=c.pod_uid, container=c.container_name,
                                  memory_working_set_bytes=usage.memory_working_set, cpu_cores=rates[c.id][0])
         reply.node_cpu_cores, reply.window_seconds = rates[""]
-        reply.node_memory_working_set_bytes = max(0, _mem_total() - available)
+        reply.node_memory_working_set_bytes = max(0, memory.capacity - memory.available)
         reply.timestamp_ms = int(now * 1000)
         return reply
 
@@ -184,19 +174,10 @@ class NodeAgentService(rpc.NodeAgentServicer):
     async def Exec(self, request_iterator: AsyncIterator[api.ExecInput],  # noqa: N802
                    context: grpc.aio.ServicerContext) -> AsyncIterator[api.ExecOutput]:
         it = request_iterator.__aiter__()
-        first = await it.__anext__()
-        if first.WhichOneof("input") != "start":
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first message must be start")
-            return
-        start = first.start
         try:
-            info = await self._resolve(start.namespace, start.name, start.uid, start.container)
+            start, info = await self._running_container(it)
         except _Abort as err:
             await context.abort(err.code, err.message)
-            return
-        if info.state != RUNNING:
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
-                                f"container {info.container_name} is not running")
             return
         runtime = self.agent.runtime
         if not (start.stdin or start.tty):
@@ -219,15 +200,8 @@ class NodeAgentService(rpc.NodeAgentServicer):
                      context: grpc.aio.ServicerContext) -> AsyncIterator[api.ExecOutput]:
         """The container's main process's streams; ends with exit_code 0 when they close."""
         it = request_iterator.__aiter__()
-        first = await it.__anext__()
-        if first.WhichOneof("input") != "start":
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first message must be start")
-            return
-        start = first.start
         try:
-            info = await self._resolve(start.namespace, start.name, start.uid, start.container)
-            if info.state != RUNNING:
-                raise _Abort(grpc.StatusCode.FAILED_PRECONDITION, f"container {info.container_name} is not running")
+            start, info = await self._running_container(it)
             session = await self.agent.runtime.open_attach(info.id, start.stdin, start.tty)
         except _Abort as err:
             await context.abort(err.code, err.message)
