@@ -9,9 +9,10 @@
 #    would: its python, its console scripts and its etcd first on PATH;
 # 2. python proto/generate.py --check   (generated code matches proto/);
 # 3. scripts/check_deps.py (every import is a declared dependency), ruff check . and mypy;
-# 4. pytest over every tier: unit, integration, e2e, conformance, lab, with
-#    PODLAB_REQUIRE_ALL_TIERS=1 so a tier whose dependency is missing fails
-#    instead of skipping. Extra arguments go to pytest (e.g. -k, -x).
+# 4. pytest over every tier: unit, integration, e2e, conformance, lab (unit and
+#    integration in one session beside e2e and conformance in another, then lab
+#    alone), with PODLAB_REQUIRE_ALL_TIERS=1 so a tier whose dependency is missing
+#    fails instead of skipping. Extra arguments go to every session (e.g. -k, -x).
 #    "No tests collected" (exit 5) is a failure;
 # 5. every benchmark listed in bench/__main__.py's BENCHMARKS that has a
 #    bench/NAME.py, as a smoke test: python -m bench NAME --quick, whose
@@ -61,17 +62,54 @@ step "mypy"
 mapfile -t PACKAGES < <("$PY" scripts/project.py packages)
 "$PY" -m mypy "${PACKAGES[@]}" bench scripts/project.py scripts/check_deps.py || fail "mypy"
 
-step "pytest: unit, integration, e2e, conformance, lab"
-PYTEST_LOG="$(mktemp)"
-trap 'rm -f "$PYTEST_LOG"' EXIT
-"$PY" -m pytest -m "unit or integration or e2e or conformance or lab" -p no:cacheprovider "$@" </dev/null \
-    | tee "$PYTEST_LOG"
-rc=${PIPESTATUS[0]}
-case "$rc" in
-    0) ;;
-    5) fail "pytest collected no tests (exit 5)" ;;
-    *) fail "pytest (exit $rc)" ;;
-esac
+# The tiers in three pytest sessions. unit+integration (CPU: etcd and simulated nodes) run beside
+# e2e+conformance (mostly waiting on containers and probe periods); lab, whose chaos timings want
+# the machine to itself, runs after both. Each session has its own --basetemp.
+PYTEST_DIR="$(mktemp -d)"
+trap 'rm -rf "$PYTEST_DIR"' EXIT
+
+pytest_tiers() {  # NAME MARKERS [PYTEST_ARGS...]: one session, its output in $PYTEST_DIR/NAME.log
+    local name="$1" markers="$2"
+    shift 2
+    "$PY" -m pytest -m "$markers" -p no:cacheprovider --basetemp="$PYTEST_DIR/$name.tmp" "$@" </dev/null \
+        >"$PYTEST_DIR/$name.log" 2>&1
+    echo "$?" >"$PYTEST_DIR/$name.rc"
+}
+
+follow() {  # NAME PID: show NAME's log as it grows, until PID ends
+    tail -n +1 -f --pid="$2" "$PYTEST_DIR/$1.log"
+}
+
+pytest_verdict() {  # NAME LABEL: fail the step unless the session passed
+    local rc
+    rc="$(cat "$PYTEST_DIR/$1.rc")"
+    case "$rc" in
+        0) ;;
+        5) [ "$SELECTED" = 1 ] || fail "pytest $2 collected no tests (exit 5)" ;;
+        *) fail "pytest $2 (exit $rc)" ;;
+    esac
+}
+
+# With extra arguments (-k, a path) a session may rightly select nothing; without, that is a failure.
+SELECTED=$(($# > 0))
+step "pytest: unit and integration, beside e2e and conformance"
+pytest_tiers fast "unit or integration" "$@" &
+FAST=$!
+: >"$PYTEST_DIR/docker.log"
+pytest_tiers docker "e2e or conformance" "$@" &
+DOCKER=$!
+follow docker "$DOCKER"
+wait "$FAST" "$DOCKER"
+cat "$PYTEST_DIR/fast.log"
+pytest_verdict fast "unit or integration"
+pytest_verdict docker "e2e or conformance"
+
+step "pytest: lab"
+: >"$PYTEST_DIR/lab.log"
+pytest_tiers lab "lab" "$@" &
+follow lab "$!"
+wait
+pytest_verdict lab "lab"
 
 if [ "${PODLAB_SKIP_BENCH:-0}" = 1 ]; then
     step "benchmarks skipped (PODLAB_SKIP_BENCH=1)"
@@ -113,6 +151,8 @@ if [ "${#FAILED[@]}" -gt 0 ]; then
 else
     printf '=== run-tests: all steps passed in %ds\n' "$((SECONDS - T0))"
 fi
-# pytest's own summary line closes the output, for whoever reads the tail.
-grep -E '^=+ .* in [0-9.]+s.* =+$' "$PYTEST_LOG" | tail -n 1
+# pytest's own summary lines close the output, for whoever reads the tail.
+for name in fast docker lab; do
+    [ -f "$PYTEST_DIR/$name.log" ] && grep -E '^=+ .* in [0-9.]+s.* =+$' "$PYTEST_DIR/$name.log" | tail -n 1
+done
 exit "$status"

@@ -255,12 +255,12 @@ ACTIONS = ("power-off", "partition", "restart-controlplane", "kill-scheduler-lea
 
 def test_seeded_random_chaos_sequence_keeps_every_pod_running_once(
         scenario: Lab, api: LabApi, checker: InvariantChecker) -> None:
-    """PODLAB_CHAOS_SEED replays a sequence; PODLAB_CHAOS_SECONDS sets its length (default 100)."""
+    """PODLAB_CHAOS_SEED replays a sequence; PODLAB_CHAOS_SECONDS sets its length (default 50)."""
     lab = scenario
     seed = int(os.environ.get("PODLAB_CHAOS_SEED") or random.randrange(1_000_000))
     print(f"chaos seed: {seed} (replay with PODLAB_CHAOS_SEED={seed})")
     rng = random.Random(seed)
-    duration = float(os.environ.get("PODLAB_CHAOS_SECONDS", "100"))
+    duration = float(os.environ.get("PODLAB_CHAOS_SECONDS", "50"))
     pods = spread_pods(api, PODS, finished=False)
     names = [k.split("/", 1)[1] for k in pods]
     started, steps = time.monotonic(), []
