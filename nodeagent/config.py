@@ -86,6 +86,16 @@ def _period(value: str) -> float:
     return seconds
 
 
+def _host_port(value: str) -> str:
+    """HOST:PORT, with a port in 1-65535 (or empty: no address)."""
+    if not value:
+        return value
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not HOST:PORT")
+    return value
+
+
 def _labels(text: str) -> dict[str, str]:
     out = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
@@ -100,7 +110,7 @@ def _node_flags(p: argparse.ArgumentParser) -> None:
     """Who the node is, where it listens, how it runs containers, what it offers."""
     p.add_argument("--server", default=os.environ.get(ENV_SERVER, DEFAULT_SERVER),
                    help="API server HOST:PORT (env PODLAB_SERVER)")
-    p.add_argument("--kubernetes-service", default=os.environ.get("PODLAB_KUBERNETES_SERVICE", ""),
+    p.add_argument("--kubernetes-service", type=_host_port, default=os.environ.get("PODLAB_KUBERNETES_SERVICE", ""),
                    help="HOST:PORT at which pods reach the Kubernetes API, given to every container as "
                         "KUBERNETES_SERVICE_HOST/PORT (env PODLAB_KUBERNETES_SERVICE)")
     p.add_argument("--node-name", default=os.environ.get("PODLAB_NODE_NAME", socket.gethostname()))

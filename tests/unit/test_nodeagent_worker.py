@@ -361,3 +361,15 @@ def test_a_period_flag_must_be_a_positive_number_of_seconds(flag: str, value: st
         parse_args(["--node-name", "n", flag, value])
     assert exit_info.value.code == 2
     assert f"argument {flag}: " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["garbage", "10.0.0.1:", ":443", "10.0.0.1:99999"])
+def test_the_kubernetes_service_flag_must_be_host_and_port(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from nodeagent.config import parse_args
+
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(["--node-name", "n", "--kubernetes-service", value])
+    assert exit_info.value.code == 2
+    assert "argument --kubernetes-service: " in capsys.readouterr().err
+    assert parse_args(["--node-name", "n", "--kubernetes-service", "10.244.255.10:443"]).kubernetes_service \
+        == "10.244.255.10:443"
