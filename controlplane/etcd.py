@@ -9,6 +9,7 @@ bridge sits on the hot path. It implements controlplane.storage.Store.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -65,10 +66,22 @@ class _TxnBatcher:
     during the previous round trip together. With two in flight, nine in
     ten writes went alone, and etcd spends ~150 µs of CPU on a write sent
     alone against ~60 µs on one in a batch.
+
+    Concurrent writers also linger, as a Kafka producer does (linger.ms,
+    batch.size) and as PostgreSQL's commit_delay does only while other
+    transactions are active: the batch goes when it holds BATCH_TARGET
+    writes or after COMMIT_DELAY, whichever comes first. A round trip costs
+    the API server ~250 µs of CPU in gRPC whatever it carries, and over gRPC
+    one round trip's worth of arrivals is only ~2 writes; at 16 concurrent
+    creates the linger took the API's CPU per create from ~540 µs to
+    ~370 µs and its latency down, since each caller waits less for the CPU.
+    A writer alone (the last batch and the queue hold one write) never waits.
     """
 
     MAX_BATCH = 128
     MAX_IN_FLIGHT = 1
+    COMMIT_DELAY = 0.002
+    BATCH_TARGET = 6
 
     def __init__(self, kv: etcd_rpc.KVStub, rpc_call) -> None:
         self._kv = kv
@@ -77,6 +90,9 @@ class _TxnBatcher:
         self._wakeup = asyncio.Event()
         self._slots = asyncio.Semaphore(self.MAX_IN_FLIGHT)
         self._task: asyncio.Task[None] | None = None
+        self._last_batch = 0
+        self._filled = asyncio.Event()
+        self._sending: set[asyncio.Task[None]] = set()
 
     async def submit(self, request: etcd.TxnRequest, writes: frozenset[bytes],
                      guarded: frozenset[bytes]) -> int | None:
@@ -84,8 +100,19 @@ class _TxnBatcher:
             self._task = asyncio.create_task(self._loop())
         future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(request, writes, guarded, future))
+        if len(self._queue) >= self.BATCH_TARGET:
+            self._filled.set()
         self._wakeup.set()
         return await future
+
+    async def _linger(self) -> None:
+        """Wait up to COMMIT_DELAY for the queue to hold BATCH_TARGET writes."""
+        if len(self._queue) >= self.BATCH_TARGET:
+            return
+        self._filled.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.COMMIT_DELAY):
+                await self._filled.wait()
 
     def _take_batch(self) -> list[_Pending]:
         batch: list[_Pending] = []
@@ -109,8 +136,13 @@ class _TxnBatcher:
             self._wakeup.clear()
             while self._queue:
                 await self._slots.acquire()
+                if self._last_batch > 1 or len(self._queue) > 1:
+                    await self._linger()
                 batch = self._take_batch()
-                asyncio.create_task(self._send(batch))
+                self._last_batch = len(batch)
+                task = asyncio.create_task(self._send(batch))
+                self._sending.add(task)
+                task.add_done_callback(self._sending.discard)
 
     async def _send(self, batch: list[_Pending]) -> None:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,7 +18,7 @@ _QOS_RESOURCES = ("cpu", "memory")
 def now() -> Timestamp:
     """The current time as a protobuf Timestamp."""
     ts = Timestamp()
-    ts.GetCurrentTime()
+    ts.FromMicroseconds(time.time_ns() // 1000)  # GetCurrentTime's precision, without a datetime
     return ts
 
 
@@ -26,18 +27,15 @@ def _effective_requests(c: v1.Container) -> dict[str, str]:
     return {**dict(c.resources.limits), **dict(c.resources.requests)}
 
 
-def _positive(values: dict[str, str]) -> dict[str, Any]:
-    out = {}
-    for name, text in values.items():
-        if name not in _QOS_RESOURCES:
-            continue
-        try:
-            quantity = parse_quantity(text)
-        except ValueError:
-            continue
-        if quantity > 0:
-            out[name] = quantity
-    return out
+def _positive(text: str | None) -> Any:
+    """The quantity `text` if it parses and is above zero, else None."""
+    if not text:
+        return None
+    try:
+        quantity = parse_quantity(text)
+    except ValueError:
+        return None
+    return quantity if quantity > 0 else None
 
 
 def qos_class(pod: v1.Pod) -> str:
@@ -45,18 +43,22 @@ def qos_class(pod: v1.Pod) -> str:
 
     Guaranteed: every container limits cpu and memory, and requests equal limits.
     BestEffort: no container requests or limits anything. Burstable: the rest.
+    A missing request stands in for its limit, as defaulting does.
     """
     requests: dict[str, Any] = {}
     limits: dict[str, Any] = {}
     guaranteed = True
     for c in (*pod.spec.init_containers, *pod.spec.containers):
-        for name, q in _positive(_effective_requests(c)).items():
-            requests[name] = requests.get(name, 0) + q
-        container_limits = _positive(dict(c.resources.limits))
-        for name, q in container_limits.items():
-            limits[name] = limits.get(name, 0) + q
-        if set(container_limits) != set(_QOS_RESOURCES):
-            guaranteed = False
+        requested, limited = c.resources.requests, c.resources.limits
+        for name in _QOS_RESOURCES:
+            request = _positive(requested.get(name, limited.get(name)))
+            if request is not None:
+                requests[name] = requests.get(name, 0) + request
+            limit = _positive(limited.get(name))
+            if limit is None:
+                guaranteed = False
+            else:
+                limits[name] = limits.get(name, 0) + limit
     if not requests and not limits:
         return "BestEffort"
     if guaranteed and requests == limits:

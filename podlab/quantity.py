@@ -8,6 +8,7 @@ a decimal exponent (e3, E-2). Parsing is exact (Decimal), so "0.1" CPU is
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from decimal import Decimal, InvalidOperation
@@ -30,6 +31,12 @@ def parse_quantity(text: str) -> Decimal:
     """The exact value of quantity `text`; raises ValueError with Kubernetes' wording."""
     if not isinstance(text, str):
         raise ValueError(FORMAT_ERROR)
+    return _parse(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str) -> Decimal:
+    """parse_quantity's work, memoized: a cluster's quantities are a handful of strings."""
     match = _QUANTITY.fullmatch(text)
     if match is None:
         raise ValueError(FORMAT_ERROR)

@@ -13,6 +13,7 @@ or after `defaults.apply_defaults`: a field that defaulting fills may be empty.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import math
@@ -131,6 +132,12 @@ _is_config_key = _full(_CONFIG_KEY)
 _is_header = _full(_HTTP_HEADER)
 
 
+def _syntax_rule(check: Callable[[str], list[str]]) -> Callable[[str], tuple[str, ...]]:
+    """A rule on a name's syntax, memoized: names, label keys and values repeat across objects."""
+    return functools.wraps(check)(functools.lru_cache(maxsize=4096)(lambda value: tuple(check(value))))
+
+
+@_syntax_rule
 def dns1123_label_errors(value: str) -> list[str]:
     """Why `value` is not an RFC 1123 label (namespace, container name); [] when it is."""
     out = []
@@ -144,6 +151,7 @@ def dns1123_label_errors(value: str) -> list[str]:
     return out
 
 
+@_syntax_rule
 def dns1123_subdomain_errors(value: str) -> list[str]:
     """Why `value` is not an RFC 1123 subdomain (pod, node, configmap name); [] when it is."""
     out = []
@@ -158,6 +166,7 @@ def dns1123_subdomain_errors(value: str) -> list[str]:
     return out
 
 
+@_syntax_rule
 def qualified_name_errors(value: str) -> list[str]:
     """Why `value` is not a qualified name ("app", "example.com/app"): label and taint keys."""
     prefix, slash, name = value.rpartition("/")
@@ -179,6 +188,7 @@ def qualified_name_errors(value: str) -> list[str]:
     return out
 
 
+@_syntax_rule
 def label_value_errors(value: str) -> list[str]:
     """Why `value` is not a label value; [] when it is (the empty string is one)."""
     out = []
@@ -193,6 +203,7 @@ def label_value_errors(value: str) -> list[str]:
     return out
 
 
+@_syntax_rule
 def port_name_errors(value: str) -> list[str]:
     """Why `value` is not an IANA_SVC_NAME (a container port name); [] when it is."""
     out = []
@@ -209,6 +220,7 @@ def port_name_errors(value: str) -> list[str]:
     return out
 
 
+@_syntax_rule
 def env_name_errors(value: str) -> list[str]:
     if _is_env_name(value):
         return []
@@ -218,6 +230,7 @@ def env_name_errors(value: str) -> list[str]:
         f"or 'MyEnvName1', regex used for validation is '{_ENV_NAME}')"]
 
 
+@_syntax_rule
 def config_key_errors(value: str) -> list[str]:
     """Why `value` is not a ConfigMap/Secret key; [] when it is."""
     out = []
@@ -237,7 +250,7 @@ def config_key_errors(value: str) -> list[str]:
     return out
 
 
-def _check(errs: ErrorList, path: str, value: str, check: Callable[[str], list[str]]) -> None:
+def _check(errs: ErrorList, path: str, value: str, check: Callable[[str], Sequence[str]]) -> None:
     for detail in check(value):
         errs.invalid(path, value, detail)
 
@@ -285,7 +298,7 @@ def _quantity(errs: ErrorList, path: str, value: str) -> Any:
 
 
 def _metadata(errs: ErrorList, meta: v1.ObjectMeta, namespaced: bool,
-              name_check: Callable[[str], list[str]]) -> None:
+              name_check: Callable[[str], Sequence[str]]) -> None:
     if not meta.name:
         if not meta.generate_name:
             errs.required("metadata.name", "name or generateName is required")
@@ -395,16 +408,19 @@ def _one_of(errs: ErrorList, path: str, msg: Message, names: Sequence[str],
     return given[0]
 
 
+@functools.lru_cache(maxsize=1024)
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(p.title() for p in rest)
+
+
+_VOLUME_SOURCES = [f.name for f in v1.Volume.DESCRIPTOR.fields if f.name != "name"]
 
 
 def _volumes(errs: ErrorList, spec: v1.PodSpec) -> set[str]:
     """Checks spec.volumes; returns the volume names."""
     containers = {c.name for c in (*spec.init_containers, *spec.containers)}
     names: set[str] = set()
-    sources = [f.name for f in v1.Volume.DESCRIPTOR.fields if f.name != "name"]
     for i, vol in enumerate(spec.volumes):
         path = f"spec.volumes[{i}]"
         if not vol.name:
@@ -415,7 +431,7 @@ def _volumes(errs: ErrorList, spec: v1.PodSpec) -> set[str]:
                 errs.duplicate(f"{path}.name", vol.name)
             names.add(vol.name)
         source = _one_of(
-            errs, path, vol, sources,
+            errs, path, vol, _VOLUME_SOURCES,
             lambda p=path: errs.required(p, "must specify a volume type"),  # type: ignore[misc]
             lambda n, p=path: errs.forbidden(  # type: ignore[misc]
                 f"{p}.{_camel(n) if n != 'downward_api' else 'downwardAPI'}",
@@ -958,7 +974,7 @@ def _lease(errs: ErrorList, lease: v1.Lease) -> None:
     _non_negative(errs, "spec.leaseTransitions", lease.spec.lease_transitions)
 
 
-_NAME_RULES: dict[str, Callable[[str], list[str]]] = {"Namespace": dns1123_label_errors}
+_NAME_RULES: dict[str, Callable[[str], Sequence[str]]] = {"Namespace": dns1123_label_errors}
 
 
 def field_errors(obj: Message) -> ErrorList:

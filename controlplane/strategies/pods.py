@@ -24,6 +24,7 @@ class PodStrategy(Strategy):
         # tolerationSeconds given to pods for the node-loss taints, as Kubernetes'
         # DefaultTolerationSeconds admission plugin does.
         self.toleration_seconds = toleration_seconds
+        self._node_loss_tolerations = default_node_loss_tolerations(toleration_seconds)
 
     def prepare_for_create(self, obj: Message) -> None:
         """A fresh status, the QoS class, and the node-loss tolerations."""
@@ -43,7 +44,7 @@ class PodStrategy(Strategy):
 
     def _add_node_loss_tolerations(self, pod: v1.Pod) -> None:
         """Kubernetes' DefaultTolerationSeconds: ride out a lost node for a while, unless told otherwise."""
-        for toleration in default_node_loss_tolerations(self.toleration_seconds):
+        for toleration in self._node_loss_tolerations:
             if not any(t.key == toleration.key and t.effect in ("", "NoExecute") or
                        (not t.key and t.operator == "Exists") for t in pod.spec.tolerations):
                 pod.spec.tolerations.append(toleration)

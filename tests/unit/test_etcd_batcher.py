@@ -1,0 +1,119 @@
+"""The etcd store's group commit, against an etcd that evaluates transactions in a dict.
+
+What a caller sees: every write answers as if it had been its own transaction;
+concurrent writes share round trips, sent when the batch reaches its target or
+the commit delay ends; a writer alone is sent at once, without the delay; two
+writes of one key never share a batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from etcd3.etcdrpc import rpc_pb2 as etcd
+
+from controlplane.etcd import _TxnBatcher
+from controlplane.storage import Guard, Put
+
+pytestmark = pytest.mark.unit
+
+
+class DictEtcd:
+    """Txn over a dict: create-revision guards and puts, nested transactions, one revision per round trip."""
+
+    def __init__(self) -> None:
+        self.created: dict[bytes, int] = {}
+        self.revision = 1
+        self.round_trips: list[int] = []  # writes carried by each
+
+    def Txn(self) -> None:  # the method the batcher names; DictEtcd.rpc dispatches on it
+        raise AssertionError("called through rpc")
+
+    def _apply(self, request: etcd.TxnRequest) -> bool:
+        for compare in request.compare:
+            assert compare.target == etcd.Compare.CREATE and compare.result == etcd.Compare.EQUAL
+            if self.created.get(compare.key, 0) != compare.create_revision:
+                return False
+        for op in request.success:
+            self.created.setdefault(op.request_put.key, self.revision)
+        return True
+
+    async def rpc(self, method, request: etcd.TxnRequest) -> etcd.TxnResponse:
+        await asyncio.sleep(0.001)  # a round trip
+        self.revision += 1
+        children = [op.request_txn for op in request.success if op.HasField("request_txn")]
+        reply = etcd.TxnResponse(header=etcd.ResponseHeader(revision=self.revision))
+        if not children:
+            self.round_trips.append(1)
+            reply.succeeded = self._apply(request)
+            return reply
+        self.round_trips.append(len(children))
+        reply.succeeded = True
+        for child in children:
+            reply.responses.add().response_txn.succeeded = self._apply(child)
+        return reply
+
+
+def create(key: bytes) -> tuple[etcd.TxnRequest, frozenset[bytes], frozenset[bytes]]:
+    guard, put = Guard(key, 0, target="create"), Put(key, b"v")
+    request = etcd.TxnRequest(
+        compare=[etcd.Compare(key=guard.key, target=etcd.Compare.CREATE, result=etcd.Compare.EQUAL,
+                              create_revision=0)],
+        success=[etcd.RequestOp(request_put=etcd.PutRequest(key=put.key, value=put.value))])
+    return request, frozenset([key]), frozenset([key])
+
+
+@pytest.fixture
+def store() -> DictEtcd:
+    return DictEtcd()
+
+
+async def test_concurrent_writes_share_round_trips_and_each_gets_its_own_answer(store: DictEtcd) -> None:
+    batcher = _TxnBatcher(store, store.rpc)
+    keys = [f"/k/{i}".encode() for i in range(64)]
+    results = await asyncio.gather(*(batcher.submit(*create(k)) for k in [*keys, keys[0], keys[1]]))
+    # The 64 new keys were written; the two repeats lost their create guard, as alone they would.
+    assert all(r is not None for r in results[:64])
+    assert results[64:] == [None, None]
+    assert set(store.created) == set(keys)
+    assert sum(store.round_trips) == 66
+    assert len(store.round_trips) <= 8, store.round_trips
+
+
+async def test_a_writer_alone_is_not_delayed(store: DictEtcd, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_TxnBatcher, "COMMIT_DELAY", 30.0)
+    batcher = _TxnBatcher(store, store.rpc)
+    for i in range(20):
+        assert await asyncio.wait_for(batcher.submit(*create(f"/alone/{i}".encode())), timeout=2) is not None
+    assert store.round_trips == [1] * 20
+
+
+async def test_concurrent_writers_wait_the_commit_delay_and_go_together(
+        store: DictEtcd, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_TxnBatcher, "COMMIT_DELAY", 0.05)
+    batcher = _TxnBatcher(store, store.rpc)
+    first = [asyncio.create_task(batcher.submit(*create(f"/a/{i}".encode()))) for i in range(2)]
+    await asyncio.sleep(0.01)  # inside the delay: these join the same round trip
+    later = [asyncio.create_task(batcher.submit(*create(f"/b/{i}".encode()))) for i in range(3)]
+    await asyncio.wait_for(asyncio.gather(*first, *later), timeout=5)
+    assert store.round_trips == [5]
+
+
+async def test_a_batch_that_reaches_its_target_goes_without_waiting_out_the_delay(
+        store: DictEtcd, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_TxnBatcher, "COMMIT_DELAY", 30.0)
+    batcher = _TxnBatcher(store, store.rpc)
+    first = [asyncio.create_task(batcher.submit(*create(f"/a/{i}".encode()))) for i in range(2)]
+    await asyncio.sleep(0.01)
+    rest = [asyncio.create_task(batcher.submit(*create(f"/b/{i}".encode())))
+            for i in range(_TxnBatcher.BATCH_TARGET - 2)]
+    await asyncio.wait_for(asyncio.gather(*first, *rest), timeout=2)
+    assert store.round_trips == [_TxnBatcher.BATCH_TARGET]
+
+
+async def test_two_writes_of_one_key_never_share_a_batch(store: DictEtcd) -> None:
+    batcher = _TxnBatcher(store, store.rpc)
+    results = await asyncio.gather(*(batcher.submit(*create(b"/same")) for _ in range(5)))
+    assert sorted(r is None for r in results) == [False, True, True, True, True]
+    assert store.round_trips == [1] * 5
