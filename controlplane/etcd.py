@@ -120,6 +120,8 @@ class _TxnBatcher:
         touched: set[bytes] = set()
         rest: list[_Pending] = []
         for item in self._queue:
+            if item.future.done():  # its caller was cancelled before the write went: it never happens
+                continue
             clash = item.writes & touched or item.guarded & written
             if clash or len(batch) >= self.MAX_BATCH:
                 rest.append(item)
@@ -145,16 +147,22 @@ class _TxnBatcher:
                 task.add_done_callback(self._sending.discard)
 
     async def _send(self, batch: list[_Pending]) -> None:
+        """Send one batch and answer each caller still waiting.
+
+        A caller cancelled while its write is in flight (its client went
+        away) gets no answer, and the others in its batch get theirs.
+        """
         try:
             if len(batch) == 1:
                 reply = await self._rpc(self._kv.Txn, batch[0].request)
-                batch[0].future.set_result(reply.header.revision if reply.succeeded else None)
-                return
-            parent = etcd.TxnRequest(success=[etcd.RequestOp(request_txn=p.request) for p in batch])
-            reply = await self._rpc(self._kv.Txn, parent)
-            for item, response in zip(batch, reply.responses, strict=True):
-                ok = response.response_txn.succeeded
-                item.future.set_result(reply.header.revision if ok else None)
+                outcomes = [reply.succeeded]
+            else:
+                parent = etcd.TxnRequest(success=[etcd.RequestOp(request_txn=p.request) for p in batch])
+                reply = await self._rpc(self._kv.Txn, parent)
+                outcomes = [response.response_txn.succeeded for response in reply.responses]
+            for item, ok in zip(batch, outcomes, strict=True):
+                if not item.future.done():
+                    item.future.set_result(reply.header.revision if ok else None)
         except Exception as err:
             for item in batch:
                 if not item.future.done():

@@ -26,6 +26,7 @@ class DictEtcd:
         self.created: dict[bytes, int] = {}
         self.revision = 1
         self.round_trips: list[int] = []  # writes carried by each
+        self.sent = asyncio.Event()  # a round trip has begun
 
     def Txn(self) -> None:  # the method the batcher names; DictEtcd.rpc dispatches on it
         raise AssertionError("called through rpc")
@@ -40,6 +41,7 @@ class DictEtcd:
         return True
 
     async def rpc(self, method, request: etcd.TxnRequest) -> etcd.TxnResponse:
+        self.sent.set()
         await asyncio.sleep(0.001)  # a round trip
         self.revision += 1
         children = [op.request_txn for op in request.success if op.HasField("request_txn")]
@@ -117,3 +119,28 @@ async def test_two_writes_of_one_key_never_share_a_batch(store: DictEtcd) -> Non
     results = await asyncio.gather(*(batcher.submit(*create(b"/same")) for _ in range(5)))
     assert sorted(r is None for r in results) == [False, True, True, True, True]
     assert store.round_trips == [1] * 5
+
+
+async def test_a_caller_cancelled_in_flight_leaves_the_rest_of_its_batch_answered(store: DictEtcd) -> None:
+    batcher = _TxnBatcher(store, store.rpc)
+    tasks = [asyncio.create_task(batcher.submit(*create(f"/c/{i}".encode()))) for i in range(8)]
+    await asyncio.wait_for(store.sent.wait(), timeout=2)
+    tasks[0].cancel()  # its client went away, as a killed scheduler's binds do
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert store.round_trips == [8]
+    assert isinstance(results[0], asyncio.CancelledError)
+    assert all(isinstance(r, int) for r in results[1:]), results
+
+
+async def test_a_caller_cancelled_before_its_write_goes_never_writes(
+        store: DictEtcd, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_TxnBatcher, "COMMIT_DELAY", 0.05)
+    batcher = _TxnBatcher(store, store.rpc)
+    tasks = [asyncio.create_task(batcher.submit(*create(f"/d/{i}".encode()))) for i in range(3)]
+    await asyncio.sleep(0.01)  # lingering: nothing sent yet
+    assert store.round_trips == []
+    tasks[0].cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert isinstance(results[0], asyncio.CancelledError)
+    assert all(isinstance(r, int) for r in results[1:])
+    assert set(store.created) == {b"/d/1", b"/d/2"}
