@@ -141,6 +141,9 @@ class _TxnBatcher:
                 if self._last_batch > 1 or len(self._queue) > 1:
                     await self._linger()
                 batch = self._take_batch()
+                if not batch:  # every queued caller was cancelled
+                    self._slots.release()
+                    continue
                 self._last_batch = len(batch)
                 task = asyncio.create_task(self._send(batch))
                 self._sending.add(task)
