@@ -6,9 +6,13 @@ tests and simulations build the same one over a MemoryStore.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
+from google.protobuf.message import Message
+
 from controlplane.agents import NodeAgents
+from controlplane.dryrun import DryRunStore
 from controlplane.events import ControlPlaneEvents
 from controlplane.podverbs import NodeHeartbeats, PodVerbs
 from controlplane.registry import Registry
@@ -32,6 +36,19 @@ class Api:
         events.attach(registry)
         return cls(store, registry, PodVerbs(registry), NodeHeartbeats(registry), events, NodeAgents(registry))
 
+    @functools.cached_property
+    def dry_run(self) -> Api:
+        """The same verbs over a store that writes nothing (Kubernetes' dryRun=All).
+
+        Every request runs as it would, against the live state (defaulting,
+        validation, preconditions, conflicts), and answers with what it would
+        have stored; nothing is stored and no Event is recorded.
+        """
+        store = DryRunStore(self.store)
+        registry = Registry(store, table=self.registry.strategies, events=_DISCARD)
+        return Api(store, registry, PodVerbs(registry), NodeHeartbeats(registry), ControlPlaneEvents(registry),
+                   self.agents)
+
     def start(self) -> None:
         """Start writing Events (needs a running loop)."""
         self.events.start()
@@ -40,3 +57,13 @@ class Api:
         """Stop writing Events and close the store."""
         await self.events.close()
         await self.store.close()
+
+
+class _Discard:
+    """An EventSink that records nothing: a dry run's events never happened."""
+
+    def object_event(self, obj: Message, type_: str, reason: str, message: str, component: str) -> None:
+        pass
+
+
+_DISCARD = _Discard()

@@ -11,7 +11,7 @@ import time
 
 from google.protobuf.message import Message
 
-from controlplane.registry import PREFIX, Registry, object_key
+from controlplane.registry import PREFIX, Registry, object_key, resource_version
 from controlplane.storage import Guard, Put
 from controlplane.strategies import DeleteOptions, Replace
 from podlab import errors, names
@@ -60,7 +60,7 @@ class PodVerbs:
             if await self.store.get(node_key) is None:
                 raise errors.NotFound(f'nodes "{node_name}" not found')
             raise refused("the object has been modified; please try again")
-        pod.metadata.resource_version = str(revision)
+        pod.metadata.resource_version = resource_version(revision, kv.mod_revision)
         return pod
 
     async def evict(self, namespace: str, name: str, grace_period_seconds: int | None,

@@ -61,6 +61,12 @@ def kind_prefix(kind: Kind, namespace: str = "") -> bytes:
     return f"{PREFIX}/{kind.plural}/".encode()
 
 
+def resource_version(revision: int, unchanged: int | str = "") -> str:
+    """The resourceVersion a write gives its object: the transaction's revision, or `unchanged` when
+    it wrote nothing (a dry run's store answers 0: the object keeps its version, a new one has none)."""
+    return str(revision or unchanged)
+
+
 def describe(kind: Kind, name: str) -> str:
     """Kubernetes' way of naming an object in an error: `pods "x"`."""
     return f'{kind.plural} "{name}"'
@@ -180,7 +186,7 @@ class Registry:
             if kind.namespaced and await self.store.get(guards[1].key) is None:
                 raise errors.NotFound(f'namespaces "{md.namespace}" not found')
             raise errors.AlreadyExists(f"{describe(kind, md.name)} already exists")
-        md.resource_version = str(revision)
+        md.resource_version = resource_version(revision)
         return obj
 
     async def _lease(self, ttl: int) -> int:
@@ -223,7 +229,7 @@ class Registry:
                 op = Delete(key)
             revision = await self.store.txn([Guard(key, kv.mod_revision)], [op])
             if revision is not None:
-                meta(updated).resource_version = str(revision)
+                meta(updated).resource_version = resource_version(revision, kv.mod_revision)
                 return updated
             if expected_rv:
                 raise conflict(kind, name)
@@ -340,7 +346,7 @@ class Registry:
             md.finalizers.extend(finalizers)
             revision = await self.store.txn([Guard(key, kv.mod_revision)], [Put(key, self._encode(current), kv.lease)])
             if revision is not None:
-                md.resource_version = str(revision)
+                md.resource_version = resource_version(revision, kv.mod_revision)
                 return current, False
         raise errors.Conflict(f"{describe(kind, name)}: too many concurrent writers")
 
@@ -359,7 +365,7 @@ class Registry:
                                         [Put(key, self._encode(new))])
         if revision is None:
             raise errors.Conflict(f"{describe(kind, old_meta.name)} changed while being replaced")
-        new_meta.resource_version = str(revision)
+        new_meta.resource_version = resource_version(revision)
         self.events.object_event(new, "Warning", why.reason,
                                  f"replaced {old_meta.uid} → {new_meta.uid}: {why.message}", why.component)
         return new

@@ -321,7 +321,7 @@ def _metadata(errs: ErrorList, meta: v1.ObjectMeta, namespaced: bool,
     _finalizers(errs, list(meta.finalizers))
 
 
-def _go_strings(values: Iterable[str]) -> Raw:
+def go_strings(values: Iterable[str]) -> Raw:
     """A []string as Go's %#v prints it: []string{"a", "b"}."""
     return Raw("[]string{" + ", ".join(json.dumps(v) for v in values) + "}")
 
@@ -332,7 +332,7 @@ def _finalizers(errs: ErrorList, finalizers: list[str]) -> None:
         for msg in qualified_name_errors(finalizer):
             errs.invalid("metadata.finalizers", finalizer, msg)
     if FINALIZER_ORPHAN_DEPENDENTS in finalizers and FINALIZER_DELETE_DEPENDENTS in finalizers:
-        errs.invalid("metadata.finalizers", _go_strings(finalizers),
+        errs.invalid("metadata.finalizers", go_strings(finalizers),
                      f"finalizer {FINALIZER_ORPHAN_DEPENDENTS} and {FINALIZER_DELETE_DEPENDENTS} "
                      "cannot be both set")
 
@@ -1068,7 +1068,7 @@ def validate_update(old: Message, new: Message) -> None:
         extra = sorted(set(new_meta.finalizers) - set(old_meta.finalizers))
         if extra:
             errs.forbidden("metadata.finalizers", "no new finalizers can be added if the object is being deleted, "
-                                                  f"found new finalizers {_go_strings(extra)}")
+                                                  f"found new finalizers {go_strings(extra)}")
     if isinstance(old, v1.Pod) and isinstance(new, v1.Pod):
         _pod_update(errs, old, new)
     elif isinstance(old, v1.ConfigMap) and isinstance(new, v1.ConfigMap):

@@ -20,15 +20,14 @@ from google.protobuf.message import Message
 
 from controlplane.api import Api
 from controlplane.rest import codec, discovery, metrics, openapi, paging, patch
+from controlplane.rest.options import delete_options, dry_run
 from controlplane.rest.status import MethodNotAllowed, error_response, json_response, success
 from controlplane.rest.subresources import SUBRESOURCES, Call
 from controlplane.rest.tables import table, wants_table
 from controlplane.rest.watch import BOOKMARK_SECONDS, serve_watch
-from controlplane.strategies import DeleteOptions
-from podlab import errors, names
+from podlab import errors
 from podlab.kinds import Kind, kind_of, meta
 from podlab.names import namespace_or_default
-from podlab.validation import ErrorList, invalid
 
 log = logging.getLogger(__name__)
 API_KEY = web.AppKey("api", Api)
@@ -60,36 +59,6 @@ def resolve(group: str, version: str, path: str) -> Target:
     return Target(kind, namespace, *segs[1:])
 
 
-def _delete_options(request: web.Request, body: dict[str, Any] | None) -> DeleteOptions:
-    body = body or {}
-    grace: Any = body.get("gracePeriodSeconds", request.query.get("gracePeriodSeconds"))
-    if grace is not None:
-        try:
-            grace = int(grace)
-        except (TypeError, ValueError):
-            raise errors.BadRequest(f'invalid gracePeriodSeconds "{grace}"') from None
-        if grace < 0:
-            raise errors.BadRequest("gracePeriodSeconds must be >= 0")
-    pre = body.get("preconditions") or {}
-    if not isinstance(pre, dict):
-        raise errors.BadRequest("preconditions must be an object")
-    policy = body.get("propagationPolicy", request.query.get("propagationPolicy"))
-    orphan: Any = body.get("orphanDependents", request.query.get("orphanDependents"))
-    if orphan is not None and policy is not None:
-        errs = ErrorList()
-        errs.invalid("propagationPolicy", policy, "orphanDependents and deletionPropagation cannot be both set")
-        raise invalid("DeleteOptions.meta.k8s.io", "", errs)
-    if orphan is not None:  # the deprecated boolean: true orphans, false is the default
-        policy = names.ORPHAN if orphan in (True, "true", "1") else names.BACKGROUND
-    return DeleteOptions(grace, str(pre.get("uid") or ""), str(pre.get("resourceVersion") or ""),
-                         str(policy or ""))
-
-
-def _refuse_dry_run(request: web.Request) -> None:
-    if request.query.get("dryRun"):
-        raise errors.BadRequest("dryRun is not supported by this server yet")
-
-
 class Resources:
     """The handlers of resource URLs, over one Api."""
 
@@ -97,6 +66,10 @@ class Resources:
         self.api = api
         self.bookmark_seconds = bookmark_seconds
         self.registry = api.registry
+
+    def _writer(self, request: web.Request, options: dict[str, Any] | None = None) -> Api:
+        """The Api a write goes through: the real one, or its dry run's."""
+        return self.api.dry_run if dry_run(request, options) else self.api
 
     def _render(self, request: web.Request, kind: Kind) -> Callable[[Message], dict[str, Any]]:
         if wants_table(request):
@@ -130,15 +103,15 @@ class Resources:
             if method == "GET":
                 return self._object(request, await self.registry.get(kind, t.name, ns))
             if method == "PUT":
-                _refuse_dry_run(request)
-                return self._object(request, await self.registry.update(await self._body_object(request, t)))
+                obj = await self._body_object(request, t)
+                return self._object(request, await self._writer(request).registry.update(obj))
             if method == "PATCH":
-                _refuse_dry_run(request)
-                return self._object(request, await patch.apply(request, self.registry, kind, t.name, ns))
+                registry = self._writer(request).registry
+                return self._object(request, await patch.apply(request, registry, kind, t.name, ns))
             if method == "DELETE":
-                _refuse_dry_run(request)
                 body = await codec.read_body(request) if request.can_read_body else None
-                obj, removed = await self.registry.delete(kind, t.name, ns, _delete_options(request, body))
+                registry = self._writer(request, body).registry
+                obj, removed = await registry.delete(kind, t.name, ns, delete_options(request, body))
                 return self._object(request, obj) if not removed or kind.namespaced else \
                     json_response(success(kind, t.name, meta(obj).uid))
             raise MethodNotAllowed(f"the server does not allow this method on the requested resource ({method})")
@@ -156,24 +129,24 @@ class Resources:
             body["metadata"].update(page.metadata())
             return json_response(body)
         if method == "POST":
-            _refuse_dry_run(request)
-            return self._object(request, await self.registry.create(await self._body_object(request, t)), 201)
+            obj = await self._body_object(request, t)
+            return self._object(request, await self._writer(request).registry.create(obj), 201)
         if method == "DELETE":
             return await self._delete_collection(request, t)
         raise MethodNotAllowed(f"the server does not allow this method on the requested resource ({method})")
 
     async def _delete_collection(self, request: web.Request, t: Target) -> web.Response:
         """deletecollection: delete every object the selectors match, each as its own delete."""
-        _refuse_dry_run(request)
         body = await codec.read_body(request) if request.can_read_body else None
-        options = _delete_options(request, body)
+        registry = self._writer(request, body).registry
+        options = delete_options(request, body)
         items, revision = await self.registry.list(t.kind, t.namespace, request.query.get("labelSelector", ""),
                                                    request.query.get("fieldSelector", ""))
         deleted = []
         for obj in items:
             md = meta(obj)
             try:
-                gone, _ = await self.registry.delete(t.kind, md.name, md.namespace, options)
+                gone, _ = await registry.delete(t.kind, md.name, md.namespace, options)
             except errors.NotFound:
                 continue
             deleted.append(gone)
@@ -185,21 +158,19 @@ class Resources:
             if method == "GET":
                 return self._object(request, await self.registry.get(kind, t.name, ns))
             if method == "PUT":
-                _refuse_dry_run(request)
                 obj = await self._body_object(request, t)
-                return self._object(request, await self.registry.update_status(obj))
+                return self._object(request, await self._writer(request).registry.update_status(obj))
             if method == "PATCH":
-                _refuse_dry_run(request)
-                return self._object(request, await patch.apply(request, self.registry, kind, t.name, ns,
-                                                               status=True))
+                registry = self._writer(request).registry
+                return self._object(request, await patch.apply(request, registry, kind, t.name, ns, status=True))
             raise MethodNotAllowed(f"the server does not allow this method on {kind.plural}/status ({method})")
         verb = SUBRESOURCES.get((kind.plural, t.sub))
         if verb is None:
             raise errors.NotFound("the server could not find the requested resource")
         if method not in verb.methods:
             raise MethodNotAllowed(f"the server does not allow this method on {kind.plural}/{t.sub} ({method})")
-        _refuse_dry_run(request)
-        response = await verb.handle(Call(self.api, ns, t.name, request))
+        api = self._writer(request) if method != "GET" else self.api
+        response = await verb.handle(Call(api, ns, t.name, request))
         return response if response is not None else json_response(success(kind, t.name, ""), 201)
 
 

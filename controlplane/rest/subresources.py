@@ -17,6 +17,7 @@ from aiohttp import web
 
 from controlplane.api import Api
 from controlplane.rest import codec
+from controlplane.rest.options import dry_run
 from controlplane.rest.portforward import serve_portforward
 from controlplane.rest.remotecommand import serve_attach, serve_exec
 from controlplane.rest.scale import SCALABLE, serve_scale
@@ -72,7 +73,9 @@ async def _bind(call: Call) -> None:
 
 async def _evict(call: Call) -> None:
     body = await call.body("Eviction")
-    await call.api.pods.evict(call.namespace, call.name, _grace(body.get("deleteOptions")), "")
+    options = body.get("deleteOptions")
+    api = call.api.dry_run if isinstance(options, dict) and dry_run(call.request, options) else call.api
+    await api.pods.evict(call.namespace, call.name, _grace(options), "")
 
 
 def _int(query: Any, name: str) -> int | None:

@@ -169,6 +169,25 @@ async def test_a_running_cluster_wait_logs_exec_and_drain(make_cluster, tmp_path
     assert "SchedulingDisabled" in kubectl.out("get", "node", node)
 
 
+def test_server_side_dry_runs_of_apply_diff_delete_store_nothing(kubectl: Kubectl, tmp_path: Path) -> None:
+    rehearsed = kubectl.out("apply", "--dry-run=server", "-f", str(HELLO))
+    assert rehearsed.strip() == "pod/hello-world created (server dry run)"
+    assert kubectl.run("get", "pods").stderr.strip() == "No resources found in default namespace."
+    kubectl.run("apply", "-f", str(HELLO))
+    same = kubectl.run("diff", "-f", str(HELLO), check=False)
+    assert (same.returncode, same.stdout, same.stderr) == (0, "", "")
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(HELLO.read_text().replace('"ubuntu:14.04"', '"ubuntu:16.04"'))
+    diff = kubectl.run("diff", "-f", str(changed), check=False)
+    assert diff.returncode == 1, diff  # 1: differences found (over 1 would be an error)
+    changes = [line for line in diff.stdout.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+    assert [line.split()[-1] for line in changes if "image:" in line] == ["ubuntu:14.04", "ubuntu:16.04"], diff
+    assert kubectl.out("get", "pod", "hello-world", "-o", "jsonpath={.spec.containers[0].image}") == "ubuntu:14.04"
+    deleted = kubectl.out("delete", "pod", "hello-world", "--dry-run=server")
+    assert deleted.strip() == 'pod "hello-world" deleted (server dry run)'
+    assert kubectl.out("get", "pod", "hello-world", "-o", "name").strip() == "pod/hello-world"
+
+
 def test_unknown_fields_refused_by_default_and_dropped_with_validate_false(kubectl: Kubectl, tmp_path: Path) -> None:
     manifest = tmp_path / "bogus.yaml"
     manifest.write_text(HELLO.read_text().replace("restartPolicy:", "bogus: 1\n  restartPolicy:"))
