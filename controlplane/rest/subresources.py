@@ -129,7 +129,8 @@ async def _portforward(call: Call) -> web.StreamResponse:
 
 SUBRESOURCES: dict[tuple[str, str], Subresource] = {
     ("pods", "binding"): Subresource(("POST",), "Binding", ("create",), _bind),
-    ("pods", "eviction"): Subresource(("POST",), "Eviction", ("create",), _evict),
+    # policy/v1 is what kubectl drain looks for before it evicts instead of deleting.
+    ("pods", "eviction"): Subresource(("POST",), "Eviction", ("create",), _evict, "policy/v1"),
     ("pods", "log"): Subresource(("GET",), "Pod", ("get",), _log),
     # kubectl's WebSocket exec is a GET; the SPDY one it falls back to was a POST.
     ("pods", "exec"): Subresource(("GET", "POST"), "PodExecOptions", ("create", "get"), _exec),

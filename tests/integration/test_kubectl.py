@@ -164,9 +164,20 @@ async def test_a_running_cluster_wait_logs_exec_and_drain(make_cluster, tmp_path
     assert kubectl.run("exec", "my-nginx", "--", "echo", "hi").returncode == 0  # over WebSocket (v5)
     wrong = kubectl.run("exec", "my-nginx", "-c", "nope", "--", "ls", check=False)
     assert wrong.stderr.strip() == "Error from server (BadRequest): container nope is not valid for pod my-nginx"
+    uid = kubectl.out("get", "pod", "my-nginx", "-o", "jsonpath={.metadata.uid}")
+    rehearsed = kubectl.run("drain", node, "--ignore-daemonsets", "--force", "--dry-run=server", timeout=60)
+    assert "evicting pod default/my-nginx (server dry run)" in rehearsed.stdout, rehearsed
+    assert "SchedulingDisabled" not in kubectl.out("get", "node", node)
+    assert kubectl.out("get", "pod", "my-nginx", "-o", "jsonpath={.metadata.uid}") == uid
+    # Discovery lists pods/eviction as policy/v1, so drain evicts (not deletes): the bare pod, which would
+    # restart, comes back as a new pod of the same name on the other node.
     drained = kubectl.run("drain", node, "--ignore-daemonsets", "--force", timeout=60)
-    assert f"node/{node} drained" in drained.stdout
+    assert "evicting pod default/my-nginx" in drained.stdout + drained.stderr, drained
+    assert "pod/my-nginx evicted" in drained.stdout and f"node/{node} drained" in drained.stdout
     assert "SchedulingDisabled" in kubectl.out("get", "node", node)
+    wait_for(lambda: (lambda uid_now, where: uid_now != uid and where not in ("", node))(*kubectl.out(
+        "get", "pod", "my-nginx", "-o", "jsonpath={.metadata.uid} {.spec.nodeName}").split(" ")), 30,
+        message="my-nginx back on the other node with a new uid")
 
 
 def test_server_side_dry_runs_of_apply_diff_delete_store_nothing(kubectl: Kubectl, tmp_path: Path) -> None:
