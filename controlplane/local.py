@@ -16,6 +16,7 @@ from typing import TypeVar, overload
 from google.protobuf.message import Message
 
 from controlplane.api import Api
+from controlplane.registry import Registry
 from controlplane.strategies import DeleteOptions
 from podlab import __version__, errors
 from podlab.client import KindRef, WatchEvent, resolve_kind
@@ -47,8 +48,11 @@ class LocalClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def create(self, obj: M) -> M:
-        return await self.registry.create(_copy(obj))
+    def _writer(self, dry_run: bool) -> Registry:
+        return self.api.dry_run.registry if dry_run else self.registry
+
+    async def create(self, obj: M, dry_run: bool = False) -> M:
+        return await self._writer(dry_run).create(_copy(obj))
 
     @overload
     async def get(self, kind: type[M], name: str, namespace: str = "") -> M: ...
@@ -73,21 +77,22 @@ class LocalClient:
                                                    field_selector)
         return items, str(revision)
 
-    async def update(self, obj: M) -> M:
-        return await self.registry.update(_copy(obj))
+    async def update(self, obj: M, dry_run: bool = False) -> M:
+        return await self._writer(dry_run).update(_copy(obj))
 
-    async def update_status(self, obj: M) -> M:
-        return await self.registry.update_status(_copy(obj))
+    async def update_status(self, obj: M, dry_run: bool = False) -> M:
+        return await self._writer(dry_run).update_status(_copy(obj))
 
     async def delete(self, kind: KindRef, name: str, namespace: str = "",
                      grace_period_seconds: int | None = None, uid: str = "",
-                     resource_version: str = "", propagation_policy: str = "") -> tuple[Message, bool]:
+                     resource_version: str = "", propagation_policy: str = "",
+                     dry_run: bool = False) -> tuple[Message, bool]:
         if grace_period_seconds is not None and grace_period_seconds < 0:
             raise errors.BadRequest("gracePeriodSeconds must be >= 0")
         k = resolve_kind(kind)
-        return await self.registry.delete(k, name, namespace_or_default(namespace) if k.namespaced else "",
-                                          DeleteOptions(grace_period_seconds, uid, resource_version,
-                                                        propagation_policy))
+        return await self._writer(dry_run).delete(k, name, namespace_or_default(namespace) if k.namespaced else "",
+                                                  DeleteOptions(grace_period_seconds, uid, resource_version,
+                                                                propagation_policy))
 
     async def bind(self, namespace: str, name: str, uid: str, node_name: str) -> v1.Pod:
         if not node_name:

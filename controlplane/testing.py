@@ -73,9 +73,9 @@ class InMemoryApi:
 
     # -- the verbs (podlab.client.Client's signatures) ---------------------------------
 
-    async def create(self, obj: M) -> M:
+    async def create(self, obj: M, dry_run: bool = False) -> M:
         await self._enter("create")
-        return await self.local.create(obj)
+        return await self.local.create(obj, dry_run)
 
     async def get(self, kind: Any, name: str, namespace: str = "") -> Any:
         await self._enter("get")
@@ -86,20 +86,21 @@ class InMemoryApi:
         await self._enter("list")
         return await self.local.list(kind, namespace, label_selector, field_selector)
 
-    async def update(self, obj: M) -> M:
+    async def update(self, obj: M, dry_run: bool = False) -> M:
         await self._enter("update")
-        return await self.local.update(obj)
+        return await self.local.update(obj, dry_run)
 
-    async def update_status(self, obj: M) -> M:
+    async def update_status(self, obj: M, dry_run: bool = False) -> M:
         await self._enter("update_status")
-        return await self.local.update_status(obj)
+        return await self.local.update_status(obj, dry_run)
 
     async def delete(self, kind: KindRef, name: str, namespace: str = "",
                      grace_period_seconds: int | None = None, uid: str = "",
-                     resource_version: str = "", propagation_policy: str = "") -> tuple[Message, bool]:
+                     resource_version: str = "", propagation_policy: str = "",
+                     dry_run: bool = False) -> tuple[Message, bool]:
         await self._enter("delete")
         return await self.local.delete(kind, name, namespace, grace_period_seconds, uid, resource_version,
-                                       propagation_policy)
+                                       propagation_policy, dry_run)
 
     async def bind(self, namespace: str, name: str, uid: str, node_name: str) -> v1.Pod:
         await self._enter("bind")

@@ -58,15 +58,16 @@ class ApiClient(Protocol):
     `controlplane.local.LocalClient` in the API server's own process. Code
     that takes an ApiClient runs unchanged on either."""
 
-    async def create(self, obj: Any) -> Any: ...
+    async def create(self, obj: Any, dry_run: bool = False) -> Any: ...
     async def get(self, kind: Any, name: str, namespace: str = "") -> Any: ...
     async def list(self, kind: Any, namespace: str = "", label_selector: str = "",
                    field_selector: str = "") -> tuple[list[Any], str]: ...
-    async def update(self, obj: Any) -> Any: ...
-    async def update_status(self, obj: Any) -> Any: ...
+    async def update(self, obj: Any, dry_run: bool = False) -> Any: ...
+    async def update_status(self, obj: Any, dry_run: bool = False) -> Any: ...
     async def delete(self, kind: KindRef, name: str, namespace: str = "",
                      grace_period_seconds: int | None = None, uid: str = "",
-                     resource_version: str = "", propagation_policy: str = "") -> tuple[Message, bool]: ...
+                     resource_version: str = "", propagation_policy: str = "",
+                     dry_run: bool = False) -> tuple[Message, bool]: ...
     async def bind(self, namespace: str, name: str, uid: str, node_name: str) -> v1.Pod: ...
     async def evict(self, namespace: str, name: str, grace_period_seconds: int | None = None,
                     reason: str = "", message: str = "") -> v1.Pod: ...
@@ -119,8 +120,9 @@ class Client:
 
     # -- the verbs ---------------------------------------------------------------
 
-    async def create(self, obj: M) -> M:
-        return unwrap(await self._call(self._stub.Create, api.CreateRequest(object=wrap(obj))))
+    async def create(self, obj: M, dry_run: bool = False) -> M:
+        """Store a new object; with `dry_run`, only answer what would be stored (Kubernetes' dryRun=All)."""
+        return unwrap(await self._call(self._stub.Create, api.CreateRequest(object=wrap(obj), dry_run=dry_run)))
 
     @overload
     async def get(self, kind: type[M], name: str, namespace: str = "") -> M: ...
@@ -149,23 +151,25 @@ class Client:
             label_selector=label_selector, field_selector=field_selector))
         return [unwrap(o) for o in reply.items], reply.resource_version
 
-    async def update(self, obj: M) -> M:
-        return unwrap(await self._call(self._stub.Update, api.UpdateRequest(object=wrap(obj))))
+    async def update(self, obj: M, dry_run: bool = False) -> M:
+        return unwrap(await self._call(self._stub.Update, api.UpdateRequest(object=wrap(obj), dry_run=dry_run)))
 
-    async def update_status(self, obj: M) -> M:
-        reply = await self._call(self._stub.UpdateStatus, api.UpdateRequest(object=wrap(obj)))
+    async def update_status(self, obj: M, dry_run: bool = False) -> M:
+        reply = await self._call(self._stub.UpdateStatus, api.UpdateRequest(object=wrap(obj), dry_run=dry_run))
         return unwrap(reply)
 
     async def delete(self, kind: KindRef, name: str, namespace: str = "",
                      grace_period_seconds: int | None = None, uid: str = "",
-                     resource_version: str = "", propagation_policy: str = "") -> tuple[Message, bool]:
+                     resource_version: str = "", propagation_policy: str = "",
+                     dry_run: bool = False) -> tuple[Message, bool]:
         """Delete (or start deleting) an object. Returns it and whether it is gone already.
 
-        `propagation_policy`: what happens to its dependents, Foreground, Background or Orphan."""
+        `propagation_policy`: what happens to its dependents, Foreground, Background or Orphan.
+        With `dry_run`, nothing changes: the answer says what the delete would do."""
         k = resolve_kind(kind)
         request = api.DeleteRequest(kind=k.name, namespace=namespace_or_default(namespace) if k.namespaced else "",
                                     name=name, uid=uid, resource_version=resource_version,
-                                    propagation_policy=propagation_policy)
+                                    propagation_policy=propagation_policy, dry_run=dry_run)
         if grace_period_seconds is not None:
             request.grace_period_seconds = grace_period_seconds
         reply = await self._call(self._stub.Delete, request)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import click
@@ -19,6 +20,7 @@ from podctl._base import (
     current_namespace,
     echo_err,
     global_options,
+    namespace_given,
     parse_duration,
     run,
 )
@@ -26,10 +28,10 @@ from podctl._objects import from_dict, to_dict
 from podctl.commands._common import (
     load_files,
     quoted_ref,
-    ref_name,
     resolve_kind,
     split_refs,
 )
+from podctl.commands._write import WRITE, Write, dry_run_option, write_from, write_options
 from podlab import errors
 from podlab.client import Client
 from podlab.kinds import kind_of
@@ -75,15 +77,17 @@ def merge(live: Any, desired: Any) -> Any:
     return desired
 
 
-async def apply_one(client: Client, obj: Message) -> str:
-    """Create or update one object; returns "created", "configured" or "unchanged"."""
+async def apply_one(client: Client, obj: Message, write: Write = WRITE) -> tuple[Message, str]:
+    """Create or update one object (as `write` says: or only pretend to); returns the object as it is
+    (or would be) and "created", "configured" or "unchanged"."""
     kind = kind_of(obj)
     meta = obj.metadata
     try:
         live = await client.get(kind.name, meta.name, meta.namespace)
     except errors.NotFound:
-        await client.create(obj)
-        return "created"
+        if write.sends:
+            obj = await client.create(obj, dry_run=write.server_dry_run)
+        return obj, "created"
     desired = to_dict(obj)
     desired.pop("status", None)
     for key in SERVER_FIELDS:
@@ -91,20 +95,21 @@ async def apply_one(client: Client, obj: Message) -> str:
     live_dict = to_dict(live)
     merged = merge(live_dict, desired)
     if merged == live_dict:
-        return "unchanged"
+        return live, "unchanged"
     updated = from_dict(merged, kind.message)
     updated.metadata.resource_version = live.metadata.resource_version
-    await client.update(updated)
-    return "configured"
+    if write.sends:
+        updated = await client.update(updated, dry_run=write.server_dry_run)
+    return updated, "configured"
 
 
-async def _each(objs: Sequence[tuple[str, Message]], action: Any) -> int:
-    """Run `action` on every object, printing each result; errors do not stop the rest."""
+async def _each(objs: Sequence[tuple[str, Message]], action: Any, write: Write = WRITE) -> int:
+    """Run `action` on every object, reporting each result; errors do not stop the rest."""
     failed = 0
     for _, obj in objs:
         try:
-            verb = await action(obj)
-            click.echo(f"{ref_name(obj)} {verb}")
+            written, verb = await action(obj)
+            write.report(written, verb)
         except errors.ApiError as err:
             echo_err(api_error_line(err))
             failed = 1
@@ -113,15 +118,17 @@ async def _each(objs: Sequence[tuple[str, Message]], action: Any) -> int:
 
 @cli.command("apply")
 @files_option
+@write_options
 @global_options
-def apply(filenames: tuple[str, ...]) -> None:
+def apply(filenames: tuple[str, ...], dry_run: str, output: str | None, template: str | None) -> None:
     """Create objects from manifests, or update the ones that exist."""
+    write = write_from(dry_run, output, template)
     objs = load_files(filenames)
     namespace = current_namespace()
 
     async def body() -> int:
         async with connect() as client:
-            return await _each(objs, lambda o: apply_one(client, _with_namespace(o, namespace)))
+            return await _each(objs, lambda o: apply_one(client, _with_namespace(o, namespace), write), write)
 
     run(body)
 
@@ -130,24 +137,39 @@ def apply(filenames: tuple[str, ...]) -> None:
 
 @cli.group("create", invoke_without_command=True)
 @files_option
+@write_options
 @global_options
 @click.pass_context
-def create(ctx: click.Context, filenames: tuple[str, ...]) -> None:
+def create(ctx: click.Context, filenames: tuple[str, ...], dry_run: str, output: str | None,
+           template: str | None) -> None:
     """Create objects from manifests (-f), or a configmap or secret from literals and files."""
     if ctx.invoked_subcommand is not None:
         return
-    objs = load_files(filenames)
-    namespace = current_namespace()
-
-    async def created(client: Client, obj: Message) -> str:
-        await client.create(_with_namespace(obj, namespace))
-        return "created"
+    write = write_from(dry_run, output, template)
+    objs = [(source, _with_namespace(o, current_namespace())) for source, o in load_files(filenames)]
 
     async def body() -> int:
-        async with connect() as client:
-            return await _each(objs, lambda o: created(client, o))
+        async with create_client(write) as client:
+            return await _each(objs, lambda o: create_one(client, o, write), write)
 
     run(body)
+
+
+@contextlib.asynccontextmanager
+async def create_client(write: Write) -> AsyncIterator[Client | None]:
+    """The connection a create needs: none for a client dry run, which sends nothing."""
+    if not write.sends:
+        yield None
+        return
+    async with connect() as client:
+        yield client
+
+
+async def create_one(client: Client | None, obj: Message, write: Write) -> tuple[Message, str]:
+    """Create `obj` as `write` says; the object as stored (or as it would be) and "created"."""
+    if client is not None:
+        obj = await client.create(obj, dry_run=write.server_dry_run)
+    return obj, "created"
 
 
 def _data_items(literals: Sequence[str], files: Sequence[str]) -> list[tuple[str, bytes]]:
@@ -180,11 +202,15 @@ def _data_items(literals: Sequence[str], files: Sequence[str]) -> list[tuple[str
     return items
 
 
-def _create_object(obj: Message) -> None:
+def create_object(obj: Message, write: Write) -> None:
+    """Create one object the command built, and report it as `write` says. What a client dry run
+    prints names no namespace unless one was given (-n), as kubectl's does: a manifest to apply anywhere."""
+    if not write.sends and not namespace_given():
+        obj.metadata.namespace = ""
+
     async def body() -> None:
-        async with connect() as client:
-            await client.create(obj)
-        click.echo(f"{ref_name(obj)} created")
+        async with create_client(write) as client:
+            write.report(*await create_one(client, obj, write))
 
     run(body)
 
@@ -193,9 +219,12 @@ def _create_object(obj: Message) -> None:
 @click.argument("name")
 @click.option("--from-literal", "literals", multiple=True, help="key=value")
 @click.option("--from-file", "files", multiple=True, help="[key=]path, or a directory")
+@write_options
 @global_options
-def create_configmap(name: str, literals: tuple[str, ...], files: tuple[str, ...]) -> None:
+def create_configmap(name: str, literals: tuple[str, ...], files: tuple[str, ...], dry_run: str,
+                     output: str | None, template: str | None) -> None:
     """Create a configmap from literals and files."""
+    write = write_from(dry_run, output, template)
     cm = v1.ConfigMap(api_version="v1", kind="ConfigMap",
                       metadata=v1.ObjectMeta(name=name, namespace=current_namespace()))
     for key, value in _data_items(literals, files):
@@ -203,7 +232,7 @@ def create_configmap(name: str, literals: tuple[str, ...], files: tuple[str, ...
             cm.data[key] = value.decode()
         except UnicodeDecodeError:
             cm.binary_data[key] = value
-    _create_object(cm)
+    create_object(cm, write)
 
 
 @create.command("secret")
@@ -212,17 +241,19 @@ def create_configmap(name: str, literals: tuple[str, ...], files: tuple[str, ...
 @click.option("--from-literal", "literals", multiple=True, help="key=value")
 @click.option("--from-file", "files", multiple=True, help="[key=]path, or a directory")
 @click.option("--type", "type_", default="Opaque", help="The secret's type.")
+@write_options
 @global_options
 def create_secret(secret_type: str, name: str, literals: tuple[str, ...], files: tuple[str, ...],
-                  type_: str) -> None:
+                  type_: str, dry_run: str, output: str | None, template: str | None) -> None:
     """Create a secret: `create secret generic NAME --from-literal k=v --from-file f`."""
+    write = write_from(dry_run, output, template)
     if secret_type != "generic":
         raise CliError(f'unknown secret type "{secret_type}": only generic is supported')
     secret = v1.Secret(api_version="v1", kind="Secret", type=type_,
                        metadata=v1.ObjectMeta(name=name, namespace=current_namespace()))
     for key, value in _data_items(literals, files):
         secret.data[key] = value
-    _create_object(secret)
+    create_object(secret, write)
 
 
 # -- delete ------------------------------------------------------------------------------
@@ -272,19 +303,24 @@ def propagation_for(cascade: str) -> str:
 
 
 async def delete_objects(client: Client, objs: Sequence[Message], grace: int | None,
-                         force: bool, wait: bool, timeout: float, propagation: str = "") -> int:
+                         force: bool, wait: bool, timeout: float, propagation: str = "",
+                         write: Write = WRITE) -> int:
     failed = 0
     for obj in objs:
         meta = obj.metadata
         try:
-            deleted, removed = await client.delete(kind_of(obj).name, meta.name, meta.namespace,
-                                                   grace_period_seconds=grace, propagation_policy=propagation)
+            if write.sends:
+                deleted, removed = await client.delete(kind_of(obj).name, meta.name, meta.namespace,
+                                                       grace_period_seconds=grace, propagation_policy=propagation,
+                                                       dry_run=write.server_dry_run)
+            else:  # a client dry run: what exists would be deleted
+                deleted, removed = await client.get(kind_of(obj).name, meta.name, meta.namespace), True
         except errors.ApiError as err:
             echo_err(api_error_line(err))
             failed = 1
             continue
-        click.echo(f"{quoted_ref(obj)} {'force deleted' if force and grace == 0 else 'deleted'}")
-        if wait and not removed:
+        write.report(deleted, "force deleted" if force and grace == 0 else "deleted", quoted_ref(obj))
+        if wait and not removed and write.dry_run == "none":
             wait_for = timeout or float((grace if grace is not None else 30) + 60)
             if not await wait_gone(client, deleted, wait_for):
                 echo_err(f"error: timed out waiting for the condition on "
@@ -307,11 +343,13 @@ async def delete_objects(client: Client, objs: Sequence[Message], grace: int | N
 @click.option("--cascade", default="background", is_flag=False, flag_value="background",
               help='Must be "background", "orphan", or "foreground": what happens to the dependents '
                    "(the pods of a ReplicaSet). Defaults to background.")
+@dry_run_option
 @global_options
 def delete(resource: str | None, names: tuple[str, ...], filenames: tuple[str, ...], all_: bool,
            selector: str, grace_period: int, force: bool, now: bool, wait: bool,
-           timeout: str, cascade: str) -> None:
+           timeout: str, cascade: str, dry_run: str) -> None:
     """Delete objects by name, by manifest (-f), by selector (-l) or all of a type (--all)."""
+    write = write_from(dry_run)
     namespace = current_namespace()
     propagation = propagation_for(cascade)
     grace = grace_for(grace_period, force, now)
@@ -342,7 +380,7 @@ def delete(resource: str | None, names: tuple[str, ...], filenames: tuple[str, .
                 if not objs:
                     echo_err("No resources found")
                     return 0
-            return await delete_objects(client, objs, grace, force, wait, wait_timeout, propagation)
+            return await delete_objects(client, objs, grace, force, wait, wait_timeout, propagation, write)
 
     run(body)
 
@@ -369,7 +407,7 @@ def replace(filenames: tuple[str, ...], force: bool, grace_period: int, timeout:
     wait_timeout = parse_duration(timeout)
     grace = grace_for(grace_period, False, False) if force else None
 
-    async def replaced(client: Client, obj: Message) -> str:
+    async def replaced(client: Client, obj: Message) -> tuple[Message, str]:
         kind = kind_of(obj)
         meta = obj.metadata
         if force:
@@ -384,12 +422,10 @@ def replace(filenames: tuple[str, ...], force: bool, grace_period: int, timeout:
                                        f"{kind.plural}/{meta.name}")
             except errors.NotFound:
                 pass
-            await client.create(obj)
-            return "replaced"
+            return await client.create(obj), "replaced"
         live = await client.get(kind.name, meta.name, meta.namespace)
         obj.metadata.resource_version = live.metadata.resource_version
-        await client.update(obj)
-        return "replaced"
+        return await client.update(obj), "replaced"
 
     async def body() -> int:
         async with connect() as client:
@@ -398,4 +434,4 @@ def replace(filenames: tuple[str, ...], force: bool, grace_period: int, timeout:
     run(body)
 
 
-__all__ = ["apply_one", "merge"]
+__all__ = ["apply_one", "create_object", "merge"]

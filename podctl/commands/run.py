@@ -5,7 +5,9 @@ from __future__ import annotations
 import click
 
 from podctl._app import cli
-from podctl._base import CliError, connect, current_namespace, global_options, run
+from podctl._base import CliError, current_namespace, global_options
+from podctl.commands._write import write_from, write_options
+from podctl.commands.apply import create_object
 from podlab.v1 import objects_pb2 as v1
 
 
@@ -51,15 +53,11 @@ def build_pod(name: str, image: str, namespace: str, restart: str, labels: tuple
 @click.option("--env", multiple=True, help="k=v, repeatable.")
 @click.option("--port", type=int, help="The container port to expose.")
 @click.option("--command", is_flag=True, help="The arguments after -- are the command.")
+@write_options
 @global_options
 def run_pod(name: str, args: tuple[str, ...], image: str, restart: str, labels: tuple[str, ...],
-            env: tuple[str, ...], port: int | None, command: bool) -> None:
+            env: tuple[str, ...], port: int | None, command: bool, dry_run: str, output: str | None,
+            template: str | None) -> None:
     """Create and run a pod from an image."""
-    pod = build_pod(name, image, current_namespace(), restart, labels, env, port, command, args)
-
-    async def body() -> None:
-        async with connect() as client:
-            await client.create(pod)
-        click.echo(f"pod/{name} created")
-
-    run(body)
+    write = write_from(dry_run, output, template)
+    create_object(build_pod(name, image, current_namespace(), restart, labels, env, port, command, args), write)

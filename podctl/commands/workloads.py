@@ -19,7 +19,8 @@ import click
 from podctl._app import cli
 from podctl._base import CliError, connect, current_namespace, global_options, parse_duration, run
 from podctl.commands._common import resource_word, split_refs
-from podctl.commands.apply import _create_object, create
+from podctl.commands._write import write_from, write_options
+from podctl.commands.apply import create, create_object
 from podctl.commands.nodes import mutate
 from podlab import errors
 from podlab.client import Client
@@ -124,10 +125,13 @@ def set_image(resource: str, pairs: tuple[str, ...]) -> None:
 @click.option("--image", "images", multiple=True, required=True, help="The container image (repeat for more).")
 @click.option("--replicas", type=int, default=1, help="How many pods.")
 @click.option("--port", type=int, default=0, help="The port the first container exposes.")
+@write_options
 @global_options
-def create_deployment_command(name: str, images: tuple[str, ...], replicas: int, port: int) -> None:
+def create_deployment_command(name: str, images: tuple[str, ...], replicas: int, port: int, dry_run: str,
+                              output: str | None, template: str | None) -> None:
     """Create a deployment: `create deployment NAME --image=IMAGE [--replicas=N] [--port=P]`."""
-    _create_object(deployment_for(name, images, replicas, port, current_namespace()))
+    write = write_from(dry_run, output, template)
+    create_object(deployment_for(name, images, replicas, port, current_namespace()), write)
 
 
 def deployment_for(name: str, images: tuple[str, ...], replicas: int, port: int, namespace: str) -> v1.Deployment:

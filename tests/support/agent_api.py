@@ -48,9 +48,9 @@ class AgentApi(InMemoryApi):
         pod.spec.node_name = node
         return await self.create(pod)
 
-    async def update_status(self, obj: M) -> M:
-        updated = await super().update_status(obj)
-        if isinstance(updated, v1.Pod):
+    async def update_status(self, obj: M, dry_run: bool = False) -> M:
+        updated = await super().update_status(obj, dry_run)
+        if isinstance(updated, v1.Pod) and not dry_run:
             snapshot = v1.Pod()
             snapshot.CopyFrom(updated)
             self.status_updates.append(snapshot)
@@ -58,10 +58,11 @@ class AgentApi(InMemoryApi):
 
     async def delete(self, kind: KindRef, name: str, namespace: str = "",
                      grace_period_seconds: int | None = None, uid: str = "",
-                     resource_version: str = "", propagation_policy: str = "") -> tuple[Message, bool]:
+                     resource_version: str = "", propagation_policy: str = "",
+                     dry_run: bool = False) -> tuple[Message, bool]:
         obj, deleted = await super().delete(kind, name, namespace, grace_period_seconds, uid, resource_version,
-                                            propagation_policy)
-        if deleted:
+                                            propagation_policy, dry_run)
+        if deleted and not dry_run:
             self.deleted.append((meta(obj).namespace, name))
         return obj, deleted
 
