@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import pytest_asyncio
-from aiohttp.test_utils import TestClient, TestServer
 
 from controlplane.dryrun import DryRunStore
 from controlplane.memstore import MemoryStore
-from controlplane.rest import make_app
 from controlplane.storage import Guard, Put
 from controlplane.testing import InMemoryApi
 from podlab.v1 import objects_pb2 as v1
@@ -25,18 +21,6 @@ DRY = {"dryRun": "All"}
 def pod(name: str = "web") -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": name}},
             "spec": {"containers": [{"name": "c", "image": "nginx"}]}}
-
-
-@pytest_asyncio.fixture
-async def world() -> AsyncIterator[tuple[InMemoryApi, TestClient]]:
-    fake = InMemoryApi()
-    client = TestClient(TestServer(make_app(fake.api)))
-    await client.start_server()
-    try:
-        yield fake, client
-    finally:
-        await client.close()
-        await fake.close()
 
 
 def revision(fake: InMemoryApi) -> int:

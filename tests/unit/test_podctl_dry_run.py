@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.unit.test_podctl_cli import ERROR_POD, HELLO, INVALID, Fake, closed_port, podctl
+from tests.support.podctl_server import ERROR_POD, HELLO, INVALID, Fake, closed_port, podctl
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture
-def fake() -> Iterator[Fake]:
-    server = Fake()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def hello(tmp_path: Path) -> Path:
-    path = tmp_path / "hello-world-pod.yaml"
-    path.write_text(HELLO)
-    return path
 
 
 def test_a_client_dry_run_writes_a_manifest_without_a_server() -> None:

@@ -7,22 +7,14 @@ import socket
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.hello_http import hello_server
-from tests.unit.test_podctl_cli import Fake, podctl
+from tests.support.podctl_server import Fake, podctl
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture
-def fake() -> Iterator[Fake]:
-    server = Fake()
-    yield server
-    server.stop()
 
 
 def _pod(fake: Fake) -> None:

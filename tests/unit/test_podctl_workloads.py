@@ -14,8 +14,8 @@ from controlplane.controllers.garbagecollector import GarbageCollector
 from controlplane.controllers.replicaset import ReplicaSetController
 from podlab.events import EventRecorder
 from podlab.v1 import objects_pb2 as v1
+from tests.support.podctl_server import Fake, podctl, wait_until
 from tests.unit.test_deployment_controller import kubelet
-from tests.unit.test_podctl_cli import Fake, podctl, wait_until
 
 pytestmark = pytest.mark.unit
 

@@ -31,18 +31,6 @@ def pod(name: str = "web", **spec: Any) -> dict[str, Any]:
             "spec": {"containers": [{"name": "c", "image": "nginx"}], **spec}}
 
 
-@pytest_asyncio.fixture
-async def world() -> AsyncIterator[tuple[InMemoryApi, TestClient]]:
-    fake = InMemoryApi()
-    client = TestClient(TestServer(make_app(fake.api)))
-    await client.start_server()
-    try:
-        yield fake, client
-    finally:
-        await client.close()
-        await fake.close()
-
-
 async def test_discovery_lists_every_kind_with_short_names_and_subresources(world) -> None:
     _, http = world
     core = await (await http.get("/api/v1")).json()
