@@ -38,8 +38,8 @@ class DryRunStore:
     async def get(self, key: bytes) -> KeyValue | None:
         return await self._store.get(key)
 
-    async def list(self, prefix: bytes) -> tuple[KeyValues, int]:
-        return await self._store.list(prefix)
+    async def list(self, prefix: bytes, revision: int = 0) -> tuple[KeyValues, int]:
+        return await self._store.list(prefix, revision)
 
     async def txn(self, guards: Sequence[Guard], ops: Sequence[Put | Delete]) -> int | None:
         """0 if every guard holds now (checked atomically by the real store), None if one fails."""

@@ -197,6 +197,9 @@ class EtcdStore:
         try:
             return await method(request, timeout=TIMEOUT)
         except grpc.RpcError as err:
+            if err.code() == grpc.StatusCode.OUT_OF_RANGE:  # a read at a revision etcd does not hold
+                details = err.details() or ""
+                raise (errors.Gone if "compacted" in details else errors.BadRequest)(f"etcd: {details}") from None
             raise errors.Unavailable(f"etcd: {err.code().name}: {err.details()}") from None
 
     async def version(self) -> str:
@@ -209,11 +212,12 @@ class EtcdStore:
         kv = reply.kvs[0]
         return KeyValue(kv.key, kv.value, kv.mod_revision, kv.create_revision, kv.lease)
 
-    async def list(self, prefix: bytes) -> tuple[KeyValues, int]:
-        """Every key under `prefix`, and the revision the read saw."""
-        reply = await self._rpc(self._kv.Range, etcd.RangeRequest(key=prefix, range_end=prefix_end(prefix)))
+    async def list(self, prefix: bytes, revision: int = 0) -> tuple[KeyValues, int]:
+        """Every key under `prefix` at `revision` (0: now), and the revision the read saw."""
+        reply = await self._rpc(self._kv.Range, etcd.RangeRequest(key=prefix, range_end=prefix_end(prefix),
+                                                                  revision=revision))
         kvs = [KeyValue(kv.key, kv.value, kv.mod_revision, kv.create_revision, kv.lease) for kv in reply.kvs]
-        return kvs, reply.header.revision
+        return kvs, revision or reply.header.revision
 
     async def txn(self, guards: Sequence[Guard], ops: Sequence[Put | Delete]) -> int | None:
         """Apply `ops` atomically if every guard holds. The new revision, or None if a guard failed."""

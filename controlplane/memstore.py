@@ -41,10 +41,12 @@ class MemoryStore:
         self._data: dict[bytes, KeyValue] = {}
         self.revision = 1  # etcd starts at 1 too
         self._compacted = 0
-        # Every committed batch after the compaction, in order, and beside it each batch's revision
-        # (ascending: a watch finds where to resume by bisection).
+        # Every committed batch after the compaction, in order; beside it each batch's revision
+        # (ascending: a watch finds where to resume by bisection), and what each key it wrote held
+        # before (None: nothing), which a read at an older revision puts back.
         self._history: list[ChangeBatch] = []
         self._revisions: list[int] = []
+        self._undo: list[list[tuple[bytes, KeyValue | None]]] = []
         self._leases: dict[int, _Lease] = {}
         self._lease_ids = itertools.count(0x1000)
         self._waiters: set[asyncio.Event] = set()  # one per open watch that waits for a change
@@ -69,11 +71,25 @@ class MemoryStore:
         self._expire_leases()
         return self._data.get(key)
 
-    async def list(self, prefix: bytes) -> tuple[KeyValues, int]:
+    async def list(self, prefix: bytes, revision: int = 0) -> tuple[KeyValues, int]:
         self._check_open()
         self._expire_leases()
-        return sorted((kv for k, kv in self._data.items() if k.startswith(prefix)),
-                      key=lambda kv: kv.key), self.revision
+        if revision > self.revision:
+            raise errors.BadRequest(f"mvcc: required revision is a future revision ({revision})")
+        if revision and revision < self._compacted:
+            raise errors.Gone(f"mvcc: required revision has been compacted ({self._compacted})")
+        found = {k: kv for k, kv in self._data.items() if k.startswith(prefix)}
+        if revision:
+            newer = bisect.bisect_right(self._revisions, revision)
+            for undo in reversed(self._undo[newer:]):  # take back, newest first, what came after
+                for key, before in undo:
+                    if not key.startswith(prefix):
+                        continue
+                    if before is None:
+                        found.pop(key, None)
+                    else:
+                        found[key] = before
+        return sorted(found.values(), key=lambda kv: kv.key), revision or self.revision
 
     # -- writes ---------------------------------------------------------------------
 
@@ -101,7 +117,7 @@ class MemoryStore:
             raise errors.Gone(f"mvcc: required revision has been compacted ({self._compacted})")
         self._compacted = min(revision, self.revision)
         cut = bisect.bisect_right(self._revisions, self._compacted)
-        del self._history[:cut], self._revisions[:cut]
+        del self._history[:cut], self._revisions[:cut], self._undo[:cut]
 
     def expire_leases(self) -> None:
         """Drop the keys of every lease whose TTL ran out (reads and writes do this too)."""
@@ -115,8 +131,11 @@ class MemoryStore:
     def _commit(self, ops: Sequence[Put | Delete]) -> int:
         revision = self.revision + 1
         batch: ChangeBatch = []
+        undo: list[tuple[bytes, KeyValue | None]] = []
         for op in ops:
             old = self._data.get(op.key)
+            if isinstance(op, Put) or old is not None:
+                undo.append((op.key, old))
             if isinstance(op, Put):
                 if op.lease and op.lease not in self._leases:
                     raise errors.NotFound("etcdserver: requested lease not found")
@@ -135,9 +154,10 @@ class MemoryStore:
         self.revision = revision
         self._history.append(batch)
         self._revisions.append(revision)
+        self._undo.append(undo)
         if len(self._history) > self.HISTORY:
             self._compacted = self._revisions[-self.HISTORY - 1]
-            del self._history[:-self.HISTORY], self._revisions[:-self.HISTORY]
+            del self._history[:-self.HISTORY], self._revisions[:-self.HISTORY], self._undo[:-self.HISTORY]
         self._wake()
         return revision
 

@@ -144,14 +144,16 @@ class Registry:
         return self._decode_kv(kind, kv)
 
     async def list(self, kind: Kind[M], namespace: str = "", label_selector: str = "",
-                   field_selector: str = "") -> tuple[list[M], int]:
+                   field_selector: str = "", revision: int = 0) -> tuple[list[M], int]:
+        """The objects the selectors match, as they are (or were at `revision`: Gone once compacted),
+        and the revision of the read."""
         matches = compile_filter(label_selector, field_selector)
         prefix = kind_prefix(kind, namespace)
         if kind.namespaced and not namespace:
             pinned = FieldSelector.parse(field_selector).value_of("metadata.namespace")
             if pinned:
                 prefix = kind_prefix(kind, pinned)
-        kvs, revision = await self.store.list(prefix)
+        kvs, revision = await self.store.list(prefix, revision)
         objects = (self._decode_kv(kind, kv) for kv in kvs)
         return [o for o in objects if matches(o)], revision
 

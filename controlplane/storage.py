@@ -12,6 +12,8 @@ The contract, as etcd defines it:
   revision of its last write, `create_revision` of its creation;
 - `txn` applies all of its ops atomically when every guard holds, and
   answers the new revision, or None when a guard failed (nothing written);
+- `list(prefix, revision)` reads the keys as they were at any revision not
+  yet compacted (etcd's MVCC), so the pages of one list all see one state;
 - `watch(prefix, start)` yields every change under `prefix` with revision >=
   `start` (0: from now), grouped by transaction, in revision order; a start
   at or below the last compaction raises Gone;
@@ -92,8 +94,10 @@ class Store(Protocol):
 
     async def get(self, key: bytes) -> KeyValue | None: ...
 
-    async def list(self, prefix: bytes) -> tuple[KeyValues, int]:
-        """Every key under `prefix`, and the revision the read saw."""
+    async def list(self, prefix: bytes, revision: int = 0) -> tuple[KeyValues, int]:
+        """Every key under `prefix` as it was at `revision` (0: now), and the revision the read saw
+        (`revision` itself when given). Raises Gone when `revision` has been compacted, BadRequest when
+        the store has not reached it."""
         ...
 
     async def txn(self, guards: Sequence[Guard], ops: Sequence[Put | Delete]) -> int | None:

@@ -119,21 +119,31 @@ class Resources:
             if request.query.get("watch") in ("true", "1"):
                 return await serve_watch(request, self.registry, kind, t.namespace, self._render(request, kind),
                                          self.bookmark_seconds)
-            items, revision = await self.registry.list(kind, t.namespace, request.query.get("labelSelector", ""),
-                                                       request.query.get("fieldSelector", ""))
-            page = paging.page(items, request.query.get("limit"), request.query.get("continue"))
-            if wants_table(request):
-                body = table(kind, page.items, str(revision), request.query.get("includeObject", "Metadata"))
-            else:
-                body = codec.list_body(kind, page.items, revision)
-            body["metadata"].update(page.metadata())
-            return json_response(body)
+            return await self._list(request, t)
         if method == "POST":
             obj = await self._body_object(request, t)
             return self._object(request, await self._writer(request).registry.create(obj), 201)
         if method == "DELETE":
             return await self._delete_collection(request, t)
         raise MethodNotAllowed(f"the server does not allow this method on the requested resource ({method})")
+
+    async def _list(self, request: web.Request, t: Target) -> web.Response:
+        """A list, or one page of it: a continued list reads the revision its first page read."""
+        query = request.query
+        resume = paging.Continue.parse(query.get("continue"), query.get("resourceVersion"))
+        try:
+            items, revision = await self.registry.list(t.kind, t.namespace, query.get("labelSelector", ""),
+                                                       query.get("fieldSelector", ""),
+                                                       resume.revision if resume else 0)
+        except errors.Gone:
+            raise errors.Gone(paging.EXPIRED) from None
+        page = paging.page(items, revision, query.get("limit"), resume)
+        if wants_table(request):
+            body = table(t.kind, page.items, str(revision), query.get("includeObject", "Metadata"))
+        else:
+            body = codec.list_body(t.kind, page.items, revision)
+        body["metadata"].update(page.metadata())
+        return json_response(body)
 
     async def _delete_collection(self, request: web.Request, t: Target) -> web.Response:
         """deletecollection: delete every object the selectors match, each as its own delete."""

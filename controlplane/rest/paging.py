@@ -1,10 +1,13 @@
-"""`limit` and `continue` for lists.
+"""`limit` and `continue` for lists, as Kubernetes pages them: every page reads one state.
 
-A continue token names the last object of the page (namespace/name, as the
-store's keys order them). A later page lists again and resumes after that
-object: unlike Kubernetes, whose pages
-all read the first page's etcd revision, objects created or deleted between
-pages show up or vanish, as with `resourceVersionMatch=NotOlderThan`.
+A continue token names the revision the first page read and the last
+object it returned (namespace/name, as the store's keys order them). A later
+page reads the store as it was at that revision (etcd's MVCC) and resumes
+after that object, so objects created, changed or deleted between pages
+neither show up nor vanish, and every page reports the first one's
+resourceVersion. Once that revision is compacted the token has expired:
+410, and the client lists again from the start (client-go's pager does so
+on its own).
 """
 
 from __future__ import annotations
@@ -20,6 +23,37 @@ from google.protobuf.message import Message
 
 from podlab import errors
 from podlab.kinds import meta
+
+EXPIRED = ("The provided continue parameter is too old to display a consistent list result. You can start a "
+           "new list without the continue parameter.")
+
+
+@dataclass(frozen=True)
+class Continue:
+    """Where a list resumes: the first page's revision, and the position after which to go on."""
+
+    revision: int
+    after: str
+
+    def encode(self) -> str:
+        return base64.urlsafe_b64encode(json.dumps({"rv": self.revision, "start": self.after}).encode()).decode()
+
+    @staticmethod
+    def parse(token: str | None, resource_version: str | None = None) -> Continue | None:
+        """The token of a `continue` parameter (None without one); BadRequest for one this server did not
+        give, or given together with a resourceVersion."""
+        if not token:
+            return None
+        if resource_version:
+            raise errors.BadRequest("specifying resource version is not allowed when using continue")
+        try:
+            doc = json.loads(base64.urlsafe_b64decode(token.encode()))
+            revision, after = int(doc["rv"]), str(doc["start"])
+        except (binascii.Error, ValueError, KeyError, TypeError):
+            raise errors.BadRequest(f'invalid continue token "{token}"') from None
+        if revision <= 0:
+            raise errors.BadRequest(f'invalid continue token "{token}"')
+        return Continue(revision, after)
 
 
 @dataclass
@@ -40,18 +74,10 @@ def _position(obj: Message) -> str:
     return f"{md.namespace}/{md.name}" if md.namespace else md.name
 
 
-def _decode(token: str) -> str:
-    try:
-        return str(json.loads(base64.urlsafe_b64decode(token.encode()))["after"])
-    except (binascii.Error, ValueError, KeyError, TypeError):
-        raise errors.BadRequest(f'invalid continue token "{token}"') from None
-
-
-def page(items: Sequence[Message], limit: str | None, token: str | None) -> Page:
-    """The page of `items` (in key order) that `limit` and `continue` ask for."""
-    if token:
-        after = _decode(token)
-        items = [o for o in items if _position(o) > after]
+def page(items: Sequence[Message], revision: int, limit: str | None, resume: Continue | None) -> Page:
+    """The page of `items` (in key order, read at `revision`) that `limit` and `continue` ask for."""
+    if resume is not None:
+        items = [o for o in items if _position(o) > resume.after]
     if not limit:
         return Page(items)
     try:
@@ -61,5 +87,4 @@ def page(items: Sequence[Message], limit: str | None, token: str | None) -> Page
     if size <= 0 or size >= len(items):
         return Page(items)
     head = items[:size]
-    next_token = base64.urlsafe_b64encode(json.dumps({"after": _position(head[-1])}).encode()).decode()
-    return Page(head, next_token, len(items) - size)
+    return Page(head, Continue(revision, _position(head[-1])).encode(), len(items) - size)

@@ -6,6 +6,7 @@ import json
 
 import etcd3
 
+from tests.support.paging import check_pages_read_one_state
 from tests.support.procs import Etcd
 
 PODS = "/api/v1/namespaces/default/pods"
@@ -40,3 +41,17 @@ async def test_watch_from_a_compacted_revision_is_410_expired(rest, etcd: Etcd) 
     assert (status["kind"], status["reason"], status["code"]) == ("Status", "Expired", 410)
     listed = await (await http.get(url + PODS)).json()
     assert sorted(p["metadata"]["name"] for p in listed["items"]) == ["a", "b", "c"]
+
+
+async def test_list_pages_read_the_first_pages_state_until_etcd_compacts_it(rest, etcd: Etcd) -> None:
+    http, url = rest
+
+    async def compact(revision: int) -> None:
+        host, port = etcd.endpoint.removeprefix("http://").split(":")
+        client = etcd3.client(host=host, port=int(port))
+        try:
+            client.compact(revision)
+        finally:
+            client.close()
+
+    await check_pages_read_one_state(http, url, compact)

@@ -18,6 +18,7 @@ import pytest_asyncio
 from controlplane.api import Api
 from controlplane.local import LocalClient
 from controlplane.memstore import MemoryStore
+from controlplane.storage import Delete
 from podlab import errors, names
 from podlab.v1 import objects_pb2 as v1
 from tests.support.api_contract import *  # noqa: F403 - the contract's cases run in this tier too
@@ -195,3 +196,25 @@ async def test_a_closed_store_is_unavailable(cluster: MemoryCluster) -> None:
     await cluster.store.close()
     with pytest.raises(errors.Unavailable):
         await cluster.client.get(v1.Pod, "x")
+
+
+async def test_the_memory_store_reads_any_revision_not_yet_compacted() -> None:
+    store = MemoryStore()
+    first = await store.put(b"/p/a", b"a1")
+    await store.put(b"/p/b", b"b1")
+    await store.put(b"/q/x", b"x")  # outside the prefix
+    then, _ = await store.list(b"/p/")
+    await store.put(b"/p/a", b"a2")
+    assert await store.txn([], [Delete(b"/p/b")]) is not None
+    await store.put(b"/p/c", b"c1")
+    at = store.revision - 3  # before a2, the delete and c1
+    kvs, seen = await store.list(b"/p/", at)
+    assert seen == at and kvs == then  # values and mod/create revisions as they were
+    assert [(kv.key, kv.value) for kv in (await store.list(b"/p/", first))[0]] == [(b"/p/a", b"a1")]
+    assert [kv.value for kv in (await store.list(b"/p/"))[0]] == [b"a2", b"c1"]
+    with pytest.raises(errors.BadRequest):
+        await store.list(b"/p/", store.revision + 1)
+    await store.compact(store.revision - 1)
+    with pytest.raises(errors.Gone):
+        await store.list(b"/p/", at)
+    assert [kv.value for kv in (await store.list(b"/p/", store.revision - 1))[0]] == [b"a2"]

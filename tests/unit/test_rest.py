@@ -20,6 +20,7 @@ from podlab.kinds import KINDS, Kind
 from podlab.v1 import objects_pb2 as v1
 from podlab.v1 import services_pb2_grpc as rpc
 from tests.support.fake_agent import FakeAgent
+from tests.support.paging import check_pages_read_one_state
 
 pytestmark = pytest.mark.unit
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
@@ -339,16 +340,9 @@ async def test_exec_over_websocket_streams_output_and_the_exit_code(bound) -> No
     assert missing.status == 404
 
 
-async def test_list_pages_with_limit_and_continue(world) -> None:
-    _, http = world
-    for name in ("a", "b", "c"):
-        await http.post(PODS, json=pod(name))
-    first = await (await http.get(PODS, params={"limit": "2"})).json()
-    assert [p["metadata"]["name"] for p in first["items"]] == ["a", "b"]
-    assert first["metadata"]["remainingItemCount"] == 1
-    rest = await (await http.get(PODS, params={"limit": "2", "continue": first["metadata"]["continue"]})).json()
-    assert [p["metadata"]["name"] for p in rest["items"]] == ["c"] and "continue" not in rest["metadata"]
-    assert (await http.get(PODS, params={"continue": "garbage"})).status == 400
+async def test_list_pages_read_the_first_pages_state_until_it_is_compacted(world) -> None:
+    fake, http = world
+    await check_pages_read_one_state(http, "", fake.store.compact)
 
 
 async def test_delete_collection_by_label(world) -> None:
