@@ -12,6 +12,7 @@ import importlib
 import json
 import os
 import platform
+import signal
 import sys
 import time
 
@@ -29,7 +30,14 @@ def machine() -> dict[str, object]:
             "python": platform.python_version(), "platform": platform.platform()}
 
 
+def _exit_on_sigterm() -> None:
+    """`timeout` (CI's bench step) stops a benchmark with SIGTERM, on which Python dies on the spot;
+    exit as Ctrl-C would instead, so every `finally` stops the processes and containers it started."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 def main() -> int:
+    _exit_on_sigterm()
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("name", choices=BENCHMARKS)
     parser.add_argument("--quick", action="store_true", help="a small run, as CI's smoke test")

@@ -118,7 +118,11 @@ class Etcd:
             "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
             "--initial-cluster", f"test=http://127.0.0.1:{peer}",
             "--log-level", "error", "--unsafe-no-fsync"])
-        wait_for(lambda: port_open(self.port), 20, message="etcd to listen")
+        try:
+            wait_for(lambda: port_open(self.port), 20, message="etcd to listen")
+        except BaseException:  # as ControlPlane's
+            self.stop()
+            raise
 
     def stop(self) -> None:
         self.process.stop()
@@ -146,9 +150,11 @@ class ControlPlane:
         try:
             wait_for(lambda: ("API server listening" in self.process.output()) or not self.process.alive(),
                      30, message="the control plane to listen")
-        finally:
             if not self.process.alive():
                 raise RuntimeError(f"control plane died:\n{self.process.output()[-3000:]}")
+        except BaseException:  # a timeout, or the caller interrupted: nobody else holds it to stop it
+            self.stop()
+            raise
 
     def stop(self) -> None:
         self.process.stop()
