@@ -49,6 +49,10 @@ class Api:
         return Api(store, registry, PodVerbs(registry), NodeHeartbeats(registry), ControlPlaneEvents(registry),
                    self.agents)
 
+    def writer(self, dry_run: bool) -> Api:
+        """The Api a write goes through: this one, or its dry run."""
+        return self.dry_run if dry_run else self
+
     def start(self) -> None:
         """Start writing Events (needs a running loop)."""
         self.events.start()

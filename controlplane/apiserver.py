@@ -17,7 +17,6 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from controlplane.api import Api
-from controlplane.registry import Registry
 from controlplane.strategies import DeleteOptions
 from podlab import __version__, errors
 from podlab.kinds import Kind, kind_named, unwrap, wrap
@@ -60,13 +59,9 @@ class ClusterService(rpc.ClusterServicer):
         self.registry = api.registry
         self.agents = api.agents
 
-    def _writer(self, dry_run: bool) -> Registry:
-        """The registry a write goes through: the real one, or its dry run's (stores nothing)."""
-        return self.api.dry_run.registry if dry_run else self.registry
-
     @_guarded
     async def Create(self, request: api.CreateRequest, context: grpc.aio.ServicerContext) -> api.Object:
-        return wrap(await self._writer(request.dry_run).create(unwrap(request.object)))
+        return wrap(await self.api.writer(request.dry_run).registry.create(unwrap(request.object)))
 
     @_guarded
     async def Get(self, request: api.GetRequest, context: grpc.aio.ServicerContext) -> api.Object:
@@ -81,11 +76,11 @@ class ClusterService(rpc.ClusterServicer):
 
     @_guarded
     async def Update(self, request: api.UpdateRequest, context: grpc.aio.ServicerContext) -> api.Object:
-        return wrap(await self._writer(request.dry_run).update(unwrap(request.object)))
+        return wrap(await self.api.writer(request.dry_run).registry.update(unwrap(request.object)))
 
     @_guarded
     async def UpdateStatus(self, request: api.UpdateRequest, context: grpc.aio.ServicerContext) -> api.Object:
-        return wrap(await self._writer(request.dry_run).update_status(unwrap(request.object)))
+        return wrap(await self.api.writer(request.dry_run).registry.update_status(unwrap(request.object)))
 
     @_guarded
     async def Delete(self, request: api.DeleteRequest, context: grpc.aio.ServicerContext) -> api.DeleteResponse:
@@ -93,10 +88,9 @@ class ClusterService(rpc.ClusterServicer):
         if grace is not None and grace < 0:
             raise errors.BadRequest("gracePeriodSeconds must be >= 0")
         kind = kind_named(request.kind)
-        obj, removed = await self._writer(request.dry_run).delete(kind, request.name,
-                                                                  _namespace(kind, request.namespace),
-                                                  DeleteOptions(grace, request.uid, request.resource_version,
-                                                                request.propagation_policy))
+        options = DeleteOptions(grace, request.uid, request.resource_version, request.propagation_policy)
+        obj, removed = await self.api.writer(request.dry_run).registry.delete(
+            kind, request.name, _namespace(kind, request.namespace), options)
         return api.DeleteResponse(object=wrap(obj), removed=removed)
 
     async def Watch(self, request: api.WatchRequest,

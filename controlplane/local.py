@@ -16,7 +16,6 @@ from typing import TypeVar, overload
 from google.protobuf.message import Message
 
 from controlplane.api import Api
-from controlplane.registry import Registry
 from controlplane.strategies import DeleteOptions
 from podlab import __version__, errors
 from podlab.client import KindRef, WatchEvent, resolve_kind
@@ -48,11 +47,8 @@ class LocalClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    def _writer(self, dry_run: bool) -> Registry:
-        return self.api.dry_run.registry if dry_run else self.registry
-
     async def create(self, obj: M, dry_run: bool = False) -> M:
-        return await self._writer(dry_run).create(_copy(obj))
+        return await self.api.writer(dry_run).registry.create(_copy(obj))
 
     @overload
     async def get(self, kind: type[M], name: str, namespace: str = "") -> M: ...
@@ -78,10 +74,10 @@ class LocalClient:
         return items, str(revision)
 
     async def update(self, obj: M, dry_run: bool = False) -> M:
-        return await self._writer(dry_run).update(_copy(obj))
+        return await self.api.writer(dry_run).registry.update(_copy(obj))
 
     async def update_status(self, obj: M, dry_run: bool = False) -> M:
-        return await self._writer(dry_run).update_status(_copy(obj))
+        return await self.api.writer(dry_run).registry.update_status(_copy(obj))
 
     async def delete(self, kind: KindRef, name: str, namespace: str = "",
                      grace_period_seconds: int | None = None, uid: str = "",
@@ -90,9 +86,9 @@ class LocalClient:
         if grace_period_seconds is not None and grace_period_seconds < 0:
             raise errors.BadRequest("gracePeriodSeconds must be >= 0")
         k = resolve_kind(kind)
-        return await self._writer(dry_run).delete(k, name, namespace_or_default(namespace) if k.namespaced else "",
-                                                  DeleteOptions(grace_period_seconds, uid, resource_version,
-                                                                propagation_policy))
+        namespace = namespace_or_default(namespace) if k.namespaced else ""
+        return await self.api.writer(dry_run).registry.delete(
+            k, name, namespace, DeleteOptions(grace_period_seconds, uid, resource_version, propagation_policy))
 
     async def bind(self, namespace: str, name: str, uid: str, node_name: str) -> v1.Pod:
         if not node_name:

@@ -68,8 +68,8 @@ class Resources:
         self.registry = api.registry
 
     def _writer(self, request: web.Request, options: dict[str, Any] | None = None) -> Api:
-        """The Api a write goes through: the real one, or its dry run's."""
-        return self.api.dry_run if dry_run(request, options) else self.api
+        """The Api a write goes through: the real one, or its dry run if the request asks for one."""
+        return self.api.writer(dry_run(request, options))
 
     def _render(self, request: web.Request, kind: Kind) -> Callable[[Message], dict[str, Any]]:
         if wants_table(request):

@@ -74,7 +74,7 @@ async def _bind(call: Call) -> None:
 async def _evict(call: Call) -> None:
     body = await call.body("Eviction")
     options = body.get("deleteOptions")
-    api = call.api.dry_run if isinstance(options, dict) and dry_run(call.request, options) else call.api
+    api = call.api.writer(isinstance(options, dict) and dry_run(call.request, options))
     await api.pods.evict(call.namespace, call.name, _grace(options), "")
 
 
