@@ -15,7 +15,7 @@ from controlplane.registry import PREFIX, Registry, object_key, resource_version
 from controlplane.storage import Guard, Put
 from controlplane.strategies import DeleteOptions, Replace
 from podlab import errors, names
-from podlab.kinds import kind_named
+from podlab.kinds import controller_ref, kind_named
 from podlab.podutil import set_condition
 from podlab.v1 import objects_pb2 as v1
 
@@ -67,17 +67,19 @@ class PodVerbs:
                     message: str) -> v1.Pod:
         """Evict a pod: terminate it gracefully; one that would restart comes back as a new pod.
 
-        A pod with restartPolicy Always or OnFailure is marked so that, when its
-        agent confirms it has stopped, the registry swaps in a replacement (same
-        name and spec, new UID, no node) instead of deleting it. A Never pod is
-        just deleted.
+        A bare pod with restartPolicy Always or OnFailure is marked so that, when
+        its agent confirms it has stopped, the registry swaps in a replacement
+        (same name and spec, new UID, no node) instead of deleting it. A Never
+        pod is just deleted, and so is a pod with a controller, as Kubernetes
+        does: its ReplicaSet makes a new one.
         """
         message = message or "Evicted through the API"
 
         def mark(current: Message) -> Message | None:
             assert isinstance(current, v1.Pod)
             annotations = current.metadata.annotations
-            if current.spec.restart_policy == names.RESTART_NEVER or names.EVICTED_ANNOTATION in annotations:
+            if (current.spec.restart_policy == names.RESTART_NEVER or controller_ref(current) is not None
+                    or names.EVICTED_ANNOTATION in annotations):
                 return None
             annotations[names.EVICTED_ANNOTATION] = message
             return current

@@ -1,11 +1,13 @@
 """Bring node-pressure-evicted pods back as new pods.
 
 A node agent under memory or disk pressure stops a pod and reports it
-Failed with reason Evicted. A pod that would have restarted (restartPolicy
-Always or OnFailure) is then replaced — same name and spec, new UID, no node
-— through the same registry swap that node loss uses, so the scheduler can
-place it somewhere with room. The agent has already stopped its containers,
-so the replacement never overlaps the original.
+Failed with reason Evicted. A bare pod that would have restarted
+(restartPolicy Always or OnFailure) is then replaced — same name and spec,
+new UID, no node — through the same registry swap that node loss uses, so
+the scheduler can place it somewhere with room. The agent has already
+stopped its containers, so the replacement never overlaps the original. A
+pod with a controller stays Failed, as in Kubernetes: its ReplicaSet counts
+it no more and makes a new pod (a same-name swap would give it one too many).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import logging
 from controlplane.api import Api
 from controlplane.metrics import ControlPlaneMetrics
 from podlab import errors
-from podlab.kinds import PODS
+from podlab.kinds import PODS, controller_ref
 from podlab.v1 import objects_pb2 as v1
 
 log = logging.getLogger(__name__)
@@ -43,7 +45,7 @@ class EvictionReplacementController:
         pods, _ = await self.registry.list(POD_KIND, field_selector="status.phase=Failed")
         for pod in pods:
             assert isinstance(pod, v1.Pod)
-            if pod.status.reason != "Evicted" or pod.spec.restart_policy == "Never":
+            if pod.status.reason != "Evicted" or pod.spec.restart_policy == "Never" or controller_ref(pod):
                 continue
             try:
                 new = await self.api.pods.replace(pod, "Evicted", pod.status.message or "evicted",

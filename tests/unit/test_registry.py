@@ -16,6 +16,7 @@ import pytest
 import pytest_asyncio
 
 from controlplane.api import Api
+from controlplane.controllers.evictions import EvictionReplacementController
 from controlplane.local import LocalClient
 from controlplane.memstore import MemoryStore
 from controlplane.storage import Delete
@@ -134,6 +135,41 @@ async def test_evicting_a_never_restarting_pod_deletes_it(cluster: MemoryCluster
     await cluster.client.evict("default", "once", grace_period_seconds=0)
     with pytest.raises(errors.NotFound):
         await cluster.client.get(v1.Pod, "once")
+
+
+def _owned(pod: v1.Pod) -> v1.Pod:
+    pod.metadata.owner_references.add(api_version="apps/v1", kind="ReplicaSet", name="web-1", uid="rs-uid",
+                                       controller=True)
+    return pod
+
+
+async def test_evicting_a_pod_with_a_controller_deletes_it_for_its_controller_to_replace(
+        cluster: MemoryCluster) -> None:
+    await cluster.client.create(make_node("n1"))
+    old = await cluster.client.create(_owned(make_pod("web-1-abcde", node="n1")))
+    marked = await cluster.client.evict("default", "web-1-abcde", grace_period_seconds=5)
+    assert marked.metadata.HasField("deletion_timestamp")
+    assert names.EVICTED_ANNOTATION not in marked.metadata.annotations
+    _, removed = await cluster.client.delete(v1.Pod, "web-1-abcde", grace_period_seconds=0, uid=old.metadata.uid)
+    assert removed  # gone, with no same-name stand-in: the ReplicaSet makes a new pod, as in Kubernetes
+    with pytest.raises(errors.NotFound):
+        await cluster.client.get(v1.Pod, "web-1-abcde")
+    unbound = await cluster.client.create(_owned(make_pod("web-1-fghij")))
+    await cluster.client.evict("default", "web-1-fghij")
+    with pytest.raises(errors.NotFound):
+        await cluster.client.get(v1.Pod, unbound.metadata.name)
+
+
+async def test_a_node_pressure_evicted_pod_comes_back_only_if_it_has_no_controller(cluster: MemoryCluster) -> None:
+    for pod in (make_pod("bare", node="n1"), _owned(make_pod("web-1-abcde", node="n1"))):
+        created = await cluster.client.create(pod)
+        created.status.phase, created.status.reason = "Failed", "Evicted"
+        await cluster.client.update_status(created)
+    await EvictionReplacementController(cluster.api).reconcile()
+    bare = await cluster.client.get(v1.Pod, "bare")
+    assert bare.status.phase == "Pending" and not bare.spec.node_name  # its new incarnation
+    owned = await cluster.client.get(v1.Pod, "web-1-abcde")
+    assert (owned.status.phase, owned.spec.node_name) == ("Failed", "n1")  # left for its ReplicaSet
 
 
 async def test_evicting_an_unbound_pod_replaces_it_at_once(cluster: MemoryCluster) -> None:
