@@ -18,6 +18,7 @@ Docker's default bridge is printed for context.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
 from typing import Any
@@ -56,24 +57,29 @@ class _RawDocker:
 
         self.run_id = run_id
         self.client = docker.from_env(timeout=120)
+        # Held while a pod is made: close() waits for one a worker thread is still making when the
+        # benchmark is stopped, which would otherwise outlive the clean-up.
+        self._busy = threading.Lock()
         # A user-defined bridge, as the agent's pod network is.
         self.network = self.client.networks.create(f"podlab-bench-{run_id}-raw", driver="bridge")
 
     def one(self, name: str, network: str | None) -> float:
         labels = {LABEL: self.run_id}
-        started = time.perf_counter()
-        pause = self.client.containers.run(PAUSE_IMAGE, detach=True, labels=labels, name=f"{name}-pause",
-                                           ipc_mode="shareable", network=network)
-        self.client.containers.run(APP_IMAGE, ["sh", "-c", "sleep 3600"], detach=True, labels=labels,
-                                   name=f"{name}-app", network_mode=f"container:{pause.id}",
-                                   ipc_mode=f"container:{pause.id}")
-        return time.perf_counter() - started
+        with self._busy:
+            started = time.perf_counter()
+            pause = self.client.containers.run(PAUSE_IMAGE, detach=True, labels=labels, name=f"{name}-pause",
+                                               ipc_mode="shareable", network=network)
+            self.client.containers.run(APP_IMAGE, ["sh", "-c", "sleep 3600"], detach=True, labels=labels,
+                                       name=f"{name}-app", network_mode=f"container:{pause.id}",
+                                       ipc_mode=f"container:{pause.id}")
+            return time.perf_counter() - started
 
     def close(self) -> None:
-        for c in self.client.containers.list(all=True, filters={"label": f"{LABEL}={self.run_id}"}):
-            c.remove(force=True)
-        self.network.remove()
-        self.client.close()
+        with self._busy:
+            for c in self.client.containers.list(all=True, filters={"label": f"{LABEL}={self.run_id}"}):
+                c.remove(force=True)
+            self.network.remove()
+            self.client.close()
 
 
 async def _interleaved(n: int, address: str, run_id: str) -> dict[str, list[float]]:

@@ -58,6 +58,28 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return s.connect_ex((host, port)) == 0
 
 
+def children(pid: int) -> set[int]:
+    """The live (not zombie) processes whose parent is `pid`."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.add(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 class Process:
     """A child process with its output in a log file; stop() is idempotent."""
 
@@ -169,3 +191,20 @@ class ControlPlane:
                 if line.startswith(name + " "):
                     return float(line.split()[-1])
         return 0.0
+
+
+def start_bench(name: str, log: Path) -> subprocess.Popen[bytes]:
+    """`python -m bench NAME` (full size), its progress in `log`."""
+    with log.open("w") as err:
+        return subprocess.Popen([sys.executable, "-m", "bench", name], cwd=REPO, stdout=subprocess.DEVNULL,
+                                stderr=err, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def stop_bench(bench: subprocess.Popen[bytes], started: set[int]) -> None:
+    """The clean-up of last resort, after the test: the benchmark and whatever it left running."""
+    if bench.poll() is None:
+        bench.kill()
+        bench.wait()
+    for pid in started:
+        if alive(pid):
+            os.killpg(pid, signal.SIGKILL)
