@@ -37,21 +37,53 @@ async def _status(client: Client) -> v1.ReplicaSetStatus:
     return rs.status
 
 
+async def _ready_replicas(client: Client, n: int) -> bool:
+    status = await _status(client)
+    return status.ready_replicas == n and status.replicas == n
+
+
 async def test_a_replica_set_runs_its_replicas_and_follows_a_scale(make_cluster) -> None:
     _, client = await make_cluster(2)
     await client.create(replica_set(3))
-
-    async def ready(n: int) -> bool:
-        status = await _status(client)
-        return status.ready_replicas == n and status.replicas == n
-
-    await eventually(lambda: ready(3), 30, "3 ready replicas")
+    await eventually(lambda: _ready_replicas(client, 3), 30, "3 ready replicas")
     pods, _ = await client.list(v1.Pod, "default", "tier=frontend")
     assert len(pods) == 3 and all(p.spec.node_name for p in pods)
     rs = await client.get(v1.ReplicaSet, "frontend")
     rs.spec.replicas = 1
     await client.update(rs)
-    await eventually(lambda: ready(1), 30, "a scale down to 1")
+    await eventually(lambda: _ready_replicas(client, 1), 30, "a scale down to 1")
+
+
+async def test_an_evicted_replica_is_deleted_and_its_replica_set_makes_a_new_pod(make_cluster) -> None:
+    _, client = await make_cluster(2)
+    await client.create(replica_set(2))
+    await eventually(lambda: _ready_replicas(client, 2), 30, "2 ready replicas")
+    pods, revision = await client.list(v1.Pod, "default", "tier=frontend")
+    evicted = pods[0]
+    stand_ins: list[str] = []  # uids that took the evicted pod's name: none, in Kubernetes
+
+    async def watch() -> None:
+        async for event in client.watch(v1.Pod, "default", revision, "tier=frontend"):
+            pod = event.object
+            if pod is not None and pod.metadata.name == evicted.metadata.name \
+                    and pod.metadata.uid != evicted.metadata.uid:
+                stand_ins.append(pod.metadata.uid)
+
+    watching = asyncio.create_task(watch())
+    try:
+        await client.evict("default", evicted.metadata.name)
+
+        async def replaced() -> bool:
+            now, _ = await client.list(v1.Pod, "default", "tier=frontend")
+            names = {p.metadata.name for p in now}
+            return evicted.metadata.name not in names and len(names) == 2 and await _ready_replicas(client, 2)
+
+        await eventually(replaced, 30, "the evicted pod gone and a new one in its place")
+    finally:
+        watching.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watching
+    assert stand_ins == []
 
 
 async def test_an_invalid_replica_set_is_refused_over_grpc(make_cluster) -> None:
