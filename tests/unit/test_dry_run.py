@@ -36,7 +36,8 @@ async def test_the_dry_run_store_checks_guards_against_the_live_state_and_writes
     assert await dry.txn([Guard(b"/k", 2)], [Put(b"/k", b"new")]) == 0
     assert await dry.txn([Guard(b"/k", 1)], [Put(b"/k", b"new")]) is None
     assert await dry.txn([Guard(b"/other", 0, target="create")], [Put(b"/other", b"x")]) == 0
-    assert (await live.get(b"/k")).value == b"v" and await live.get(b"/other") is None  # type: ignore[union-attr]
+    kept = await live.get(b"/k")
+    assert kept is not None and kept.value == b"v" and await live.get(b"/other") is None
     assert live.revision == 2
 
 
