@@ -48,7 +48,7 @@ def dry_run(request: web.Request, options: dict[str, Any] | None = None) -> bool
     """Whether a write asks for dryRun=All (the only value Kubernetes knows), in its query or in the
     options of its body (a DeleteOptions, an Eviction's); Invalid for any other value."""
     values = request.query.getall("dryRun", [])
-    in_body = options.get("dryRun") or [] if isinstance(options, dict) else []
+    in_body = (options.get("dryRun") or []) if isinstance(options, dict) else []
     values += [str(v) for v in in_body] if isinstance(in_body, list) else [str(in_body)]
     if all(v == "All" for v in values):
         return bool(values)

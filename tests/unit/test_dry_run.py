@@ -135,3 +135,9 @@ async def test_an_unknown_dry_run_value_is_invalid_and_changes_nothing(world) ->
     delete = await http.delete(f"{PODS}/web", json={"dryRun": ["All", "Some"]})
     assert delete.status == 422 and "DeleteOptions.meta.k8s.io" in (await delete.json())["message"]
     assert [p.metadata.name for p in fake.pods()] == ["web"]
+
+
+async def test_a_dry_run_is_its_own_dry_run(world) -> None:
+    fake, _ = world
+    dry = fake.api.dry_run
+    assert dry.dry_run is dry and fake.api.writer(False) is fake.api and fake.api.writer(True) is dry
