@@ -14,10 +14,12 @@ from controlplane.strategies.base import (
     DeleteOptions,
     DeletePlan,
     Lookup,
+    Reader,
     Remove,
     Replace,
     Strategy,
     Terminate,
+    Writes,
     finalizers_for_deletion,
 )
 from controlplane.strategies.cluster import NamespaceStrategy, NodeStrategy
@@ -37,7 +39,7 @@ def strategies(config: StrategyConfig | None = None) -> dict[str, Strategy]:
     """Kind name -> Strategy, for every kind in podlab.kinds."""
     config = config or StrategyConfig()
     special: list[Strategy] = [
-        PodStrategy(config.default_toleration_seconds), NodeStrategy(), NamespaceStrategy(),
+        PodStrategy(), NodeStrategy(), NamespaceStrategy(),
         EventStrategy(config.event_ttl_seconds), ReplicaSetStrategy(), DeploymentStrategy()]
     table: dict[str, Strategy] = {s.kind.name: s for s in special}
     for kind in KINDS:
@@ -46,4 +48,4 @@ def strategies(config: StrategyConfig | None = None) -> dict[str, Strategy]:
 
 
 __all__ = ["REMOVE", "DeleteOptions", "DeletePlan", "Lookup", "Remove", "Replace", "Strategy", "StrategyConfig",
-           "Terminate", "finalizers_for_deletion", "strategies"]
+           "Terminate", "Reader", "Writes", "finalizers_for_deletion", "strategies"]

@@ -15,18 +15,28 @@ what a verb means for its kind. The registry calls the hooks in this order:
   finalizers is never removed, only marked (deletionTimestamp, grace 0), and
   the update that removes its last finalizer removes it.
 
+Transactional hooks (`on_create`, `on_update`, `on_delete`) run last,
+after validation and admission, and add guards and operations to the
+object's own etcd transaction (`Writes`): an allocator reserves a ClusterIP
+in the same transaction that stores its Service, and releases it in the one
+that removes it, so a failed write leaves no allocation and a removal no
+leak. When one of a hook's guards fails (another writer took the value), the
+registry runs the verb again from a fresh read.
+
 Hooks mutate the object they are given and raise podlab.errors.ApiError;
 none does I/O except `delete_plan`, which may ask the registry whether an
-object exists.
+object exists, and the transactional hooks, which may read the store
+(`Reader`) to choose what to reserve.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from google.protobuf.message import Message
 
+from controlplane.storage import Delete, Guard, KeyValue, Put
 from podlab import errors, names
 from podlab.kinds import Kind
 from podlab.validation import ErrorList, invalid, validate, validate_update
@@ -100,6 +110,37 @@ class Lookup(Protocol):
     async def exists(self, kind: Kind, name: str, namespace: str = "") -> bool: ...
 
 
+class Reader(Protocol):
+    """What a transactional hook may read: raw keys (its own allocation keys, say)."""
+
+    async def get(self, key: bytes) -> KeyValue | None: ...
+
+    async def list(self, prefix: bytes, revision: int = 0) -> tuple[list[KeyValue], int]: ...
+
+
+@dataclass
+class Writes:
+    """The guards and operations of the transaction that writes one object; hooks append to them.
+
+    `hook_guards` are the guards the hooks added: when the transaction fails and
+    the object's own guards still hold, one of these failed, and the verb is retried.
+    """
+
+    guards: list[Guard]
+    ops: list[Put | Delete]
+    hook_guards: list[Guard] = field(default_factory=list)
+
+    def guard(self, guard: Guard) -> None:
+        self.hook_guards.append(guard)
+        self.guards.append(guard)
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self.ops.append(Put(key, value))
+
+    def delete(self, key: bytes) -> None:
+        self.ops.append(Delete(key))
+
+
 class Strategy:
     """The default rules: no status subresource, validated by podlab.validation, removed on delete."""
 
@@ -110,6 +151,13 @@ class Strategy:
 
     def __init__(self, kind: Kind) -> None:
         self.kind = kind
+
+    @property
+    def transactional(self) -> bool:
+        """Whether this kind adds to its objects' transactions (the registry skips the hooks otherwise)."""
+        cls = type(self)
+        return (cls.on_create is not Strategy.on_create or cls.on_update is not Strategy.on_update
+                or cls.on_delete is not Strategy.on_delete)
 
     def prepare_for_create(self, obj: Message) -> None:
         """Server-set fields of a new object (status, admission defaults)."""
@@ -127,6 +175,15 @@ class Strategy:
 
     async def delete_plan(self, obj: Message, options: DeleteOptions, lookup: Lookup) -> DeletePlan:
         return REMOVE
+
+    async def on_create(self, obj: Message, writes: Writes, store: Reader) -> None:
+        """Add to the transaction that stores the new `obj` (reserve what it holds)."""
+
+    async def on_update(self, new: Message, old: Message, writes: Writes, store: Reader) -> None:
+        """Add to the transaction that replaces `old` with `new` (reserve or release what changed)."""
+
+    async def on_delete(self, obj: Message, writes: Writes, store: Reader) -> None:
+        """Add to the transaction that removes `obj` for good (release what it held)."""
 
     def new_incarnation(self, old: Message) -> Message:
         """The object that replaces `old` under its name (a Replace plan)."""
