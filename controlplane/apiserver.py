@@ -13,18 +13,16 @@ import logging
 from collections.abc import AsyncIterator
 
 import grpc
+from cryptography import x509
 from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from cryptography import x509
-
 from controlplane.api import Api
 from controlplane.pipeline import ANONYMOUS, RequestInfo, UserInfo, resource_request, user_from_certificate
 from controlplane.strategies import DeleteOptions
-from podlab import __version__, errors
+from podlab import __version__, errors, names
 from podlab.kinds import PODS, Kind, kind_named, kind_of, meta, unwrap, wrap
-from podlab import names
 from podlab.names import MAX_REQUEST_BYTES, namespace_or_default
 from podlab.v1 import services_pb2 as api
 from podlab.v1 import services_pb2_grpc as rpc

@@ -38,7 +38,6 @@ from controlplane.strategies import (
     strategies,
 )
 from podlab import errors
-from podlab.defaults import apply_defaults
 from podlab.kinds import NAMESPACES, ApiObject, Kind, kind_of, meta
 from podlab.names import BUILTIN_NAMESPACES, namespace_or_default
 from podlab.podutil import now
@@ -174,7 +173,7 @@ class Registry:
         md = typed.metadata
         if not md.name and md.generate_name:
             md.name = md.generate_name + secrets.token_hex(3)[:5]
-        apply_defaults(obj)
+        strategy.default(obj)
         if not kind.namespaced:
             md.namespace = ""
         md.uid = str(uuid.uuid4())
@@ -271,7 +270,7 @@ class Registry:
         def mutate(current: M) -> M | None:
             new = type(obj)()
             new.CopyFrom(obj)
-            apply_defaults(new)
+            strategy.default(new)
             cur_meta, new_meta = meta(current), meta(new)
             _check_uid(new_meta.uid, cur_meta.uid)
             new_meta.uid, new_meta.namespace = cur_meta.uid, cur_meta.namespace

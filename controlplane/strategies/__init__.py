@@ -23,6 +23,7 @@ from controlplane.strategies.base import (
     finalizers_for_deletion,
 )
 from controlplane.strategies.cluster import NamespaceStrategy, NodeStrategy
+from controlplane.strategies.config import ConfigMapStrategy, LeaseStrategy, SecretStrategy
 from controlplane.strategies.events import EventStrategy
 from controlplane.strategies.pods import PodStrategy
 from podlab.kinds import KINDS
@@ -40,7 +41,8 @@ def strategies(config: StrategyConfig | None = None) -> dict[str, Strategy]:
     config = config or StrategyConfig()
     special: list[Strategy] = [
         PodStrategy(), NodeStrategy(), NamespaceStrategy(),
-        EventStrategy(config.event_ttl_seconds), ReplicaSetStrategy(), DeploymentStrategy()]
+        EventStrategy(config.event_ttl_seconds), ReplicaSetStrategy(), DeploymentStrategy(), ConfigMapStrategy(),
+        SecretStrategy(), LeaseStrategy()]
     table: dict[str, Strategy] = {s.kind.name: s for s in special}
     for kind in KINDS:
         table.setdefault(kind.name, Strategy(kind))

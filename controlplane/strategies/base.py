@@ -4,8 +4,10 @@ As Kubernetes' `pkg/registry/*/strategy.go`: the registry owns keys,
 encoding, the verbs, watch and the compare-and-swap loop; a Strategy says
 what a verb means for its kind. The registry calls the hooks in this order:
 
-- create: defaults -> `prepare_for_create` -> `validate`;
-- update: defaults -> `prepare_for_update` -> `validate` -> `validate_update`;
+- create: `default` -> admission (mutating) -> `prepare_for_create` -> `validate` -> admission
+  (validating) -> `on_create`;
+- update: `default` -> admission (mutating) -> `prepare_for_update` -> `validate` ->
+  `validate_update` -> admission (validating) -> `on_update`;
 - update_status: only when `status_subresource`; the stored spec and
   metadata are kept, the status taken from the request;
 - delete: `delete_plan` decides between removing the object now, marking it
@@ -37,9 +39,11 @@ from typing import Protocol
 from google.protobuf.message import Message
 
 from controlplane.storage import Delete, Guard, KeyValue, Put
+from controlplane.validation import meta_update_errors, object_meta_errors, object_name
 from podlab import errors, names
-from podlab.kinds import Kind
-from podlab.validation import ErrorList, invalid, validate, validate_update
+from podlab.kinds import Kind, meta
+from podlab.names import DEFAULT_NAMESPACE
+from podlab.validation import ErrorList, dns1123_subdomain_errors, invalid
 
 GC_FINALIZERS = (names.FINALIZER_ORPHAN_DEPENDENTS, names.FINALIZER_DELETE_DEPENDENTS)
 
@@ -142,12 +146,18 @@ class Writes:
 
 
 class Strategy:
-    """The default rules: no status subresource, validated by podlab.validation, removed on delete."""
+    """A kind's rules. The default: no status subresource, metadata validated, removed on delete.
+
+    A kind with more to say overrides `default`, `field_errors` and
+    `update_errors` (its own fields, at their paths) and any hook below.
+    """
 
     # Status is written only through update_status; update keeps the stored one.
     status_subresource = False
     # Objects live this long (an etcd lease) when > 0: Events.
     ttl_seconds = 0
+    # Kubernetes' name rule for the kind's objects (a DNS-1123 subdomain for most).
+    name_errors = staticmethod(dns1123_subdomain_errors)
 
     def __init__(self, kind: Kind) -> None:
         self.kind = kind
@@ -167,11 +177,38 @@ class Strategy:
         if self.status_subresource:
             new.status.CopyFrom(old.status)
 
+    def default(self, obj: Message) -> None:
+        """Fill empty fields with Kubernetes' defaults, in place; idempotent, never raises."""
+        md = meta(obj)
+        if self.kind.namespaced and not md.namespace:
+            md.namespace = DEFAULT_NAMESPACE
+
+    def field_errors(self, errs: ErrorList, obj: Message) -> None:
+        """Append the errors of the kind's own fields (metadata aside)."""
+
+    def update_errors(self, errs: ErrorList, new: Message, old: Message) -> None:
+        """Append what an update of this kind may not change (name, namespace and uid aside)."""
+
+    def errors(self, obj: Message) -> ErrorList:
+        """Every field error in `obj`, in Kubernetes' order: metadata first."""
+        errs = ErrorList()
+        object_meta_errors(errs, meta(obj), self.kind.namespaced, self.name_errors)
+        self.field_errors(errs, obj)
+        return errs
+
     def validate(self, obj: Message) -> None:
-        validate(obj)
+        """Raise Invalid listing every field error in `obj`."""
+        errs = self.errors(obj)
+        if errs:
+            raise invalid(self.kind.name, object_name(obj), errs)
 
     def validate_update(self, new: Message, old: Message) -> None:
-        validate_update(old, new)
+        """Raise Invalid when `new` changes what may not change since `old`."""
+        errs = ErrorList()
+        meta_update_errors(errs, meta(old), meta(new))
+        self.update_errors(errs, new, old)
+        if errs:
+            raise invalid(self.kind.name, object_name(new), errs)
 
     async def delete_plan(self, obj: Message, options: DeleteOptions, lookup: Lookup) -> DeletePlan:
         return REMOVE

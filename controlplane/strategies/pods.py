@@ -6,11 +6,14 @@ import uuid
 
 from google.protobuf.message import Message
 
+from controlplane.defaults import default_pod_spec
 from controlplane.strategies.base import REMOVE, DeleteOptions, DeletePlan, Lookup, Replace, Strategy, Terminate
+from controlplane.validation.pods import pod_spec_errors, pod_update_errors
 from podlab import names
 from podlab.kinds import kind_named
 from podlab.podutil import now, qos_class
 from podlab.v1 import objects_pb2 as v1
+from podlab.validation import ErrorList
 
 NODES = kind_named("Node")
 
@@ -20,6 +23,19 @@ class PodStrategy(Strategy):
 
     def __init__(self) -> None:
         super().__init__(kind_named("Pod"))
+
+    def default(self, obj: Message) -> None:
+        super().default(obj)
+        assert isinstance(obj, v1.Pod)
+        default_pod_spec(obj.spec)
+
+    def field_errors(self, errs: ErrorList, obj: Message) -> None:
+        assert isinstance(obj, v1.Pod)
+        pod_spec_errors(errs, "spec", obj.spec)
+
+    def update_errors(self, errs: ErrorList, new: Message, old: Message) -> None:
+        assert isinstance(new, v1.Pod) and isinstance(old, v1.Pod)
+        pod_update_errors(errs, old, new)
 
     def prepare_for_create(self, obj: Message) -> None:
         """A fresh status and the QoS class (the node-loss tolerations are admission's)."""
