@@ -110,7 +110,11 @@ class Registry:
         self._leases: dict[int, tuple[int, float]] = {}  # ttl -> (lease id, granted at)
 
     def strategy(self, kind: Kind[Any]) -> Strategy:
-        return self.strategies[kind.name]
+        """The kind's rules: its own strategy, or the generic one for a kind that brings none."""
+        strategy = self.strategies.get(kind.name)
+        if strategy is None:
+            strategy = self.strategies[kind.name] = Strategy(kind)
+        return strategy
 
     # -- encoding ------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+from google.protobuf.message import Message
 from google.protobuf.struct_pb2 import Value
 
 from podlab import printers
@@ -525,5 +526,17 @@ def describe_deployment(d: v1.Deployment, new: v1.ReplicaSet | None = None, old:
 
     w.write(0, f"OldReplicaSets:\t{sets_text(old)}")
     w.write(0, f"NewReplicaSet:\t{sets_text([new] if new is not None else [])}")
+    _events(w, events, now)
+    return w.text()
+
+
+def describe_generic(obj: Message, events: Sequence[v1.Event] = (), now: datetime | None = None) -> str:
+    """kubectl's generic describer, for a kind with none of its own: metadata, then the events."""
+    now = now or printers.utcnow()
+    meta: v1.ObjectMeta = obj.metadata  # type: ignore[attr-defined]
+    w = _Writer()
+    _header(w, meta)
+    w.multiline(0, "Labels", _map_lines(meta.labels))
+    w.multiline(0, "Annotations", _annotations(meta))
     _events(w, events, now)
     return w.text()

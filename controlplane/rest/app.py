@@ -24,7 +24,7 @@ from controlplane.pipeline import ANONYMOUS, RequestInfo, UserInfo, resource_req
 from controlplane.rest import codec, discovery, metrics, openapi, paging, patch
 from controlplane.rest.options import delete_options, dry_run
 from controlplane.rest.status import MethodNotAllowed, error_response, json_response, success
-from controlplane.rest.subresources import SUBRESOURCES, Call
+from controlplane.rest.subresources import Call, subresources
 from controlplane.rest.tables import table, wants_table
 from controlplane.rest.watch import BOOKMARK_SECONDS, serve_watch
 from podlab import errors
@@ -197,7 +197,7 @@ class Resources:
                 registry = self._writer(request).registry
                 return self._object(request, await patch.apply(request, registry, kind, t.name, ns, status=True))
             raise MethodNotAllowed(f"the server does not allow this method on {kind.plural}/status ({method})")
-        verb = SUBRESOURCES.get((kind.plural, t.sub))
+        verb = subresources().get((kind.plural, t.sub))
         if verb is None:
             raise errors.NotFound("the server could not find the requested resource")
         if method not in verb.methods:

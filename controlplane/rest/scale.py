@@ -25,7 +25,6 @@ from podlab.selectors import LabelSelector
 if TYPE_CHECKING:
     from controlplane.rest.subresources import Call
 
-SCALABLE = ("deployments", "replicasets")
 
 
 def scale_of(obj: Any) -> dict[str, Any]:
