@@ -33,6 +33,7 @@ from controlplane.strategies import DeleteOptions
 from podlab import errors, names
 from podlab.kinds import NODES, PODS, controller_ref
 from podlab.podutil import now, set_condition
+from podlab.tolerations import Taint, toleration_seconds, tolerations_of
 from podlab.v1 import objects_pb2 as v1
 
 log = logging.getLogger(__name__)
@@ -270,12 +271,4 @@ def _should_replace(pod: v1.Pod) -> bool:
 
 def _tolerated_seconds(pod: v1.Pod) -> float | None:
     """How long `pod` tolerates the unreachable NoExecute taint; None means forever."""
-    best: float | None = -1.0
-    for tol in pod.spec.tolerations:
-        key_ok = tol.key == UNREACHABLE or (not tol.key and tol.operator == "Exists")
-        if not key_ok or tol.effect not in ("", "NoExecute"):
-            continue
-        if not tol.HasField("toleration_seconds"):
-            return None
-        best = max(best or 0.0, float(tol.toleration_seconds))
-    return 0.0 if best == -1.0 else best
+    return toleration_seconds(tolerations_of(pod.spec), [Taint(UNREACHABLE, "", "NoExecute")])
