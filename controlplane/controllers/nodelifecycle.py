@@ -9,9 +9,11 @@ machines never matter):
   its pods lose Ready;
 - from then on, each unfinished pod on it is replaced once its toleration of
   the unreachable taint runs out (the API server gives every pod
-  `tolerationSeconds = pod_eviction_timeout` unless the pod says otherwise):
-  one etcd transaction removes the old pod and creates a new one with the same
-  name and spec, a new UID and no node, and an event records old → new UID.
+  `tolerationSeconds = pod_eviction_timeout` unless the pod says otherwise;
+  `podlab.tolerations` decides how long): a bare pod is replaced in one etcd
+  transaction that removes the old pod and creates a new one with the same
+  name and spec, a new UID and no node (an event records old → new UID); a
+  pod with a controller is deleted, and its controller makes a new one.
 
 Mass failure is rate limited as Kubernetes' zone-disruption logic does: when
 at least `unhealthy_threshold` of the nodes are lost, nodes are processed at
