@@ -11,60 +11,48 @@ semantics (k8s.io/api core/v1 `Toleration.ToleratesTaint`,
 - operator Exists matches any value; Equal (or empty, its default) needs equal values;
   any other operator matches nothing.
 
-Tolerations and taints are plain tuples here, so the scheduler's hot path can
-keep them precomputed and never read protobuf fields while scheduling.
+Tolerations and taints are plain tuples here (not NamedTuples, whose
+unpacking is slower), so the scheduler's hot path keeps them precomputed and
+never reads protobuf fields while scheduling.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import NamedTuple
 
 from podlab.v1 import objects_pb2 as v1
 
-
-class Taint(NamedTuple):
-    key: str
-    value: str
-    effect: str
-
-    @classmethod
-    def of(cls, taint: v1.Taint) -> Taint:
-        return cls(taint.key, taint.value, taint.effect)
+Taint = tuple[str, str, str]  # key, value, effect
+# key, operator ("" is Equal), value, effect, tolerationSeconds (meaningful for NoExecute; None: forever)
+Toleration = tuple[str, str, str, str, int | None]
 
 
-class Toleration(NamedTuple):
-    key: str = ""
-    operator: str = ""  # "" is Equal
-    value: str = ""
-    effect: str = ""
-    seconds: int | None = None  # tolerationSeconds (meaningful for NoExecute only); None: forever
+def toleration(key: str = "", operator: str = "", value: str = "", effect: str = "",
+               seconds: int | None = None) -> Toleration:
+    """A toleration by its fields' names."""
+    return (key, operator, value, effect, seconds)
 
-    @classmethod
-    def of(cls, toleration: v1.Toleration) -> Toleration:
-        seconds = toleration.toleration_seconds if toleration.HasField("toleration_seconds") else None
-        return cls(toleration.key, toleration.operator, toleration.value, toleration.effect, seconds)
 
-    def tolerates(self, key: str, value: str, effect: str) -> bool:
-        """Whether this toleration tolerates the taint key=value:effect."""
-        if self.effect and self.effect != effect:
-            return False
-        if self.key and self.key != key:
-            return False
-        if self.operator in ("", "Equal"):
-            return self.value == value
-        return self.operator == "Exists"
+def taint_of(taint: v1.Taint) -> Taint:
+    return (taint.key, taint.value, taint.effect)
+
+
+def toleration_of(t: v1.Toleration) -> Toleration:
+    return (t.key, t.operator, t.value, t.effect, t.toleration_seconds if t.HasField("toleration_seconds") else None)
 
 
 def tolerations_of(spec: v1.PodSpec) -> tuple[Toleration, ...]:
     """A pod spec's tolerations as plain values."""
-    return tuple(Toleration.of(t) for t in spec.tolerations)
+    return tuple(toleration_of(t) for t in spec.tolerations)
 
 
 def tolerated(tolerations: Iterable[Toleration], key: str, value: str, effect: str) -> bool:
-    """Whether any of `tolerations` tolerates the taint key=value:effect."""
-    for toleration in tolerations:
-        if toleration.tolerates(key, value, effect):
+    """Whether any of `tolerations` tolerates the taint key=value:effect (the one place the rule is)."""
+    # Plain tuples, unpacked, no call per toleration: the scheduler asks this for every tainted node.
+    for t_key, operator, t_value, t_effect, _ in tolerations:
+        if (t_effect and t_effect != effect) or (t_key and t_key != key):
+            continue
+        if operator == "Exists" or (t_value == value and operator in ("", "Equal")):
             return True
     return False
 
@@ -74,7 +62,7 @@ def matching_tolerations(tolerations: Iterable[Toleration], taints: Iterable[Tai
     candidates = tuple(tolerations)
     used: list[Toleration] = []
     for taint in taints:
-        match = next((t for t in candidates if t.tolerates(*taint)), None)
+        match = next((t for t in candidates if tolerated((t,), *taint)), None)
         if match is None:
             return None
         used.append(match)
@@ -90,10 +78,10 @@ def toleration_seconds(tolerations: Iterable[Toleration], taints: Iterable[Taint
     tolerations used, the first that tolerates each taint, as Kubernetes'
     taint eviction controller decides.
     """
-    used = matching_tolerations(tolerations, [t for t in taints if t.effect == "NoExecute"])
+    used = matching_tolerations(tolerations, [t for t in taints if t[2] == "NoExecute"])
     if used is None:
         return 0
-    seconds = [t.seconds for t in used if t.seconds is not None]
+    seconds = [t[4] for t in used if t[4] is not None]
     if not seconds:
         return None
     return max(0, min(seconds))

@@ -35,7 +35,7 @@ from controlplane.strategies import DeleteOptions
 from podlab import errors, names
 from podlab.kinds import NODES, PODS, controller_ref
 from podlab.podutil import now, set_condition
-from podlab.tolerations import Taint, toleration_seconds, tolerations_of
+from podlab.tolerations import toleration_seconds, tolerations_of
 from podlab.v1 import objects_pb2 as v1
 
 log = logging.getLogger(__name__)
@@ -273,4 +273,4 @@ def _should_replace(pod: v1.Pod) -> bool:
 
 def _tolerated_seconds(pod: v1.Pod) -> float | None:
     """How long `pod` tolerates the unreachable NoExecute taint; None means forever."""
-    return toleration_seconds(tolerations_of(pod.spec), [Taint(UNREACHABLE, "", "NoExecute")])
+    return toleration_seconds(tolerations_of(pod.spec), [(UNREACHABLE, "", "NoExecute")])
