@@ -519,7 +519,7 @@ def describe_deployment(d: v1.Deployment, new: v1.ReplicaSet | None = None, old:
 def describe_generic(obj: Message, events: Sequence[v1.Event] = (), now: datetime | None = None) -> str:
     """kubectl's generic describer, for a kind with none of its own: metadata, then the events."""
     now = now or printers.utcnow()
-    meta: v1.ObjectMeta = obj.metadata  # type: ignore[attr-defined]
+    meta: v1.ObjectMeta = obj.metadata
     w = _Writer()
     _header(w, meta)
     w.multiline(0, "Labels", _map_lines(meta.labels))

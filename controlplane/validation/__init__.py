@@ -78,5 +78,5 @@ def meta_update_errors(errs: ErrorList, old_meta: v1.ObjectMeta, new_meta: v1.Ob
 
 def object_name(obj: Message) -> str:
     """The name an Invalid error names: the object's name, or its generateName."""
-    meta: v1.ObjectMeta = obj.metadata  # type: ignore[attr-defined]
+    meta: v1.ObjectMeta = obj.metadata
     return meta.name or meta.generate_name
