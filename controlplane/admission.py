@@ -19,6 +19,7 @@ from google.protobuf.message import Message
 
 from controlplane.pipeline import RequestContext
 from podlab.names import NODE_LOSS_TAINTS
+from podlab.tolerations import tolerated, tolerations_of
 from podlab.v1 import objects_pb2 as v1
 
 CREATE, UPDATE = "CREATE", "UPDATE"
@@ -74,8 +75,7 @@ class DefaultTolerationSeconds:
         if not isinstance(pod, v1.Pod):
             return
         for toleration in self.tolerations:
-            if not any(t.key == toleration.key and t.effect in ("", "NoExecute") or
-                       (not t.key and t.operator == "Exists") for t in pod.spec.tolerations):
+            if not tolerated(tolerations_of(pod.spec), toleration.key, "", "NoExecute"):
                 pod.spec.tolerations.append(toleration)
 
 

@@ -15,23 +15,9 @@ from google.protobuf.struct_pb2 import Value
 
 from podlab import printers
 from podlab.names import TERMINAL_PHASES
+from podlab.podutil import pod_requests, qos_class
 from podlab.printers import NONE, rfc1123, since, ts_set
 from podlab.v1 import objects_pb2 as v1
-
-try:  # pragma: no cover - depends on what is on main
-    from podlab.podutil import qos_class
-except ImportError:  # pragma: no cover
-    def qos_class(pod: v1.Pod) -> str:
-        containers = list(pod.spec.containers) + list(pod.spec.init_containers)
-        if not any(c.resources.requests or c.resources.limits for c in containers):
-            return "BestEffort"
-        for c in containers:
-            for res in ("cpu", "memory"):
-                limit = c.resources.limits.get(res)
-                request = c.resources.requests.get(res, limit)
-                if not limit or request != limit:
-                    return "Burstable"
-        return "Guaranteed"
 
 
 def tabwrite(text: str, padding: int = 2) -> str:
@@ -384,9 +370,9 @@ def describe_node(node: v1.Node, pods: Sequence[v1.Pod] = (), events: Sequence[v
     w.write(1, "Namespace\tName\tCPU Requests\tMemory Requests\tAge")
     w.write(1, "---------\t----\t------------\t---------------\t---")
     for pod in on_node:
-        cpu, mem = printers.pod_requests(pod)
-        w.write(1, f"{pod.metadata.namespace}\t{pod.metadata.name}\t{printers.format_cpu(cpu)}\t"
-                   f"{printers.format_bytes(mem)}\t{since(pod.metadata.creation_timestamp, now)}")
+        requests = pod_requests(pod)
+        w.write(1, f"{pod.metadata.namespace}\t{pod.metadata.name}\t{printers.format_cpu(requests['cpu'])}\t"
+                   f"{printers.format_bytes(requests['memory'])}\t{since(pod.metadata.creation_timestamp, now)}")
     cpu, mem = printers.node_allocated(node, pods)
     alloc = status.allocatable or status.capacity
     w.write(0, "Allocated resources:")

@@ -17,6 +17,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from podlab import quantity
 from podlab.names import TERMINAL_PHASES
+from podlab.podutil import pod_requests
 from podlab.selectors import LabelSelector
 from podlab.v1 import objects_pb2 as v1
 
@@ -284,25 +285,15 @@ format_cpu = quantity.format_cpu
 format_bytes = quantity.format_bytes
 
 
-def pod_requests(pod: v1.Pod) -> tuple[int, int]:
-    """(millicores, bytes) the pod requests: app containers summed, or an init container's max."""
-    cpu = sum(parse_cpu(c.resources.requests.get("cpu", "")) for c in pod.spec.containers)
-    mem = sum(parse_bytes(c.resources.requests.get("memory", "")) for c in pod.spec.containers)
-    for c in pod.spec.init_containers:
-        cpu = max(cpu, parse_cpu(c.resources.requests.get("cpu", "")))
-        mem = max(mem, parse_bytes(c.resources.requests.get("memory", "")))
-    return cpu, mem
-
-
 def node_allocated(node: v1.Node, pods: Sequence[v1.Pod]) -> tuple[int, int]:
     """What the unfinished pods bound to `node` request, in (millicores, bytes)."""
     cpu = mem = 0
     for pod in pods:
         if pod.spec.node_name == node.metadata.name and \
                 pod.status.phase not in TERMINAL_PHASES:
-            c, m = pod_requests(pod)
-            cpu += c
-            mem += m
+            requests = pod_requests(pod)
+            cpu += requests["cpu"]
+            mem += requests["memory"]
     return cpu, mem
 
 

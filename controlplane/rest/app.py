@@ -22,9 +22,10 @@ from google.protobuf.message import Message
 from controlplane.api import Api
 from controlplane.pipeline import ANONYMOUS, RequestInfo, UserInfo, resource_request, user_from_certificate
 from controlplane.rest import codec, discovery, metrics, openapi, paging, patch
+from controlplane.rest.call import Call
 from controlplane.rest.options import delete_options, dry_run
 from controlplane.rest.status import MethodNotAllowed, error_response, json_response, success
-from controlplane.rest.subresources import Call, subresources
+from controlplane.rest.subresources import subresources
 from controlplane.rest.tables import table, wants_table
 from controlplane.rest.watch import BOOKMARK_SECONDS, serve_watch
 from podlab import errors

@@ -15,8 +15,7 @@ from typing import Any
 import grpc
 from aiohttp import web
 
-from controlplane.api import Api
-from controlplane.rest import codec
+from controlplane.rest.call import Call
 from controlplane.rest.options import dry_run
 from controlplane.rest.portforward import serve_portforward
 from controlplane.rest.remotecommand import serve_attach, serve_exec
@@ -24,23 +23,6 @@ from controlplane.rest.scale import serve_scale
 from podlab import errors
 from podlab.kinds import KINDS
 from podlab.v1 import services_pb2 as api_pb
-
-
-@dataclass(frozen=True)
-class Call:
-    """One subresource request: the API, the pod's namespace and name, and the HTTP request."""
-
-    api: Api
-    namespace: str
-    name: str
-    request: web.Request
-
-    async def body(self, kind: str) -> dict[str, Any]:
-        doc = await codec.read_body(self.request)
-        if doc.get("kind") not in (None, kind):
-            raise errors.BadRequest(f'the kind in the data ("{doc.get("kind")}") does not match the expected '
-                                    f'kind ("{kind}")')
-        return doc
 
 
 @dataclass(frozen=True)
