@@ -18,6 +18,7 @@ from controlplane.podverbs import NodeHeartbeats, PodVerbs
 from controlplane.registry import Registry
 from controlplane.storage import Store
 from controlplane.strategies import StrategyConfig
+from controlplane.watchcache import WatchCache
 
 
 @dataclass
@@ -28,13 +29,17 @@ class Api:
     heartbeats: NodeHeartbeats
     events: ControlPlaneEvents
     agents: NodeAgents  # the node agents logs and exec are proxied to
+    watch_cache: WatchCache | None = None  # serves the registry's watches; None: each watch is a store watch
 
     @classmethod
-    def build(cls, store: Store, config: StrategyConfig | None = None) -> Api:
+    def build(cls, store: Store, config: StrategyConfig | None = None, watch_cache: bool = True) -> Api:
+        """The core over `store`; `watch_cache=False` is Kubernetes' --watch-cache=false."""
         events = ControlPlaneEvents()
-        registry = Registry(store, config, events=events)
+        cache = WatchCache(store) if watch_cache else None
+        registry = Registry(store, config, events=events, watch_cache=cache)
         events.attach(registry)
-        return cls(store, registry, PodVerbs(registry), NodeHeartbeats(registry), events, NodeAgents(registry))
+        return cls(store, registry, PodVerbs(registry), NodeHeartbeats(registry), events, NodeAgents(registry),
+                   cache)
 
     @functools.cached_property
     def dry_run(self) -> Api:
@@ -47,9 +52,10 @@ class Api:
         if isinstance(self.store, DryRunStore):
             return self  # already one (an eviction may ask in its query and in its body)
         store = DryRunStore(self.store)
-        registry = Registry(store, table=self.registry.strategies, events=_DISCARD)
+        # Its watches are the live ones: a dry run writes nothing, so nothing of it ever shows there.
+        registry = Registry(store, table=self.registry.strategies, events=_DISCARD, watch_cache=self.watch_cache)
         return Api(store, registry, PodVerbs(registry), NodeHeartbeats(registry), ControlPlaneEvents(registry),
-                   self.agents)
+                   self.agents)  # no watch_cache of its own: closing it must not stop the live one
 
     def writer(self, dry_run: bool) -> Api:
         """The Api a write goes through: this one, or its dry run."""
@@ -60,8 +66,10 @@ class Api:
         self.events.start()
 
     async def close(self) -> None:
-        """Stop writing Events and close the store."""
+        """Stop writing Events and the watch cache (its watchers end with Unavailable), and close the store."""
         await self.events.close()
+        if self.watch_cache is not None:
+            await self.watch_cache.close()
         await self.store.close()
 
 
