@@ -416,8 +416,9 @@ class Registry:
         if start < 0:
             raise errors.BadRequest(f'invalid resourceVersion "{resource_version}"')
         if self.watch_cache is not None:
-            cached = await self.watch_cache.watch(kind, kind_prefix(kind), kind_prefix(kind, namespace),
-                                                  start - 1 if start else None, matches, bookmark_seconds)
+            cached, after = await self.watch_cache.watch(kind, kind_prefix(kind), kind_prefix(kind, namespace),
+                                                         start - 1 if start else None, matches, bookmark_seconds)
+            start = after + 1
             if cached is not None:
                 async with contextlib.aclosing(cached):
                     async for cached_event in cached:

@@ -134,7 +134,7 @@ class _Entry:
 class _Resource:
     """The cache of one kind: its state, its window and the store watch that feeds them."""
 
-    def __init__(self, store: Store, kind: Kind[Any], prefix: bytes, window: int) -> None:
+    def __init__(self, store: Store, kind: Kind[Any], prefix: bytes, window: int, start: int = 0) -> None:
         self.store, self.kind, self.prefix, self.limit = store, kind, prefix, window
         self.state: dict[bytes, Message] = {}
         self.window: list[_Entry] = []
@@ -147,15 +147,16 @@ class _Resource:
         self.watchers = 0
         self._changed = asyncio.Event()
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.task = asyncio.create_task(self._run(), name=f"watch-cache {kind.plural}")
+        self.task = asyncio.create_task(self._run(start), name=f"watch-cache {kind.plural}")
 
     @property
     def head(self) -> int:
         return self.base + len(self.window)
 
-    async def _run(self) -> None:
+    async def _run(self, start: int) -> None:
+        """List at `start` (0: now), then follow the store from there until it fails or is cancelled."""
         try:
-            kvs, revision = await self.store.list(self.prefix)
+            kvs, revision = await self.store.list(self.prefix, start)
             self.state = {kv.key: decode(self.kind, kv.value, kv.mod_revision) for kv in kvs}
             self.revision = self.floor = revision
             self.ready.set_result(None)
@@ -224,10 +225,17 @@ class _Resource:
                 state[entry.key] = entry.old
         return state
 
-    async def follow(self, prefix: bytes, after: int, matches: Callable[[Message], bool],
-                     bookmark_seconds: float) -> AsyncGenerator[ObjectEvent, None]:
-        """The watch of one watcher: changes under `prefix` after revision `after` that it selects."""
-        cursor = self.position_after(after)
+    def follow(self, prefix: bytes, after: int, matches: Callable[[Message], bool],
+               bookmark_seconds: float) -> AsyncGenerator[ObjectEvent, None]:
+        """The watch of one watcher: changes under `prefix` after revision `after` (>= floor) that it selects.
+
+        Its place in the window is taken now: the window may move on before the first read.
+        """
+        assert after >= self.floor
+        return self._follow(self.position_after(after), prefix, after, matches, bookmark_seconds)
+
+    async def _follow(self, cursor: int, prefix: bytes, after: int, matches: Callable[[Message], bool],
+                      bookmark_seconds: float) -> AsyncGenerator[ObjectEvent, None]:
         loop = asyncio.get_running_loop()
         last_sent = loop.time()
         self.watchers += 1
@@ -288,35 +296,40 @@ class WatchCache:
         """How many watches the cache is serving (of `kind`, or of every kind)."""
         return sum(r.watchers for name, r in self._resources.items() if kind is None or name == kind.name)
 
-    async def _resource(self, kind: Kind[Any], prefix: bytes) -> _Resource:
+    async def _resource(self, kind: Kind[Any], prefix: bytes, start: int = 0) -> _Resource:
+        """The cache of `kind`, started (its window from revision `start`, 0: now) if it is not running."""
         if self._closed:
             raise errors.Unavailable("the API server's watch cache is closed")
         resource = self._resources.get(kind.name)
         if resource is None or resource.ended:
-            resource = self._resources[kind.name] = _Resource(self.store, kind, prefix, self.window)
+            resource = self._resources[kind.name] = _Resource(self.store, kind, prefix, self.window, start)
         await asyncio.shield(resource.ready)
         return resource
 
     async def watch(self, kind: Kind[Any], kind_prefix: bytes, prefix: bytes, after: int | None,
                     matches: Callable[[Message], bool],
-                    bookmark_seconds: float) -> AsyncGenerator[ObjectEvent, None] | None:
-        """The events after revision `after` (None: from the store's current revision) under `prefix`.
+                    bookmark_seconds: float) -> tuple[AsyncGenerator[ObjectEvent, None] | None, int]:
+        """The events after revision `after` (None: from the store's current revision) under `prefix`,
+        and that revision.
 
         `kind_prefix` is the whole kind's (what the cache follows), `prefix` the watcher's namespace
-        within it. Raises Gone for a compacted revision; answers None when `after` is older than the
-        window: the caller then watches the store itself.
+        within it. Raises Gone for a compacted revision; answers no events when the revision is older
+        than the window: the caller then watches the store itself from there.
         """
+        start = after
         if after is None:
             _, after = await self.store.list(_probe(kind_prefix))  # the store's revision now
+            start = after
         else:
             try:
                 await self.store.list(_probe(kind_prefix), after)  # Gone once compacted
             except errors.BadRequest:
-                pass  # a revision the store has not reached: the watch waits for it, as the store's would
-        resource = await self._resource(kind, kind_prefix)
+                start = 0  # a revision the store has not reached: the watch waits for it, as the store's would
+        # A cache this watch starts begins at its revision (a read of the past: MVCC), so it serves it.
+        resource = await self._resource(kind, kind_prefix, start)
         if after < resource.floor:
-            return None
-        return resource.follow(prefix, after, matches, bookmark_seconds)
+            return None, after
+        return resource.follow(prefix, after, matches, bookmark_seconds), after
 
     async def list(self, kind: Kind[Any], kind_prefix: bytes, prefix: bytes, resource_version: str,
                    exact: bool) -> tuple[list[Message], int] | None:
