@@ -252,3 +252,30 @@ async def test_a_local_watcher_changing_its_object_changes_nobody_elses(api: Api
     assert "mine" not in (await anext(late)).object.metadata.labels
     for w in (one, two, late):
         await w.aclose()
+
+
+async def test_rest_lists_and_watches_at_resource_version_0_come_from_the_cache() -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from controlplane.rest import make_app
+    from controlplane.testing import InMemoryApi
+    from podlab.manifest import to_dict
+
+    fake = InMemoryApi()
+    url = "/api/v1/namespaces/default/pods"
+    try:
+        async with TestClient(TestServer(make_app(fake.api))) as http:
+            assert (await http.post(url, json=to_dict(make_pod("a")))).status == 201
+            listed = await (await http.get(url, params={"resourceVersion": "0"})).json()
+            assert [p["metadata"]["name"] for p in listed["items"]] == ["a"]
+            assert fake.api.watch_cache is not None and fake.api.watch_cache.store_watches() == 1
+            reply = await http.get(url, params={"watch": "true", "resourceVersion": "0"})
+            assert (await reply.content.readline()).startswith(b'{"type":"ADDED"')
+            assert fake.store.watching == 1  # the cache's: the watch and the list both came from it
+            reply.close()
+            exact = await http.get(url, params={"resourceVersion": "1", "resourceVersionMatch": "Exact"})
+            assert exact.status == 200  # before the window: etcd (here the memory store) answers
+            bad = await http.get(url, params={"resourceVersion": "0", "resourceVersionMatch": "Exact"})
+            assert bad.status == 400
+    finally:
+        await fake.close()
