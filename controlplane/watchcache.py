@@ -316,11 +316,11 @@ class WatchCache:
         within it. Raises Gone for a compacted revision; answers no events when the revision is older
         than the window: the caller then watches the store itself from there.
         """
-        start = after
         if after is None:
             _, after = await self.store.list(_probe(kind_prefix))  # the store's revision now
             start = after
         else:
+            start = after
             try:
                 await self.store.list(_probe(kind_prefix), after)  # Gone once compacted
             except errors.BadRequest:
