@@ -22,6 +22,17 @@ The same creates also go through the Kubernetes REST front end of the one
 API process (HTTPS, JSON bodies, the admin client certificate, one
 keep-alive connection per caller), as kubectl and the official clients
 send them.
+
+Watch fan-out (`watch_fanout`): N gRPC watchers of pods (N = 10, 100,
+1,000; --quick 10 and 100) while pods are created in bursts of BURST
+concurrent creates, each burst waiting until every watcher has every pod
+(lock-step, so no watcher falls behind and the figures are the fan-out's,
+not a queue's). For each N: the API server's and etcd's CPU per delivered
+event, and the delivery latency (the create sent → the watcher's receipt).
+It runs against two API processes on the same etcd, one with the watch
+cache and one started with --no-watch-cache (one etcd watch per watcher, as
+before the cache), alternating N by N in the same minutes. The watchers
+live in this benchmark's process, whose own CPU is in every latency.
 """
 
 from __future__ import annotations
@@ -33,7 +44,7 @@ import ssl
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import aiohttp
 import grpc
@@ -151,6 +162,124 @@ def _median(rounds: list[Round]) -> Round:
     return sorted(rounds, key=lambda r: r[0][0])[len(rounds) // 2]
 
 
+BURST = 4
+FANOUT_WATCHERS = (10, 100, 1000)
+# Deliveries per N stay near 20,000 (bursts of BURST creates), so every N takes about as long.
+FANOUT_DELIVERIES = 20_000
+
+
+async def _fanout(address: str, watchers: int, creates: int, prefix: str,
+                  **pids: list[int]) -> tuple[list[float], int, dict[str, float]]:
+    """`watchers` watchers of pods, `creates` creates in lock-step bursts: every delivery's latency, how
+    many deliveries never came (a watcher ended), and the CPU seconds each of `pids` (and this client)
+    spent from the first create to the last delivery (watchers' set-up and warm-up left out)."""
+    clients = [Client(address, options=[("grpc.use_local_subchannel_pool", 1)])
+               for _ in range(max(1, watchers // 100))]
+    sent: dict[str, float] = {}
+    latencies: list[float] = []
+    waiting: dict[str, int] = {}
+    arrived: dict[str, asyncio.Event] = {}
+
+    started: set[int] = set()
+
+    async def watch(w: int, client: Client) -> None:
+        async for event in client.watch(v1.Pod, label_selector="app=bench"):
+            if event.object is None or event.type != "ADDED":
+                continue
+            name = event.object.metadata.name
+            if "-warm" in name:
+                started.add(w)
+                continue
+            if name in sent:
+                latencies.append(time.perf_counter() - sent[name])
+            waiting[name] = waiting.get(name, watchers) - 1
+            if waiting[name] == 0:
+                arrived.setdefault(name, asyncio.Event()).set()
+
+    async def burst(names: list[str]) -> int:
+        for name in names:
+            arrived.setdefault(name, asyncio.Event())
+        await asyncio.gather(*(create(name) for name in names))
+        missing = 0
+        for name in names:
+            try:
+                await asyncio.wait_for(arrived[name].wait(), 30)
+            except TimeoutError:
+                missing += waiting.get(name, watchers)
+        return missing
+
+    async def create(name: str) -> None:
+        pod = make_pod(0, prefix)
+        pod.metadata.name = name
+        sent[name] = time.perf_counter()
+        await clients[0].create(pod)
+
+    tasks = [asyncio.create_task(watch(i, clients[i % len(clients)])) for i in range(watchers)]
+    try:
+        # A watcher is in once it has seen a warm-up pod; only when all are does the clock start.
+        for attempt in range(300):
+            if len(started) == watchers:
+                break
+            await create(f"{prefix}-warm{attempt}")
+            await asyncio.sleep(0.1)
+        else:
+            raise RuntimeError(f"watch fan-out: only {len(started)} of {watchers} watchers started")
+        latencies.clear()
+        missing = 0
+
+        def sample() -> dict[str, float]:
+            return {name: sum(process_cpu_seconds(p) for p in group) for name, group in pids.items()} | {
+                "client": own_cpu_seconds()}
+
+        before = sample()
+        for b in range(0, creates, BURST):
+            missing += await burst([f"{prefix}-{i}" for i in range(b, min(creates, b + BURST))])
+        after = sample()
+        return latencies, missing, {name: after[name] - before[name] for name in after}
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for client in clients:
+            await client.close()
+
+
+def _watch_fanout(store: Etcd, etcd_pid: list[int], counts: tuple[int, ...],
+                  deliveries: int) -> dict[str, object]:
+    """The fan-out figures with the watch cache ("after") and without it ("before"), N by N."""
+    planes = {"after": ControlPlane(store.endpoint, "--no-controllers")}
+    try:
+        planes["before"] = ControlPlane(store.endpoint, "--no-controllers", "--no-watch-cache")
+        figures: dict[str, object] = {}
+        for n in counts:
+            creates = max(BURST, deliveries // n // BURST * BURST)
+            row: dict[str, object] = {"watchers": n, "creates": creates}
+            for label in ("after", "before"):
+                plane = planes[label]
+                progress(f"api watch fan-out: {n} watchers of pods, {creates} creates, "
+                         f"{'with' if label == 'after' else 'without'} the watch cache")
+                latencies, missing, cpu = asyncio.run(_fanout(plane.address, n, creates, f"w{label}{n}",
+                                                              api=[plane.process.pid], etcd=etcd_pid))
+                per = {name: round(seconds / (creates * n) * 1e6, 1) for name, seconds in cpu.items()}
+                row[label] = {"api_cpu_us_per_delivered_event": per["api"],
+                              "api_cpu_us_per_create": round(cpu["api"] / creates * 1e6),
+                              "etcd_cpu_us_per_delivered_event": per["etcd"],
+                              "client_cpu_us_per_delivered_event": per["client"],
+                              "delivery_p50_ms": summary_ms(latencies)["p50_ms"],
+                              "delivery_p99_ms": summary_ms(latencies)["p99_ms"],
+                              "delivery_max_ms": summary_ms(latencies)["max_ms"],
+                              "missed_deliveries": missing}
+            after, before = cast(dict[str, float], row["after"]), cast(dict[str, float], row["before"])
+            row["api_cpu_after_over_before"] = round(
+                after["api_cpu_us_per_delivered_event"] / max(0.1, before["api_cpu_us_per_delivered_event"]), 3)
+            row["p99_after_over_before"] = round(after["delivery_p99_ms"] / max(0.01, before["delivery_p99_ms"]), 3)
+            figures[f"n{n}"] = row
+        return figures
+    finally:
+        for plane in planes.values():
+            plane.stop()
+
+
 def run(quick: bool = False) -> dict[str, object]:
     n, rounds = (500, 1) if quick else (10_000, ROUNDS)
     store = Etcd()
@@ -186,6 +315,14 @@ def run(quick: bool = False) -> dict[str, object]:
         finally:
             for plane in planes:
                 plane.stop()
+        # A fresh etcd: the creates above left tens of thousands of pods, which every cache's first list
+        # (and a watcher's start) would read, and which are not what the fan-out measures.
+        fresh = Etcd()
+        try:
+            fanout = _watch_fanout(fresh, [fresh.process.pid], FANOUT_WATCHERS[:2] if quick else FANOUT_WATCHERS,
+                                   FANOUT_DELIVERIES // 10 if quick else FANOUT_DELIVERIES)
+        finally:
+            fresh.stop()
     finally:
         noop.stop()
         store.stop()
@@ -205,9 +342,11 @@ def run(quick: bool = False) -> dict[str, object]:
              "noop_grpc_over_etcd": round(rate["noop_grpc_create"] / rate["raw_etcd_put"], 3),
              "api_over_noop": round(rate["api_create_1_process"] / rate["noop_grpc_create"], 3)}
     return {
-        "config": {"pods": n, "concurrency": CONCURRENCY, "rounds": rounds, "object_bytes": len(payload)},
+        "config": {"pods": n, "concurrency": CONCURRENCY, "rounds": rounds, "object_bytes": len(payload),
+                   "watch_fanout_burst": BURST},
         **figures,
         "ratio": ratio,
+        "watch_fanout": fanout,
         "targets": TARGETS,
         "create_path_target_met": (api_cpu <= TARGETS["api_cpu_us_per_create_max"]
                                    and ratio["api_over_noop"] >= TARGETS["throughput_over_noop_min"]),

@@ -54,6 +54,7 @@ class ControlPlaneConfig:
     identity: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     leader_elect: bool = True
     controllers: bool = True
+    watch_cache: bool = True  # serve watches from one store watch per resource (controlplane.watchcache)
     event_ttl: int = 3600
     metrics_port: str = "0.0.0.0:10257"
     node_lifecycle: NodeLifecycleConfig = field(default_factory=NodeLifecycleConfig)
@@ -75,6 +76,8 @@ class ControlPlaneConfig:
         p.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=True)
         p.add_argument("--controllers", action=argparse.BooleanOptionalAction, default=True,
                        help="run the controllers in this process")
+        p.add_argument("--watch-cache", action=argparse.BooleanOptionalAction, default=True,
+                       help="serve watches from one etcd watch per resource (off: one etcd watch per watcher)")
         p.add_argument("--event-ttl", type=int, default=cls.event_ttl, help="seconds events live")
         p.add_argument("--metrics", default=cls.metrics_port,
                        help="[host:]port for Prometheus /metrics (the controllers' failover figures); "
@@ -94,7 +97,7 @@ class ControlPlaneConfig:
                             "leadership away) after which every node's grace period starts again")
         a = p.parse_args(argv)
         config = cls(etcd=a.etcd, listen=a.listen, https_listen=a.https_listen, tls_san=a.tls_san,
-                     leader_elect=a.leader_elect, controllers=a.controllers,
+                     leader_elect=a.leader_elect, controllers=a.controllers, watch_cache=a.watch_cache,
                      event_ttl=a.event_ttl, metrics_port=a.metrics, node_lifecycle=NodeLifecycleConfig(
                          node_grace=a.node_grace, pod_eviction_timeout=a.pod_eviction_timeout,
                          eviction_rate=a.eviction_rate, secondary_eviction_rate=a.secondary_eviction_rate,
@@ -109,7 +112,8 @@ class ControlPlaneConfig:
 async def run(config: ControlPlaneConfig, stop: asyncio.Event) -> None:
     api = Api.build(EtcdStore(config.etcd), StrategyConfig(
         event_ttl_seconds=config.event_ttl,
-        default_toleration_seconds=max(0, round(config.node_lifecycle.pod_eviction_timeout))))
+        default_toleration_seconds=max(0, round(config.node_lifecycle.pod_eviction_timeout))),
+        watch_cache=config.watch_cache)
     api.start()
     for attempt in range(60):
         try:

@@ -19,6 +19,7 @@ from controlplane.podverbs import NodeHeartbeats, PodVerbs
 from controlplane.registry import Registry
 from controlplane.storage import Store
 from controlplane.strategies import StrategyConfig
+from controlplane.watchcache import WatchCache
 
 
 @dataclass
@@ -30,15 +31,18 @@ class Api:
     events: ControlPlaneEvents
     agents: NodeAgents  # the node agents logs and exec are proxied to
     pipeline: Pipeline  # who may do what: every front end asks it before any verb
+    watch_cache: WatchCache | None = None  # serves the registry's watches; None: each watch is a store watch
 
     @classmethod
-    def build(cls, store: Store, config: StrategyConfig | None = None,
-              authorizer: Authorizer | None = None) -> Api:
+    def build(cls, store: Store, config: StrategyConfig | None = None, authorizer: Authorizer | None = None,
+              watch_cache: bool = True) -> Api:
+        """The core over `store`; `watch_cache=False` is Kubernetes' --watch-cache=false."""
         events = ControlPlaneEvents()
-        registry = Registry(store, config, events=events)
+        cache = WatchCache(store) if watch_cache else None
+        registry = Registry(store, config, events=events, watch_cache=cache)
         events.attach(registry)
         return cls(store, registry, PodVerbs(registry), NodeHeartbeats(registry), events, NodeAgents(registry),
-                   Pipeline(authorizer))
+                   Pipeline(authorizer), cache)
 
     @functools.cached_property
     def dry_run(self) -> Api:
@@ -51,10 +55,11 @@ class Api:
         if isinstance(self.store, DryRunStore):
             return self  # already one (an eviction may ask in its query and in its body)
         store = DryRunStore(self.store)
+        # Its watches are the live ones: a dry run writes nothing, so nothing of it ever shows there.
         registry = Registry(store, table=self.registry.strategies, events=_DISCARD,
-                            admission=self.registry.admission)
+                            admission=self.registry.admission, watch_cache=self.watch_cache)
         return Api(store, registry, PodVerbs(registry), NodeHeartbeats(registry), ControlPlaneEvents(registry),
-                   self.agents, self.pipeline)
+                   self.agents, self.pipeline)  # no watch_cache of its own: closing it must not stop the live one
 
     def writer(self, dry_run: bool) -> Api:
         """The Api a write goes through: this one, or its dry run."""
@@ -65,8 +70,10 @@ class Api:
         self.events.start()
 
     async def close(self) -> None:
-        """Stop writing Events and close the store."""
+        """Stop writing Events and the watch cache (its watchers end with Unavailable), and close the store."""
         await self.events.close()
+        if self.watch_cache is not None:
+            await self.watch_cache.close()
         await self.store.close()
 
 

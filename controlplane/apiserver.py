@@ -136,9 +136,12 @@ class ClusterService(rpc.ClusterServicer):
             async for event in self.registry.watch(
                     kind, request.namespace, request.label_selector, request.field_selector,
                     request.resource_version, request.bookmark_seconds):
-                out = api.WatchEvent(type=event.type, resource_version=str(event.revision))
-                if event.object is not None:
-                    out.object.CopyFrom(wrap(event.object))
+                out = event.memo.get(api.WatchEvent)  # built once for every watcher of a cached event
+                if out is None:
+                    out = event.memo[api.WatchEvent] = api.WatchEvent(type=event.type,
+                                                                      resource_version=str(event.revision))
+                    if event.object is not None:
+                        out.object.CopyFrom(wrap(event.object))
                 yield out
         except errors.ApiError as err:
             await _abort(context, err)

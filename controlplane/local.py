@@ -138,4 +138,9 @@ class LocalClient:
         self.api.pipeline.opened(self.user, resource_request("watch", k, namespace))
         async for event in self.registry.watch(k, namespace if k.namespaced else "", label_selector,
                                                field_selector, resource_version, bookmark_seconds):
-            yield WatchEvent(event.type, event.object, str(event.revision))
+            # The watch cache shares each object among its watchers; in-process callers may change theirs.
+            obj = event.object
+            if obj is not None:
+                obj = type(obj)()
+                obj.CopyFrom(event.object)
+            yield WatchEvent(event.type, obj, str(event.revision))

@@ -11,12 +11,12 @@ sit above it in controlplane.podverbs.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 from google.protobuf.message import Message
@@ -37,6 +37,7 @@ from controlplane.strategies import (
     finalizers_for_deletion,
     strategies,
 )
+from controlplane.watchcache import ObjectEvent, WatchCache, decode, transition
 from podlab import errors
 from podlab.kinds import NAMESPACES, ApiObject, Kind, kind_of, meta
 from podlab.names import BUILTIN_NAMESPACES, namespace_or_default
@@ -83,11 +84,7 @@ def conflict(kind: Kind, name: str) -> errors.Conflict:
 M = TypeVar("M", bound=Message)
 
 
-@dataclass
-class ObjectEvent:
-    type: str  # ADDED, MODIFIED, DELETED, BOOKMARK
-    object: Message | None
-    revision: int
+__all__ = ["ObjectEvent", "Registry"]
 
 
 class Registry:
@@ -95,12 +92,15 @@ class Registry:
 
     `events` receives the Events the registry itself records (a replaced
     pod); by default a ControlPlaneEvents writing through this registry.
+    `watch_cache`, when given, serves watches and lists at a resourceVersion
+    from memory (controlplane.watchcache); without it each watch is a store watch.
     """
 
     def __init__(self, store: Store, config: StrategyConfig | None = None,
                  table: Mapping[str, Strategy] | None = None, events: EventSink | None = None,
-                 admission: Admission | None = None) -> None:
+                 admission: Admission | None = None, watch_cache: WatchCache | None = None) -> None:
         self.store = store
+        self.watch_cache = watch_cache
         config = config or StrategyConfig()
         self.strategies = dict(table or strategies(config))
         self.admission = admission or default_admission(config.default_toleration_seconds)
@@ -125,9 +125,7 @@ class Registry:
 
     @staticmethod
     def _decode(kind: Kind[M], value: bytes, revision: int) -> M:
-        obj = kind.message.FromString(value)
-        meta(obj).resource_version = str(revision)
-        return obj
+        return cast(M, decode(kind, value, revision))
 
     def _decode_kv(self, kind: Kind[M], kv: KeyValue) -> M:
         return self._decode(kind, kv.value, kv.mod_revision)
@@ -153,18 +151,44 @@ class Registry:
         return self._decode_kv(kind, kv)
 
     async def list(self, kind: Kind[M], namespace: str = "", label_selector: str = "",
-                   field_selector: str = "", revision: int = 0) -> tuple[list[M], int]:
+                   field_selector: str = "", revision: int = 0, resource_version: str = "",
+                   resource_version_match: str = "") -> tuple[list[M], int]:
         """The objects the selectors match, as they are (or were at `revision`: Gone once compacted),
-        and the revision of the read."""
+        and the revision of the read.
+
+        `resource_version` as Kubernetes reads it (without `revision`): "" a consistent read of the
+        store; "0" any state the watch cache holds; "N" a state not older than N, or exactly N with
+        `resource_version_match` "Exact" — from the cache where it can, else from the store. What the
+        cache answers is shared: the caller must not change it.
+        """
         matches = compile_filter(label_selector, field_selector)
         prefix = kind_prefix(kind, namespace)
         if kind.namespaced and not namespace:
             pinned = FieldSelector.parse(field_selector).value_of("metadata.namespace")
             if pinned:
                 prefix = kind_prefix(kind, pinned)
+        if resource_version and not revision:
+            cached = await self._cached_list(kind, prefix, resource_version, resource_version_match)
+            if cached is not None:
+                return [cast(M, o) for o in cached[0] if matches(o)], cached[1]
+            if resource_version_match == "Exact":
+                revision = int(resource_version)
         kvs, revision = await self.store.list(prefix, revision)
         objects = (self._decode_kv(kind, kv) for kv in kvs)
         return [o for o in objects if matches(o)], revision
+
+    async def _cached_list(self, kind: Kind, prefix: bytes, resource_version: str,
+                           match: str) -> tuple[Sequence[Message], int] | None:
+        try:
+            wanted = int(resource_version)
+        except ValueError:
+            raise errors.BadRequest(f'invalid resourceVersion "{resource_version}"') from None
+        if wanted < 0 or match not in ("", "NotOlderThan", "Exact") or (match == "Exact" and not wanted):
+            raise errors.BadRequest(f'invalid resourceVersion "{resource_version}" with resourceVersionMatch '
+                                    f'"{match}"')
+        if self.watch_cache is None:
+            return None
+        return await self.watch_cache.list(kind, kind_prefix(kind), prefix, resource_version, match == "Exact")
 
     # -- create -------------------------------------------------------------------
 
@@ -423,6 +447,16 @@ class Registry:
             raise errors.BadRequest(f'invalid resourceVersion "{resource_version}"') from None
         if start < 0:
             raise errors.BadRequest(f'invalid resourceVersion "{resource_version}"')
+        if self.watch_cache is not None:
+            cached, after = await self.watch_cache.watch(kind, kind_prefix(kind), kind_prefix(kind, namespace),
+                                                         start - 1 if start else None, matches, bookmark_seconds)
+            start = after + 1
+            if cached is not None:
+                async with contextlib.aclosing(cached):
+                    async for cached_event in cached:
+                        yield cached_event
+                return
+        # No cache, or a resourceVersion older than its window: a store watch of its own.
         async for batch in self.store.watch(kind_prefix(kind, namespace), start, bookmark_seconds):
             if isinstance(batch, int):
                 yield ObjectEvent("BOOKMARK", None, batch)
@@ -435,14 +469,8 @@ class Registry:
     def _to_event(self, kind: Kind, change: Change, matches: Callable[[Message], bool]) -> ObjectEvent | None:
         old = self._decode(kind, change.prev, change.revision) if change.prev is not None else None
         new = self._decode(kind, change.value, change.revision) if change.value is not None else None
-        was, is_ = old is not None and matches(old), new is not None and matches(new)
-        if is_ and not was:
-            return ObjectEvent("ADDED", new, change.revision)
-        if is_ and was:
-            return ObjectEvent("MODIFIED", new, change.revision)
-        if was and not is_:
-            return ObjectEvent("DELETED", new or old, change.revision)
-        return None
+        type_ = transition(old, new, matches)
+        return None if type_ is None else ObjectEvent(type_, new or old, change.revision)
 
 
 def _awaits_only_finalizers(obj: Message) -> bool:

@@ -129,6 +129,8 @@ class InMemoryApi:
 
     async def close(self) -> None:
         await self.api.events.close()
+        if self.api.watch_cache is not None:
+            await self.api.watch_cache.close()
 
     async def __aenter__(self) -> InMemoryApi:
         return self
@@ -174,6 +176,13 @@ class InMemoryApi:
 
     def events(self) -> builtins.list[v1.Event]:
         return self.objects(v1.Event)
+
+    def open_watches(self) -> int:
+        """How many watches clients hold open: served by the watch cache, or each a store watch of its own."""
+        cache = self.api.watch_cache
+        if cache is None:
+            return self.store.watching
+        return cache.watchers() + self.store.watching - cache.store_watches()
 
     def break_watches(self) -> None:
         self.store.break_watches()

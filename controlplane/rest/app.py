@@ -158,7 +158,9 @@ class Resources:
         try:
             items, revision = await self.registry.list(t.kind, t.namespace, query.get("labelSelector", ""),
                                                        query.get("fieldSelector", ""),
-                                                       resume.revision if resume else 0)
+                                                       resume.revision if resume else 0,
+                                                       query.get("resourceVersion", ""),
+                                                       query.get("resourceVersionMatch", ""))
         except errors.Gone:
             raise errors.Gone(paging.EXPIRED) from None
         page = paging.page(items, revision, query.get("limit"), resume)

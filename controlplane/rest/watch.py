@@ -36,7 +36,8 @@ _FIRST_EVENT_WAIT = 0.2
 async def _events(registry: Registry, kind: Kind, namespace: str, labels: str, fields: str,
                   resource_version: str, bookmark_seconds: float) -> AsyncGenerator[ObjectEvent, None]:
     if resource_version in ("", "0"):
-        items, revision = await registry.list(kind, namespace, labels, fields)
+        # "0" may start from any state: the watch cache's, as Kubernetes serves it; "" reads etcd.
+        items, revision = await registry.list(kind, namespace, labels, fields, resource_version=resource_version)
         for obj in items:
             yield ObjectEvent("ADDED", obj, revision)
         resource_version = str(revision)

@@ -129,7 +129,7 @@ def watch_then_end(fake: Fake, *args: str, during: Callable[[], None] | None = N
     server's side (as the API server does at its watch timeout): `get -w` ends with it."""
     with futures.ThreadPoolExecutor(1) as pool:
         watching = pool.submit(podctl, "-s", fake.address, *args)
-        wait_until(lambda: fake.cluster.store.watching or watching.done())
+        wait_until(lambda: fake.cluster.open_watches() or watching.done())
         if during is not None:
             during()
             # the change reaches the watcher before the end does: both go through one queue
