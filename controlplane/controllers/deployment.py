@@ -29,12 +29,13 @@ from collections.abc import Callable, Mapping
 
 from google.protobuf.message import Message
 
-from controlplane.controllers.framework import Controller, set_controller
+from controlplane.controllers.framework import Controller, set_controller, timer_clock
 from controlplane.controllers.replicaset import controller_of
 from controlplane.strategies.apps import int_or_percent
 from podlab import errors, names
 from podlab.client import ApiClient, object_key
 from podlab.events import EventRecorder
+from podlab.informers import SharedInformerFactory
 from podlab.podutil import now
 from podlab.selectors import LabelSelector
 from podlab.v1 import objects_pb2 as v1
@@ -90,8 +91,9 @@ class DeploymentController(Controller):
     name = "deployment-controller"
 
     def __init__(self, client: ApiClient, recorder: EventRecorder | None = None, workers: int = 4,
-                 clock: Callable[[], float] = time.time) -> None:
-        super().__init__(client, workers)
+                 clock: Callable[[], float] = time.time,
+                 informers: SharedInformerFactory | None = None) -> None:
+        super().__init__(client, workers, informers, timer_clock(clock))
         self.recorder = recorder
         self.clock = clock
         self.deployments = self.watch(v1.Deployment, lambda key, old, new: self.queue.add(key))
