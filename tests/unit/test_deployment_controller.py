@@ -16,6 +16,7 @@ from controlplane.controllers.garbagecollector import GarbageCollector
 from controlplane.controllers.replicaset import ReplicaSetController
 from controlplane.testing import InMemoryApi
 from podlab import errors
+from podlab.client import Informer
 from podlab.kinds import DEPLOYMENTS
 from podlab.manifest import from_dict
 from podlab.v1 import objects_pb2 as v1
@@ -43,18 +44,23 @@ BROKEN = "nginx:broken"  # an image the stand-in kubelet runs but never makes Re
 
 
 async def kubelet(cluster: InMemoryApi) -> None:
-    """Every pod without a Ready condition becomes Running and Ready (but pods of BROKEN)."""
-    while True:
-        for pod in cluster.pods():
-            if pod.spec.containers[0].image == BROKEN:
-                continue
-            if not pod.status.conditions or pod.status.phase != "Running":
-                pod.status.phase = "Running"
-                del pod.status.conditions[:]
-                pod.status.conditions.add(type="Ready", status="True")
-                with contextlib.suppress(errors.Conflict, errors.NotFound):
-                    cluster.update_status_now(pod)
-        await asyncio.sleep(0.02)
+    """Every pod without a Ready condition becomes Running and Ready (but pods of BROKEN), as its
+    change arrives: a pod informer, no polling."""
+
+    def on_pod(key: str, old: object, new: object) -> None:
+        if not isinstance(new, v1.Pod) or new.spec.containers[0].image == BROKEN:
+            return
+        if not new.status.conditions or new.status.phase != "Running":
+            pod = v1.Pod()
+            pod.CopyFrom(new)
+            pod.status.phase = "Running"
+            del pod.status.conditions[:]
+            pod.status.conditions.add(type="Ready", status="True")
+            # A stale copy conflicts; its newer version is a change of its own, and comes here too.
+            with contextlib.suppress(errors.Conflict, errors.NotFound):
+                cluster.update_status_now(pod)
+
+    await Informer(cluster, v1.Pod, on_change=on_pod).run()
 
 
 @dataclass
