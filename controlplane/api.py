@@ -14,6 +14,7 @@ from google.protobuf.message import Message
 from controlplane.agents import NodeAgents
 from controlplane.dryrun import DryRunStore
 from controlplane.events import ControlPlaneEvents
+from controlplane.pipeline import Authorizer, Pipeline
 from controlplane.podverbs import NodeHeartbeats, PodVerbs
 from controlplane.registry import Registry
 from controlplane.storage import Store
@@ -28,13 +29,16 @@ class Api:
     heartbeats: NodeHeartbeats
     events: ControlPlaneEvents
     agents: NodeAgents  # the node agents logs and exec are proxied to
+    pipeline: Pipeline  # who may do what: every front end asks it before any verb
 
     @classmethod
-    def build(cls, store: Store, config: StrategyConfig | None = None) -> Api:
+    def build(cls, store: Store, config: StrategyConfig | None = None,
+              authorizer: Authorizer | None = None) -> Api:
         events = ControlPlaneEvents()
         registry = Registry(store, config, events=events)
         events.attach(registry)
-        return cls(store, registry, PodVerbs(registry), NodeHeartbeats(registry), events, NodeAgents(registry))
+        return cls(store, registry, PodVerbs(registry), NodeHeartbeats(registry), events, NodeAgents(registry),
+                   Pipeline(authorizer))
 
     @functools.cached_property
     def dry_run(self) -> Api:
@@ -47,9 +51,10 @@ class Api:
         if isinstance(self.store, DryRunStore):
             return self  # already one (an eviction may ask in its query and in its body)
         store = DryRunStore(self.store)
-        registry = Registry(store, table=self.registry.strategies, events=_DISCARD)
+        registry = Registry(store, table=self.registry.strategies, events=_DISCARD,
+                            admission=self.registry.admission)
         return Api(store, registry, PodVerbs(registry), NodeHeartbeats(registry), ControlPlaneEvents(registry),
-                   self.agents)
+                   self.agents, self.pipeline)
 
     def writer(self, dry_run: bool) -> Api:
         """The Api a write goes through: this one, or its dry run."""

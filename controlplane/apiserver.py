@@ -13,13 +13,16 @@ import logging
 from collections.abc import AsyncIterator
 
 import grpc
+from cryptography import x509
+from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from controlplane.api import Api
+from controlplane.pipeline import ANONYMOUS, RequestInfo, UserInfo, resource_request, user_from_certificate
 from controlplane.strategies import DeleteOptions
-from podlab import __version__, errors
-from podlab.kinds import Kind, kind_named, unwrap, wrap
+from podlab import __version__, errors, names
+from podlab.kinds import PODS, Kind, kind_named, kind_of, meta, unwrap, wrap
 from podlab.names import MAX_REQUEST_BYTES, namespace_or_default
 from podlab.v1 import services_pb2 as api
 from podlab.v1 import services_pb2_grpc as rpc
@@ -53,34 +56,64 @@ def _namespace(kind: Kind, namespace: str) -> str:
     return namespace_or_default(namespace) if kind.namespaced else ""
 
 
+def caller(context: grpc.aio.ServicerContext) -> UserInfo:
+    """Who is calling: the verified client certificate's subject over TLS; anonymous on a plaintext port."""
+    pem = context.auth_context().get("x509_pem_cert")
+    if not pem:
+        return ANONYMOUS
+    return user_from_certificate(x509.load_pem_x509_certificate(pem[0]))
+
+
+def _object_request(verb: str, obj: Message, subresource: str = "", name: bool = True) -> RequestInfo:
+    """The request for a verb on `obj`; a create names no object, as a POST to its collection does."""
+    kind = kind_of(obj)
+    md = meta(obj)
+    return resource_request(verb, kind, _namespace(kind, md.namespace), md.name if name else "", subresource)
+
+
+def _pod_request(verb: str, subresource: str, namespace: str, name: str) -> RequestInfo:
+    return resource_request(verb, PODS, namespace_or_default(namespace), name, subresource)
+
+
 class ClusterService(rpc.ClusterServicer):
     def __init__(self, api: Api) -> None:
         self.api = api
         self.registry = api.registry
         self.agents = api.agents
+        self.pipeline = api.pipeline
 
     @_guarded
     async def Create(self, request: api.CreateRequest, context: grpc.aio.ServicerContext) -> api.Object:
-        return wrap(await self.api.writer(request.dry_run).registry.create(unwrap(request.object)))
+        obj = unwrap(request.object)
+        with self.pipeline.serving(caller(context), _object_request("create", obj, name=False)):
+            return wrap(await self.api.writer(request.dry_run).registry.create(obj))
 
     @_guarded
     async def Get(self, request: api.GetRequest, context: grpc.aio.ServicerContext) -> api.Object:
         kind = kind_named(request.kind)
-        return wrap(await self.registry.get(kind, request.name, _namespace(kind, request.namespace)))
+        namespace = _namespace(kind, request.namespace)
+        with self.pipeline.serving(caller(context), resource_request("get", kind, namespace, request.name)):
+            return wrap(await self.registry.get(kind, request.name, namespace))
 
     @_guarded
     async def List(self, request: api.ListRequest, context: grpc.aio.ServicerContext) -> api.ListResponse:
-        items, revision = await self.registry.list(
-            kind_named(request.kind), request.namespace, request.label_selector, request.field_selector)
+        kind = kind_named(request.kind)
+        with self.pipeline.serving(caller(context), resource_request("list", kind, request.namespace)):
+            items, revision = await self.registry.list(
+                kind, request.namespace, request.label_selector, request.field_selector)
         return api.ListResponse(items=[wrap(o) for o in items], resource_version=str(revision))
 
     @_guarded
     async def Update(self, request: api.UpdateRequest, context: grpc.aio.ServicerContext) -> api.Object:
-        return wrap(await self.api.writer(request.dry_run).registry.update(unwrap(request.object)))
+        obj = unwrap(request.object)
+        with self.pipeline.serving(caller(context), _object_request("update", obj)):
+            return wrap(await self.api.writer(request.dry_run).registry.update(obj))
 
     @_guarded
     async def UpdateStatus(self, request: api.UpdateRequest, context: grpc.aio.ServicerContext) -> api.Object:
-        return wrap(await self.api.writer(request.dry_run).registry.update_status(unwrap(request.object)))
+        obj = unwrap(request.object)
+        with self.pipeline.serving(caller(context), _object_request("update", obj, "status")):
+            return wrap(await self.api.writer(request.dry_run).registry.update_status(obj))
 
     @_guarded
     async def Delete(self, request: api.DeleteRequest, context: grpc.aio.ServicerContext) -> api.DeleteResponse:
@@ -89,14 +122,17 @@ class ClusterService(rpc.ClusterServicer):
             raise errors.BadRequest("gracePeriodSeconds must be >= 0")
         kind = kind_named(request.kind)
         options = DeleteOptions(grace, request.uid, request.resource_version, request.propagation_policy)
-        obj, removed = await self.api.writer(request.dry_run).registry.delete(
-            kind, request.name, _namespace(kind, request.namespace), options)
+        namespace = _namespace(kind, request.namespace)
+        with self.pipeline.serving(caller(context), resource_request("delete", kind, namespace, request.name)):
+            obj, removed = await self.api.writer(request.dry_run).registry.delete(
+                kind, request.name, namespace, options)
         return api.DeleteResponse(object=wrap(obj), removed=removed)
 
     async def Watch(self, request: api.WatchRequest,
                     context: grpc.aio.ServicerContext) -> AsyncIterator[api.WatchEvent]:
         try:
             kind = kind_named(request.kind)
+            self.pipeline.opened(caller(context), resource_request("watch", kind, request.namespace))
             async for event in self.registry.watch(
                     kind, request.namespace, request.label_selector, request.field_selector,
                     request.resource_version, request.bookmark_seconds):
@@ -111,8 +147,10 @@ class ClusterService(rpc.ClusterServicer):
     async def Bind(self, request: api.BindRequest, context: grpc.aio.ServicerContext) -> api.Object:
         if not request.node_name:
             raise errors.BadRequest("a binding needs a node name")
-        pod = await self.api.pods.bind(namespace_or_default(request.namespace), request.name, request.uid,
-                                       request.node_name)
+        with self.pipeline.serving(caller(context),
+                                   _pod_request("create", "binding", request.namespace, request.name)):
+            pod = await self.api.pods.bind(namespace_or_default(request.namespace), request.name, request.uid,
+                                           request.node_name)
         return wrap(pod)
 
     @_guarded
@@ -120,13 +158,17 @@ class ClusterService(rpc.ClusterServicer):
         grace = request.grace_period_seconds if request.HasField("grace_period_seconds") else None
         if grace is not None and grace < 0:
             raise errors.BadRequest("gracePeriodSeconds must be >= 0")
-        return wrap(await self.api.pods.evict(namespace_or_default(request.namespace), request.name, grace,
-                                              request.message))
+        with self.pipeline.serving(caller(context),
+                                   _pod_request("create", "eviction", request.namespace, request.name)):
+            return wrap(await self.api.pods.evict(namespace_or_default(request.namespace), request.name, grace,
+                                                  request.message))
 
     @_guarded
     async def RenewLease(self, request: api.RenewLeaseRequest,
                          context: grpc.aio.ServicerContext) -> api.RenewLeaseResponse:
-        return api.RenewLeaseResponse(renew_time_ms=await self.api.heartbeats.renew(request.node_name))
+        with self.pipeline.serving(caller(context), RequestInfo("update", "leases", "coordination.k8s.io", "",
+                                                                names.NODE_LEASE_NAMESPACE, request.node_name)):
+            return api.RenewLeaseResponse(renew_time_ms=await self.api.heartbeats.renew(request.node_name))
 
     @_guarded
     async def Version(self, request: api.VersionRequest, context: grpc.aio.ServicerContext) -> api.VersionResponse:
@@ -137,6 +179,7 @@ class ClusterService(rpc.ClusterServicer):
     async def Logs(self, request: api.LogsRequest,
                    context: grpc.aio.ServicerContext) -> AsyncIterator[api.LogChunk]:
         try:
+            self.pipeline.opened(caller(context), _pod_request("get", "log", request.namespace, request.name))
             async for data in self.agents.logs(request):
                 yield api.LogChunk(data=data)
         except errors.ApiError as err:
@@ -150,6 +193,8 @@ class ClusterService(rpc.ClusterServicer):
             first = await anext(aiter(request_iterator))
             if first.WhichOneof("input") != "start":
                 raise errors.BadRequest("the first exec message must be a start")
+            self.pipeline.opened(caller(context),
+                                 _pod_request("create", "exec", first.start.namespace, first.start.name))
             session = await self.agents.exec_session(first.start)
             async for output in session.run(request_iterator):
                 yield output
@@ -166,6 +211,8 @@ class ClusterService(rpc.ClusterServicer):
             first = await anext(aiter(request_iterator))
             if first.WhichOneof("input") != "start":
                 raise errors.BadRequest("the first attach message must be a start")
+            self.pipeline.opened(caller(context),
+                                 _pod_request("create", "attach", first.start.namespace, first.start.name))
             session = await self.agents.attach_session(first.start)
             async for output in session.run(request_iterator):
                 yield output
@@ -182,6 +229,8 @@ class ClusterService(rpc.ClusterServicer):
             first = await anext(aiter(request_iterator))
             if first.WhichOneof("input") != "start":
                 raise errors.BadRequest("the first port-forward message must be a start")
+            self.pipeline.opened(caller(context),
+                                 _pod_request("create", "portforward", first.start.namespace, first.start.name))
             session = await self.agents.port_forward(first.start)
             async for output in session.run(request_iterator):
                 yield output
@@ -195,6 +244,7 @@ class ClusterService(rpc.ClusterServicer):
     async def NodeStats(self, request: api.NodeStatsRequest,
                         context: grpc.aio.ServicerContext) -> api.StatsResponse:
         try:
+            self.pipeline.opened(caller(context), RequestInfo("get", "nodes", "", "proxy", "", request.node_name))
             return await self.agents.stats(request.node_name)
         except errors.ApiError as err:
             await _abort(context, err)

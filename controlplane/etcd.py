@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 import grpc
@@ -83,9 +84,11 @@ class _TxnBatcher:
     COMMIT_DELAY = 0.002
     BATCH_TARGET = 6
 
-    def __init__(self, kv: etcd_rpc.KVStub, rpc_call) -> None:
+    def __init__(self, kv: etcd_rpc.KVStub, rpc_call,
+                 timeout: Callable[[float], AbstractAsyncContextManager[object]] = asyncio.timeout) -> None:
         self._kv = kv
         self._rpc = rpc_call
+        self._timeout = timeout  # how the linger waits out COMMIT_DELAY (tests end it themselves)
         self._queue: list[_Pending] = []
         self._wakeup = asyncio.Event()
         self._slots = asyncio.Semaphore(self.MAX_IN_FLIGHT)
@@ -111,7 +114,7 @@ class _TxnBatcher:
             return
         self._filled.clear()
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.COMMIT_DELAY):
+            async with self._timeout(self.COMMIT_DELAY):
                 await self._filled.wait()
 
     def _take_batch(self) -> list[_Pending]:

@@ -21,7 +21,9 @@ from typing import Any, TypeVar, cast
 
 from google.protobuf.message import Message
 
+from controlplane.admission import CREATE, UPDATE, Admission, Attributes, default_admission
 from controlplane.events import ControlPlaneEvents, EventSink
+from controlplane.pipeline import current as current_request
 from controlplane.storage import Change, Delete, Guard, KeyValue, Put, Store
 from controlplane.strategies import (
     REMOVE,
@@ -31,11 +33,11 @@ from controlplane.strategies import (
     Strategy,
     StrategyConfig,
     Terminate,
+    Writes,
     finalizers_for_deletion,
     strategies,
 )
 from podlab import errors
-from podlab.defaults import apply_defaults
 from podlab.kinds import NAMESPACES, ApiObject, Kind, kind_of, meta
 from podlab.names import BUILTIN_NAMESPACES, namespace_or_default
 from podlab.podutil import now
@@ -96,16 +98,23 @@ class Registry:
     """
 
     def __init__(self, store: Store, config: StrategyConfig | None = None,
-                 table: Mapping[str, Strategy] | None = None, events: EventSink | None = None) -> None:
+                 table: Mapping[str, Strategy] | None = None, events: EventSink | None = None,
+                 admission: Admission | None = None) -> None:
         self.store = store
+        config = config or StrategyConfig()
         self.strategies = dict(table or strategies(config))
+        self.admission = admission or default_admission(config.default_toleration_seconds)
         if events is None:
             events = ControlPlaneEvents(self)
         self.events = events
         self._leases: dict[int, tuple[int, float]] = {}  # ttl -> (lease id, granted at)
 
     def strategy(self, kind: Kind[Any]) -> Strategy:
-        return self.strategies[kind.name]
+        """The kind's rules: its own strategy, or the generic one for a kind that brings none."""
+        strategy = self.strategies.get(kind.name)
+        if strategy is None:
+            strategy = self.strategies[kind.name] = Strategy(kind)
+        return strategy
 
     # -- encoding ------------------------------------------------------------------
 
@@ -160,7 +169,7 @@ class Registry:
     # -- create -------------------------------------------------------------------
 
     async def create(self, obj: M) -> M:
-        """Store a new object; raises AlreadyExists, NotFound (its namespace), Invalid."""
+        """Store a new object; raises AlreadyExists, NotFound (its namespace), Invalid, Forbidden (admission)."""
         kind = kind_of(obj)
         strategy = self.strategy(kind)
         typed = cast(ApiObject, obj)
@@ -168,28 +177,39 @@ class Registry:
         md = typed.metadata
         if not md.name and md.generate_name:
             md.name = md.generate_name + secrets.token_hex(3)[:5]
-        apply_defaults(obj)
+        strategy.default(obj)
         if not kind.namespaced:
             md.namespace = ""
         md.uid = str(uuid.uuid4())
         md.creation_timestamp.CopyFrom(now())
         md.ClearField("deletion_timestamp")
         md.ClearField("deletion_grace_period_seconds")
+        attrs = Attributes(CREATE, obj, None, current_request())
+        self.admission.admit(attrs)
         strategy.prepare_for_create(obj)
         strategy.validate(obj)
+        self.admission.validate(attrs)
 
         key = object_key(kind, md.name, md.namespace)
-        guards = [Guard(key, 0, target="create")]
-        if kind.namespaced:
-            guards.append(Guard(object_key(NAMESPACES, md.namespace), 0, target="create", result="greater"))
+        namespace_key = object_key(NAMESPACES, md.namespace) if kind.namespaced else b""
         lease = await self._lease(strategy.ttl_seconds)
-        revision = await self.store.txn(guards, [Put(key, self._encode(obj), lease)])
-        if revision is None:
-            if kind.namespaced and await self.store.get(guards[1].key) is None:
+        for _ in range(RETRIES):
+            writes = Writes([Guard(key, 0, target="create")], [])
+            if namespace_key:
+                writes.guards.append(Guard(namespace_key, 0, target="create", result="greater"))
+            if strategy.transactional:
+                await strategy.on_create(obj, writes, self.store)
+            writes.ops.insert(0, Put(key, self._encode(obj), lease))
+            revision = await self.store.txn(writes.guards, writes.ops)
+            if revision is not None:
+                md.resource_version = resource_version(revision)
+                return obj
+            if namespace_key and await self.store.get(namespace_key) is None:
                 raise errors.NotFound(f'namespaces "{md.namespace}" not found')
-            raise errors.AlreadyExists(f"{describe(kind, md.name)} already exists")
-        md.resource_version = resource_version(revision)
-        return obj
+            if not writes.hook_guards or await self.store.get(key) is not None:
+                raise errors.AlreadyExists(f"{describe(kind, md.name)} already exists")
+            # A hook's guard failed: another writer took what it reserved; reserve again.
+        raise errors.Conflict(f"{describe(kind, md.name)}: too many concurrent writers")
 
     async def _lease(self, ttl: int) -> int:
         """A lease for objects that expire; objects of one TTL share one per ~minute."""
@@ -226,14 +246,20 @@ class Registry:
             updated = mutate(current)
             if updated is None:
                 return current
-            op: Put | Delete = Put(key, self._encode(updated), kv.lease)
-            if finalizing and not meta(updated).finalizers:
-                op = Delete(key)
-            revision = await self.store.txn([Guard(key, kv.mod_revision)], [op])
+            writes = Writes([Guard(key, kv.mod_revision)], [])
+            removing = finalizing and not meta(updated).finalizers
+            strategy = self.strategy(kind)
+            if strategy.transactional:
+                if removing:
+                    await strategy.on_delete(updated, writes, self.store)
+                else:
+                    await strategy.on_update(updated, self._decode_kv(kind, kv), writes, self.store)
+            writes.ops.insert(0, Delete(key) if removing else Put(key, self._encode(updated), kv.lease))
+            revision = await self.store.txn(writes.guards, writes.ops)
             if revision is not None:
                 meta(updated).resource_version = resource_version(revision, kv.mod_revision)
                 return updated
-            if expected_rv:
+            if expected_rv and not writes.hook_guards:
                 raise conflict(kind, name)
         raise errors.Conflict(f"{describe(kind, name)}: too many concurrent writers")
 
@@ -243,11 +269,12 @@ class Registry:
         strategy = self.strategy(kind)
         md = meta(obj)
         namespace = namespace_or_default(md.namespace) if kind.namespaced else ""
+        ctx = current_request()
 
         def mutate(current: M) -> M | None:
             new = type(obj)()
             new.CopyFrom(obj)
-            apply_defaults(new)
+            strategy.default(new)
             cur_meta, new_meta = meta(current), meta(new)
             _check_uid(new_meta.uid, cur_meta.uid)
             new_meta.uid, new_meta.namespace = cur_meta.uid, cur_meta.namespace
@@ -260,9 +287,12 @@ class Registry:
                 new_meta.ClearField("deletion_timestamp")
             typed_new, typed_current = cast(ApiObject, new), cast(ApiObject, current)
             typed_new.api_version, typed_new.kind = typed_current.api_version, typed_current.kind
+            attrs = Attributes(UPDATE, new, current, ctx)
+            self.admission.admit(attrs)
             strategy.prepare_for_update(new, current)
             strategy.validate(new)
             strategy.validate_update(new, current)
+            self.admission.validate(attrs)
             new_meta.resource_version = ""
             return None if _same(new, current) else new
 
@@ -335,7 +365,10 @@ class Registry:
                 md.deletion_timestamp.CopyFrom(deadline)
                 md.deletion_grace_period_seconds = plan.grace_seconds
             elif not finalizers:
-                if await self.store.txn([Guard(key, kv.mod_revision)], [Delete(key)]) is not None:
+                writes = Writes([Guard(key, kv.mod_revision)], [Delete(key)])
+                if strategy.transactional:
+                    await strategy.on_delete(current, writes, self.store)
+                if await self.store.txn(writes.guards, writes.ops) is not None:
                     return current, True
                 continue
             else:

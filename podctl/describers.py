@@ -10,27 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+from google.protobuf.message import Message
 from google.protobuf.struct_pb2 import Value
 
 from podlab import printers
 from podlab.names import TERMINAL_PHASES
+from podlab.podutil import pod_requests, qos_class
 from podlab.printers import NONE, rfc1123, since, ts_set
 from podlab.v1 import objects_pb2 as v1
-
-try:  # pragma: no cover - depends on what is on main
-    from podlab.podutil import qos_class
-except ImportError:  # pragma: no cover
-    def qos_class(pod: v1.Pod) -> str:
-        containers = list(pod.spec.containers) + list(pod.spec.init_containers)
-        if not any(c.resources.requests or c.resources.limits for c in containers):
-            return "BestEffort"
-        for c in containers:
-            for res in ("cpu", "memory"):
-                limit = c.resources.limits.get(res)
-                request = c.resources.requests.get(res, limit)
-                if not limit or request != limit:
-                    return "Burstable"
-        return "Guaranteed"
 
 
 def tabwrite(text: str, padding: int = 2) -> str:
@@ -383,9 +370,9 @@ def describe_node(node: v1.Node, pods: Sequence[v1.Pod] = (), events: Sequence[v
     w.write(1, "Namespace\tName\tCPU Requests\tMemory Requests\tAge")
     w.write(1, "---------\t----\t------------\t---------------\t---")
     for pod in on_node:
-        cpu, mem = printers.pod_requests(pod)
-        w.write(1, f"{pod.metadata.namespace}\t{pod.metadata.name}\t{printers.format_cpu(cpu)}\t"
-                   f"{printers.format_bytes(mem)}\t{since(pod.metadata.creation_timestamp, now)}")
+        requests = pod_requests(pod)
+        w.write(1, f"{pod.metadata.namespace}\t{pod.metadata.name}\t{printers.format_cpu(requests['cpu'])}\t"
+                   f"{printers.format_bytes(requests['memory'])}\t{since(pod.metadata.creation_timestamp, now)}")
     cpu, mem = printers.node_allocated(node, pods)
     alloc = status.allocatable or status.capacity
     w.write(0, "Allocated resources:")
@@ -525,5 +512,17 @@ def describe_deployment(d: v1.Deployment, new: v1.ReplicaSet | None = None, old:
 
     w.write(0, f"OldReplicaSets:\t{sets_text(old)}")
     w.write(0, f"NewReplicaSet:\t{sets_text([new] if new is not None else [])}")
+    _events(w, events, now)
+    return w.text()
+
+
+def describe_generic(obj: Message, events: Sequence[v1.Event] = (), now: datetime | None = None) -> str:
+    """kubectl's generic describer, for a kind with none of its own: metadata, then the events."""
+    now = now or printers.utcnow()
+    meta: v1.ObjectMeta = obj.metadata
+    w = _Writer()
+    _header(w, meta)
+    w.multiline(0, "Labels", _map_lines(meta.labels))
+    w.multiline(0, "Annotations", _annotations(meta))
     _events(w, events, now)
     return w.text()

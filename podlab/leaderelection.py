@@ -38,13 +38,15 @@ class LeaderElector:
     """Campaigns for one Lease and runs a callback only while holding it.
 
     Raises ValueError unless lease_duration > renew_deadline > retry_period > 0.
+    `clock` (monotonic seconds) and `sleep` are the time it runs on.
     """
 
     def __init__(self, client: ApiClient, name: str, namespace: str = "kube-system",
                  identity: str = "", lease_duration: float = 4.0, renew_deadline: float = 3.0,
                  retry_period: float = 0.5,
                  on_stopped_leading: Callable[[], Awaitable[None] | None] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         if not identity:
             raise ValueError("leader election needs a non-empty identity")
         if not lease_duration > renew_deadline > retry_period > 0:
@@ -58,7 +60,9 @@ class LeaderElector:
         self.renew_deadline = renew_deadline
         self.retry_period = retry_period
         self.on_stopped_leading = on_stopped_leading
+        # Every reading and every wait goes through these two, so a test can drive time.
         self._clock = clock
+        self._sleep = sleep
         self._observed_rv = ""
         self._observed_time = 0.0
         self._last_renew = 0.0
@@ -147,12 +151,12 @@ class LeaderElector:
             if await self._attempt(self.renew_deadline):
                 self._last_renew = self._clock()
                 return
-            await asyncio.sleep(self.retry_period * (1 + random.random() * JITTER_FACTOR))
+            await self._sleep(self.retry_period * (1 + random.random() * JITTER_FACTOR))
 
     async def _renew_until_lost(self) -> None:
         """Renew every retry_period; return when leadership is lost."""
         while True:
-            await asyncio.sleep(self.retry_period)
+            await self._sleep(self.retry_period)
             while True:
                 remaining = self._last_renew + self.renew_deadline - self._clock()
                 if remaining <= 0:
@@ -166,7 +170,7 @@ class LeaderElector:
                     log.warning("lease %s/%s: taken over by %s", self.namespace, self.name,
                                 self.holder)
                     return
-                await asyncio.sleep(min(self.retry_period, max(remaining, 0.0)))
+                await self._sleep(min(self.retry_period, max(remaining, 0.0)))
 
     async def run(self, on_started_leading: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Campaign forever; run `on_started_leading()` as a task whenever we lead.

@@ -24,11 +24,10 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from podlab import errors
-from podlab.kinds import KINDS, Kind, kind_named, kind_of
+from podlab.kinds import Kind, kind_for, kind_named, kind_of
 from podlab.validation import FieldError, show
 
 SUFFIXES = (".yaml", ".yml", ".json")
-_BY_VERSION_KIND = {(k.api_version, k.name): k for k in KINDS}
 # Fields whose values (or map values) are Kubernetes quantities: YAML writes `cpu: 1` as a number;
 # Kubernetes' protobuf sends a Quantity message (controlplane.rest.k8sproto).
 QUANTITY_FIELDS = {
@@ -385,7 +384,7 @@ def _objects(doc: Any, source: str) -> list[Message]:
         if not isinstance(items, list):
             raise errors.BadRequest(f"error parsing {source}: List items must be a list")
         return [obj for item in items for obj in _objects(item, source)]
-    kind = _BY_VERSION_KIND.get((_key(version), _key(kind_name)))
+    kind = kind_for(_key(version), _key(kind_name))
     if kind is None:
         meta = doc.get("metadata")
         name = meta.get("name", "") if isinstance(meta, dict) else ""

@@ -67,6 +67,7 @@ def qos_class(pod: v1.Pod) -> str:
 
 
 def _container_request(c: v1.Container) -> tuple[int, int]:
+    """(millicores, bytes) one container requests; a malformed or negative quantity counts 0."""
     req = _effective_requests(c)
     cpu = _safe(cpu_millis, req.get("cpu"))
     memory = _safe(to_bytes, req.get("memory"))
@@ -83,24 +84,34 @@ def _safe(convert: Any, text: str | None) -> int:
 
 
 def pod_requests(pod: v1.Pod) -> dict[str, int]:
-    """{"cpu": millicores, "memory": bytes} the scheduler reserves for `pod`.
+    """{"cpu": millicores, "memory": bytes} `pod` requests: what the scheduler reserves on its node
+    and what `describe node` and `get nodes -o wide` count as allocated.
 
-    App containers add up; an init container runs alone, so the pod needs the
-    larger of the two. Sidecars (init containers with restartPolicy Always)
-    keep running, so they add to both the app sum and every later init step.
+    Kubernetes' PodRequests (k8s.io/component-helpers/resource): app
+    containers add up; sidecars (init containers with restartPolicy Always)
+    keep running, so they add to the app sum and to every later init
+    container; an ordinary init container runs alone beside the sidecars
+    started before it. The pod needs the larger of the app sum and the
+    highest init peak. A limit stands in for a missing request, as defaulting
+    makes it. podlab's PodSpec has no `overhead` (RuntimeClass) or pod-level
+    `resources`, so there is nothing to add for them.
     """
-    app = [_container_request(c) for c in pod.spec.containers]
-    app_cpu, app_mem = sum(c for c, _ in app), sum(m for _, m in app)
-    side_cpu = side_mem = init_cpu = init_mem = 0
+    cpu = memory = 0  # app containers and sidecars
+    sidecar_cpu = sidecar_memory = 0  # the sidecars started so far
+    init_cpu = init_memory = 0  # the highest use while an init container runs
+    for c in pod.spec.containers:
+        c_cpu, c_memory = _container_request(c)
+        cpu, memory = cpu + c_cpu, memory + c_memory
     for c in pod.spec.init_containers:
-        cpu, mem = _container_request(c)
+        c_cpu, c_memory = _container_request(c)
         if c.restart_policy == "Always":
-            side_cpu, side_mem = side_cpu + cpu, side_mem + mem
-            init_cpu, init_mem = max(init_cpu, side_cpu), max(init_mem, side_mem)
+            cpu, memory = cpu + c_cpu, memory + c_memory
+            sidecar_cpu, sidecar_memory = sidecar_cpu + c_cpu, sidecar_memory + c_memory
+            use_cpu, use_memory = sidecar_cpu, sidecar_memory
         else:
-            init_cpu, init_mem = max(init_cpu, side_cpu + cpu), max(init_mem, side_mem + mem)
-    return {"cpu": max(app_cpu + side_cpu, init_cpu),
-            "memory": max(app_mem + side_mem, init_mem)}
+            use_cpu, use_memory = sidecar_cpu + c_cpu, sidecar_memory + c_memory
+        init_cpu, init_memory = max(init_cpu, use_cpu), max(init_memory, use_memory)
+    return {"cpu": max(cpu, init_cpu), "memory": max(memory, init_memory)}
 
 
 def get_condition(status: Any, type: str) -> Any:

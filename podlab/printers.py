@@ -7,18 +7,22 @@ same object. Every function takes `now` so output can be frozen in tests.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from podlab import quantity
-from podlab.kinds import Kind, kind_of
 from podlab.names import TERMINAL_PHASES
+from podlab.podutil import pod_requests
 from podlab.selectors import LabelSelector
 from podlab.v1 import objects_pb2 as v1
+
+if TYPE_CHECKING:
+    from podlab.kinds import Kind
 
 NONE = "<none>"
 
@@ -219,7 +223,7 @@ def pod_ip(pod: v1.Pod) -> str:
     return pod.status.pod_ip
 
 
-def _pod_row(pod: v1.Pod, now: datetime, wide: bool) -> list[str]:
+def pod_row(pod: v1.Pod, now: datetime, wide: bool, pods: Sequence[v1.Pod] = ()) -> list[str]:
     s = pod_summary(pod, now)
     row = [pod.metadata.name, s.ready, s.status, s.restarts, since(pod.metadata.creation_timestamp,
                                                                    now)]
@@ -281,29 +285,19 @@ format_cpu = quantity.format_cpu
 format_bytes = quantity.format_bytes
 
 
-def pod_requests(pod: v1.Pod) -> tuple[int, int]:
-    """(millicores, bytes) the pod requests: app containers summed, or an init container's max."""
-    cpu = sum(parse_cpu(c.resources.requests.get("cpu", "")) for c in pod.spec.containers)
-    mem = sum(parse_bytes(c.resources.requests.get("memory", "")) for c in pod.spec.containers)
-    for c in pod.spec.init_containers:
-        cpu = max(cpu, parse_cpu(c.resources.requests.get("cpu", "")))
-        mem = max(mem, parse_bytes(c.resources.requests.get("memory", "")))
-    return cpu, mem
-
-
 def node_allocated(node: v1.Node, pods: Sequence[v1.Pod]) -> tuple[int, int]:
     """What the unfinished pods bound to `node` request, in (millicores, bytes)."""
     cpu = mem = 0
     for pod in pods:
         if pod.spec.node_name == node.metadata.name and \
                 pod.status.phase not in TERMINAL_PHASES:
-            c, m = pod_requests(pod)
-            cpu += c
-            mem += m
+            requests = pod_requests(pod)
+            cpu += requests["cpu"]
+            mem += requests["memory"]
     return cpu, mem
 
 
-def _node_row(node: v1.Node, now: datetime, wide: bool, pods: Sequence[v1.Pod]) -> list[str]:
+def node_row(node: v1.Node, now: datetime, wide: bool, pods: Sequence[v1.Pod] = ()) -> list[str]:
     row = [node.metadata.name, node_status(node), node_roles(node),
            since(node.metadata.creation_timestamp, now),
            node.status.node_info.kubelet_version or ""]
@@ -333,7 +327,7 @@ def event_last_seen(ev: v1.Event) -> Timestamp:
     return ev.last_timestamp
 
 
-def _event_row(ev: v1.Event, now: datetime, wide: bool) -> list[str]:
+def event_row(ev: v1.Event, now: datetime, wide: bool, pods: Sequence[v1.Pod] = ()) -> list[str]:
     row = [since(event_last_seen(ev), now), ev.type, ev.reason, event_object(ev)]
     if wide:
         source = ev.source.component or ev.reporting_component
@@ -353,66 +347,24 @@ def _workload_wide(spec: v1.ReplicaSetSpec | v1.DeploymentSpec) -> list[str]:
             str(LabelSelector.from_api(spec.selector)) or NONE]
 
 
-def _replica_set_row(rs: v1.ReplicaSet, now: datetime, wide: bool) -> list[str]:
+def replica_set_row(rs: v1.ReplicaSet, now: datetime, wide: bool, pods: Sequence[v1.Pod] = ()) -> list[str]:
     row = [rs.metadata.name, str(rs.spec.replicas), str(rs.status.replicas), str(rs.status.ready_replicas),
            since(rs.metadata.creation_timestamp, now)]
     return row + _workload_wide(rs.spec) if wide else row
 
 
-def _deployment_row(d: v1.Deployment, now: datetime, wide: bool) -> list[str]:
+def deployment_row(d: v1.Deployment, now: datetime, wide: bool, pods: Sequence[v1.Pod] = ()) -> list[str]:
     row = [d.metadata.name, f"{d.status.ready_replicas}/{d.spec.replicas}", str(d.status.updated_replicas),
            str(d.status.available_replicas), since(d.metadata.creation_timestamp, now)]
     return row + _workload_wide(d.spec) if wide else row
 
 
-@dataclass(frozen=True)
-class Columns:
-    headers: tuple[str, ...]
-    wide: tuple[str, ...]
-    row: Callable[..., list[str]]
-
-
-_COLUMNS: dict[str, Columns] = {
-    "Pod": Columns(("NAME", "READY", "STATUS", "RESTARTS", "AGE"),
-                   ("IP", "NODE", "NOMINATED NODE", "READINESS GATES"),
-                   lambda o, now, wide, pods: _pod_row(o, now, wide)),
-    "Node": Columns(("NAME", "STATUS", "ROLES", "AGE", "VERSION"),
-                    ("INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE", "KERNEL-VERSION",
-                     "CONTAINER-RUNTIME", "CPU", "MEMORY"),
-                    _node_row),
-    "Event": Columns(("LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"),
-                     ("LAST SEEN", "TYPE", "REASON", "OBJECT", "SUBOBJECT", "SOURCE", "MESSAGE",
-                      "FIRST SEEN", "COUNT", "NAME"),
-                     lambda o, now, wide, pods: _event_row(o, now, wide)),
-    "ConfigMap": Columns(("NAME", "DATA", "AGE"), (),
-                         lambda o, now, wide, pods: [
-                             o.metadata.name, str(len(o.data) + len(o.binary_data)),
-                             since(o.metadata.creation_timestamp, now)]),
-    "Secret": Columns(("NAME", "TYPE", "DATA", "AGE"), (),
-                      lambda o, now, wide, pods: [
-                          o.metadata.name, o.type or "Opaque", str(len(o.data)),
-                          since(o.metadata.creation_timestamp, now)]),
-    "Namespace": Columns(("NAME", "STATUS", "AGE"), (),
-                         lambda o, now, wide, pods: [
-                             o.metadata.name, o.status.phase or "Active",
-                             since(o.metadata.creation_timestamp, now)]),
-    "ReplicaSet": Columns(("NAME", "DESIRED", "CURRENT", "READY", "AGE"), ("CONTAINERS", "IMAGES", "SELECTOR"),
-                          lambda o, now, wide, pods: _replica_set_row(o, now, wide)),
-    "Deployment": Columns(("NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"), ("CONTAINERS", "IMAGES", "SELECTOR"),
-                          lambda o, now, wide, pods: _deployment_row(o, now, wide)),
-    "Lease": Columns(("NAME", "HOLDER", "AGE"), (),
-                     lambda o, now, wide, pods: [
-                         o.metadata.name, o.spec.holder_identity,
-                         since(o.metadata.creation_timestamp, now)]),
-}
-
-
 def table_headers(kind: Kind, wide: bool = False, with_namespace: bool = False,
                   show_labels: bool = False) -> list[str]:
-    cols = _COLUMNS[kind.name]
+    cols = kind.columns
     headers = list(cols.headers)
     if wide and cols.wide:
-        headers = list(cols.wide) if kind.name == "Event" else headers + list(cols.wide)
+        headers = list(cols.wide) if cols.wide_replaces else headers + list(cols.wide)
     if with_namespace and kind.namespaced:
         headers.insert(0, "NAMESPACE")
     if show_labels:
@@ -420,10 +372,10 @@ def table_headers(kind: Kind, wide: bool = False, with_namespace: bool = False,
     return headers
 
 
-def table_row(obj: Message, now: datetime, wide: bool = False, with_namespace: bool = False,
+def table_row(kind: Kind, obj: Message, now: datetime, wide: bool = False, with_namespace: bool = False,
               pods: Sequence[v1.Pod] = (), show_labels: bool = False) -> list[str]:
-    kind = kind_of(obj)
-    row = _COLUMNS[kind.name].row(obj, now, wide, pods)
+    """`obj`'s row in its kind's table (`kind` is kind_of(obj))."""
+    row = kind.columns.row(obj, now, wide, pods)
     if with_namespace and kind.namespaced:
         row.insert(0, obj.metadata.namespace)
     if show_labels:
@@ -439,6 +391,6 @@ def print_table(objs: Sequence[Message], kind: Kind, now: datetime | None = None
     `show_labels` adds kubectl's --show-labels column, always the last one.
     """
     now = now or utcnow()
-    rows = [table_row(o, now, wide, with_namespace, pods, show_labels) for o in objs]
+    rows = [table_row(kind, o, now, wide, with_namespace, pods, show_labels) for o in objs]
     return format_table(table_headers(kind, wide, with_namespace, show_labels) if headers else None,
                         rows)

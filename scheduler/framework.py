@@ -23,6 +23,7 @@ from podlab.names import (
     namespace_or_default,
 )
 from podlab.podutil import pod_requests
+from podlab.tolerations import Toleration, tolerated, tolerations_of
 from podlab.v1 import objects_pb2 as v1
 
 # Kubernetes' non-zero defaults: a pod without requests still counts this much
@@ -76,7 +77,6 @@ def unschedulable(reason: str, *messages: str, unresolvable: bool = False) -> St
 
 # -- per-pod facts -------------------------------------------------------------------
 
-Toleration = tuple[str, str, str, str]  # key, operator, value, effect
 HostPort = tuple[str, str, int]  # host IP, protocol, port
 Requirement = tuple[str, str, frozenset[str] | int | None]  # key, operator, values
 Term = tuple[tuple[Requirement, ...], tuple[Requirement, ...]]  # label reqs, field reqs
@@ -141,8 +141,7 @@ class PodInfo:
         self.preferred_terms: tuple[tuple[int, Term], ...] = tuple(
             (p.weight, _term(p.preference))
             for p in na.preferred_during_scheduling_ignored_during_execution if p.weight)
-        self.tolerations: tuple[Toleration, ...] = tuple(
-            (t.key, t.operator or "Equal", t.value, t.effect) for t in spec.tolerations)
+        self.tolerations: tuple[Toleration, ...] = tolerations_of(spec)
         self.labels: dict[str, str] = dict(meta.labels)
         self.spread_key = spread_key(pod)
         # What the queue compares to tell a real change from a status write.
@@ -151,15 +150,7 @@ class PodInfo:
 
     def tolerates(self, key: str, value: str, effect: str) -> bool:
         """Whether one of the pod's tolerations tolerates the taint key=value:effect."""
-        for t_key, op, t_value, t_effect in self.tolerations:
-            if t_effect and t_effect != effect:
-                continue
-            if op == "Exists":
-                if not t_key or t_key == key:
-                    return True
-            elif t_key == key and t_value == value:
-                return True
-        return False
+        return tolerated(self.tolerations, key, value, effect)
 
     def __repr__(self) -> str:
         return f"PodInfo({self.key} uid={self.uid})"

@@ -172,6 +172,20 @@ class Scheduler:
                     # Let informer handlers and bind completions run between cycles.
                     await asyncio.sleep(0)
 
+    def idle(self) -> bool:
+        """Whether the scheduler has nothing left to do until something changes.
+
+        No pod is active, backing off or in a cycle, and no bind or status write
+        is outstanding; pods parked unschedulable wait for a cluster change (or
+        their `max_unschedulable_seconds`). It says nothing of watch events not
+        yet delivered (compare the informers' `resource_version`) nor of events
+        not yet written (`events.flush()`). Tests use it to prove nothing more
+        will happen, instead of sleeping.
+        """
+        pending = self.queue.pending()
+        return (not pending["active"] and not pending["backoff"] and not pending["in_flight"]
+                and not self._tasks and not self._status_writers)
+
     # -- informer handlers -------------------------------------------------------------
 
     def responsible_for(self, pod: v1.Pod) -> bool:

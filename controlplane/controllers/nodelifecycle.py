@@ -9,18 +9,19 @@ machines never matter):
   its pods lose Ready;
 - from then on, each unfinished pod on it is replaced once its toleration of
   the unreachable taint runs out (the API server gives every pod
-  `tolerationSeconds = pod_eviction_timeout` unless the pod says otherwise):
-  one etcd transaction removes the old pod and creates a new one with the same
-  name and spec, a new UID and no node, and an event records old → new UID.
+  `tolerationSeconds = pod_eviction_timeout` unless the pod says otherwise;
+  `podlab.tolerations` decides how long): a bare pod is replaced in one etcd
+  transaction that removes the old pod and creates a new one with the same
+  name and spec, a new UID and no node (an event records old → new UID); a
+  pod with a controller is deleted, and its controller makes a new one.
 
 Mass failure is rate limited as Kubernetes' zone-disruption logic does: when
 at least `unhealthy_threshold` of the nodes are lost, nodes are processed at
 `secondary_eviction_rate` instead of `eviction_rate`; when every node is lost
 the control plane itself is the likely culprit, and nothing is replaced.
 
-What becomes of each pod is controlplane.podfate's answer: a bare pod is
-replaced as above; a pod with a controller is deleted for that controller to
-replace; a StatefulSet's pod waits for its node to be known fenced.
+Which of those becomes of a pod is controlplane.podfate's answer (and a
+StatefulSet's pod waits for its node to be known fenced).
 
 The controller has the one shape (framework.py): node and pod informers from
 the shared factory, and a work queue with one worker. The key `MONITOR` is the
@@ -48,6 +49,7 @@ from podlab import errors, names
 from podlab.client import ApiClient
 from podlab.informers import SharedInformerFactory
 from podlab.podutil import now, set_condition
+from podlab.tolerations import toleration_seconds, tolerations_of
 from podlab.v1 import objects_pb2 as v1
 
 log = logging.getLogger(__name__)
@@ -329,12 +331,4 @@ def _has_taint(node: v1.Node, key: str) -> bool:
 
 def _tolerated_seconds(pod: v1.Pod) -> float | None:
     """How long `pod` tolerates the unreachable NoExecute taint; None means forever."""
-    best: float | None = -1.0
-    for tol in pod.spec.tolerations:
-        key_ok = tol.key == UNREACHABLE or (not tol.key and tol.operator == "Exists")
-        if not key_ok or tol.effect not in ("", "NoExecute"):
-            continue
-        if not tol.HasField("toleration_seconds"):
-            return None
-        best = max(best or 0.0, float(tol.toleration_seconds))
-    return 0.0 if best == -1.0 else best
+    return toleration_seconds(tolerations_of(pod.spec), [(UNREACHABLE, "", "NoExecute")])

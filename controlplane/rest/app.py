@@ -16,13 +16,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from cryptography import x509
 from google.protobuf.message import Message
 
 from controlplane.api import Api
+from controlplane.pipeline import ANONYMOUS, RequestInfo, UserInfo, resource_request, user_from_certificate
 from controlplane.rest import codec, discovery, metrics, openapi, paging, patch
+from controlplane.rest.call import Call
 from controlplane.rest.options import delete_options, dry_run
 from controlplane.rest.status import MethodNotAllowed, error_response, json_response, success
-from controlplane.rest.subresources import SUBRESOURCES, Call
+from controlplane.rest.subresources import subresources
 from controlplane.rest.tables import table, wants_table
 from controlplane.rest.watch import BOOKMARK_SECONDS, serve_watch
 from podlab import errors
@@ -44,6 +47,27 @@ class Target:
 
 
 TARGET = web.RequestKey("target", Target)
+
+_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch"}
+
+
+def request_info(request: web.Request, t: Target) -> RequestInfo:
+    """Kubernetes' RequestInfo of a resource URL: the verb from the method (and a name, and watch=true)."""
+    method = request.method
+    if method in ("GET", "HEAD"):
+        verb = "get" if t.name else ("watch" if request.query.get("watch") in ("true", "1") else "list")
+    elif method == "DELETE":
+        verb = "delete" if t.name else "deletecollection"
+    else:
+        verb = _VERBS.get(method, method.lower())
+    return resource_request(verb, t.kind, t.namespace, t.name, t.sub)
+
+
+def caller(request: web.Request) -> UserInfo:
+    """Who is calling: the subject of the client certificate TLS verified (the server demands one)."""
+    tls = request.transport.get_extra_info("ssl_object") if request.transport else None
+    der = tls.getpeercert(binary_form=True) if tls is not None else None
+    return user_from_certificate(x509.load_der_x509_certificate(der)) if der else ANONYMOUS
 
 
 def resolve(group: str, version: str, path: str) -> Target:
@@ -174,7 +198,7 @@ class Resources:
                 registry = self._writer(request).registry
                 return self._object(request, await patch.apply(request, registry, kind, t.name, ns, status=True))
             raise MethodNotAllowed(f"the server does not allow this method on {kind.plural}/status ({method})")
-        verb = SUBRESOURCES.get((kind.plural, t.sub))
+        verb = subresources().get((kind.plural, t.sub))
         if verb is None:
             raise errors.NotFound("the server could not find the requested resource")
         if method not in verb.methods:
@@ -246,7 +270,8 @@ def make_app(api: Api, bookmark_seconds: float = BOOKMARK_SECONDS) -> web.Applic
     async def serve(request: web.Request, group: str, version: str) -> web.StreamResponse:
         t = resolve(group, version, request.match_info["tail"])
         request[TARGET] = t
-        return await resources.handle(request, t)
+        with api.pipeline.serving(caller(request), request_info(request, t)):
+            return await resources.handle(request, t)
 
     async def core(request: web.Request) -> web.StreamResponse:
         return await serve(request, "", "v1")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from controlplane.rest.subresources import SUBRESOURCES
+from controlplane.rest.subresources import subresources
 from controlplane.strategies import Strategy
 from podlab import __version__
 from podlab.kinds import KINDS, Kind, short_names
@@ -65,7 +65,7 @@ def resource_list(group: str, version: str, strategies: Mapping[str, Strategy]) 
         if strategies[kind.name].status_subresource:
             resources.append({"name": f"{kind.plural}/status", "singularName": "", "namespaced": kind.namespaced,
                               "kind": kind.name, "verbs": ["get", "patch", "update"]})
-        for (plural, sub), handler in SUBRESOURCES.items():
+        for (plural, sub), handler in subresources().items():
             if plural == kind.plural:
                 group_of = dict(zip(("group", "version"), handler.group_version.split("/"), strict=False))
                 resources.append({"name": f"{plural}/{sub}", "singularName": "", "namespaced": kind.namespaced,

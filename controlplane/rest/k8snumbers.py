@@ -1,143 +1,29 @@
 """Kubernetes' protobuf field numbers for the fields podlab's kinds have (k8s.io/api generated.proto).
 
-Generated once from k8s.io/api's core/v1, apps/v1 and coordination/v1
-`generated.proto` (and apimachinery's meta/v1 for ObjectMeta, OwnerReference
-and LabelSelector) by walking podlab's own descriptors from every kind in
-podlab.kinds: NUMBERS[message][jsonName] is Kubernetes' number for a field
-podlab has. A field podlab lacks is not listed (a client's value for it is
-skipped, as Kubernetes' protobuf decoder skips unknown fields). INLINE names
-the embedded structs Kubernetes' JSON flattens but its protobuf nests
+Each kind's registration declares the numbers of the messages it brings
+(`Kind.wire`, taken from k8s.io/api's generated.proto); `numbers()` merges
+them: numbers()[message][jsonName] is Kubernetes' number for a field podlab
+has. A field podlab lacks is not listed (a client's value for it is skipped,
+as Kubernetes' protobuf decoder skips unknown fields). INLINE names the
+embedded structs Kubernetes' JSON flattens but its protobuf nests
 (`Probe.handler` holds exec/httpGet/...): message -> (field, message).
-A new kind or field needs its numbers added here.
 """
 
 from __future__ import annotations
 
-NUMBERS: dict[str, dict[str, int]] = {
-    "Affinity": {"nodeAffinity": 1},
-    "Capabilities": {"add": 1, "drop": 2},
-    "ConfigMap": {"metadata": 1, "data": 2, "binaryData": 3, "immutable": 4},
-    "ConfigMapEnvSource": {"localObjectReference": 1, "optional": 2},
-    "ConfigMapKeySelector": {"localObjectReference": 1, "key": 2, "optional": 3},
-    "ConfigMapProjection": {"localObjectReference": 1, "items": 2, "optional": 4},
-    "ConfigMapVolumeSource": {"localObjectReference": 1, "items": 2, "defaultMode": 3, "optional": 4},
-    "Container": {"name": 1, "image": 2, "command": 3, "args": 4, "workingDir": 5, "ports": 6, "env": 7,
-        "resources": 8, "volumeMounts": 9, "livenessProbe": 10, "readinessProbe": 11, "lifecycle": 12,
-        "terminationMessagePath": 13, "imagePullPolicy": 14, "securityContext": 15, "stdin": 16, "stdinOnce": 17,
-        "tty": 18, "envFrom": 19, "terminationMessagePolicy": 20, "startupProbe": 22, "restartPolicy": 24},
-    "ContainerPort": {"name": 1, "hostPort": 2, "containerPort": 3, "protocol": 4, "hostIP": 5},
-    "ContainerState": {"waiting": 1, "running": 2, "terminated": 3},
-    "ContainerStateRunning": {"startedAt": 1},
-    "ContainerStateTerminated": {"exitCode": 1, "signal": 2, "reason": 3, "message": 4, "startedAt": 5,
-        "finishedAt": 6, "containerID": 7},
-    "ContainerStateWaiting": {"reason": 1, "message": 2},
-    "ContainerStatus": {"name": 1, "state": 2, "lastState": 3, "ready": 4, "restartCount": 5, "image": 6, "imageID": 7,
-        "containerID": 8, "started": 9},
-    "DaemonEndpoint": {"port": 1},
-    "Deployment": {"metadata": 1, "spec": 2, "status": 3},
-    "DeploymentCondition": {"type": 1, "status": 2, "reason": 4, "message": 5, "lastUpdateTime": 6,
-        "lastTransitionTime": 7},
-    "DeploymentSpec": {"replicas": 1, "selector": 2, "template": 3, "strategy": 4, "minReadySeconds": 5,
-        "revisionHistoryLimit": 6, "paused": 7, "progressDeadlineSeconds": 9},
-    "DeploymentStatus": {"observedGeneration": 1, "replicas": 2, "updatedReplicas": 3, "availableReplicas": 4,
-        "unavailableReplicas": 5, "conditions": 6, "readyReplicas": 7, "collisionCount": 8},
-    "DeploymentStrategy": {"type": 1, "rollingUpdate": 2},
-    "DownwardAPIProjection": {"items": 1},
-    "DownwardAPIVolumeFile": {"path": 1, "fieldRef": 2, "resourceFieldRef": 3, "mode": 4},
-    "DownwardAPIVolumeSource": {"items": 1, "defaultMode": 2},
-    "EmptyDirVolumeSource": {"medium": 1, "sizeLimit": 2},
-    "EnvFromSource": {"prefix": 1, "configMapRef": 2, "secretRef": 3},
-    "EnvVar": {"name": 1, "value": 2, "valueFrom": 3},
-    "EnvVarSource": {"fieldRef": 1, "resourceFieldRef": 2, "configMapKeyRef": 3, "secretKeyRef": 4},
-    "Event": {"metadata": 1, "involvedObject": 2, "reason": 3, "message": 4, "source": 5, "firstTimestamp": 6,
-        "lastTimestamp": 7, "count": 8, "type": 9, "reportingComponent": 14},
-    "EventSource": {"component": 1, "host": 2},
-    "ExecAction": {"command": 1},
-    "GRPCAction": {"port": 1, "service": 2},
-    "HTTPGetAction": {"path": 1, "port": 2, "host": 3, "scheme": 4, "httpHeaders": 5},
-    "HTTPHeader": {"name": 1, "value": 2},
-    "HostAlias": {"ip": 1, "hostnames": 2},
-    "HostPathVolumeSource": {"path": 1, "type": 2},
-    "KeyToPath": {"key": 1, "path": 2, "mode": 3},
-    "LabelSelector": {"matchLabels": 1, "matchExpressions": 2},
-    "LabelSelectorRequirement": {"key": 1, "operator": 2, "values": 3},
-    "Lease": {"metadata": 1, "spec": 2},
-    "LeaseSpec": {"holderIdentity": 1, "leaseDurationSeconds": 2, "acquireTime": 3, "renewTime": 4,
-        "leaseTransitions": 5},
-    "Lifecycle": {"postStart": 1, "preStop": 2},
-    "LifecycleHandler": {"exec": 1, "httpGet": 2, "tcpSocket": 3, "sleep": 4},
-    "LocalObjectReference": {"name": 1},
-    "Namespace": {"metadata": 1, "spec": 2, "status": 3},
-    "NamespaceSpec": {"finalizers": 1},
-    "NamespaceStatus": {"phase": 1},
-    "Node": {"metadata": 1, "spec": 2, "status": 3},
-    "NodeAddress": {"type": 1, "address": 2},
-    "NodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": 1,
-        "preferredDuringSchedulingIgnoredDuringExecution": 2},
-    "NodeCondition": {"type": 1, "status": 2, "lastHeartbeatTime": 3, "lastTransitionTime": 4, "reason": 5,
-        "message": 6},
-    "NodeDaemonEndpoints": {"kubeletEndpoint": 1},
-    "NodeSelector": {"nodeSelectorTerms": 1},
-    "NodeSelectorRequirement": {"key": 1, "operator": 2, "values": 3},
-    "NodeSelectorTerm": {"matchExpressions": 1, "matchFields": 2},
-    "NodeSpec": {"podCIDR": 1, "providerID": 3, "unschedulable": 4, "taints": 5},
-    "NodeStatus": {"capacity": 1, "allocatable": 2, "phase": 3, "conditions": 4, "addresses": 5, "daemonEndpoints": 6,
-        "nodeInfo": 7},
-    "NodeSystemInfo": {"machineID": 1, "kernelVersion": 4, "osImage": 5, "containerRuntimeVersion": 6,
-        "kubeletVersion": 7, "operatingSystem": 9, "architecture": 10},
-    "ObjectFieldSelector": {"apiVersion": 1, "fieldPath": 2},
-    "ObjectMeta": {"name": 1, "generateName": 2, "namespace": 3, "uid": 5, "resourceVersion": 6, "generation": 7,
-        "creationTimestamp": 8, "deletionTimestamp": 9, "deletionGracePeriodSeconds": 10, "labels": 11,
-        "annotations": 12, "ownerReferences": 13, "finalizers": 14},
-    "ObjectReference": {"kind": 1, "namespace": 2, "name": 3, "uid": 4, "apiVersion": 5, "resourceVersion": 6,
-        "fieldPath": 7},
-    "OwnerReference": {"kind": 1, "name": 3, "uid": 4, "apiVersion": 5, "controller": 6, "blockOwnerDeletion": 7},
-    "Pod": {"metadata": 1, "spec": 2, "status": 3},
-    "PodCondition": {"type": 1, "status": 2, "lastProbeTime": 3, "lastTransitionTime": 4, "reason": 5, "message": 6},
-    "PodIP": {"ip": 1},
-    "PodSecurityContext": {"seLinuxOptions": 1, "runAsUser": 2, "runAsNonRoot": 3, "supplementalGroups": 4,
-        "fsGroup": 5, "runAsGroup": 6, "seccompProfile": 10},
-    "PodSpec": {"volumes": 1, "containers": 2, "restartPolicy": 3, "terminationGracePeriodSeconds": 4,
-        "activeDeadlineSeconds": 5, "dnsPolicy": 6, "nodeSelector": 7, "serviceAccountName": 8, "serviceAccount": 9,
-        "nodeName": 10, "hostNetwork": 11, "hostPID": 12, "hostIPC": 13, "securityContext": 14, "imagePullSecrets": 15,
-        "hostname": 16, "subdomain": 17, "affinity": 18, "schedulerName": 19, "initContainers": 20,
-        "automountServiceAccountToken": 21, "tolerations": 22, "hostAliases": 23, "priorityClassName": 24,
-        "priority": 25, "shareProcessNamespace": 27, "enableServiceLinks": 30},
-    "PodStatus": {"phase": 1, "conditions": 2, "message": 3, "reason": 4, "hostIP": 5, "podIP": 6, "startTime": 7,
-        "containerStatuses": 8, "qosClass": 9, "initContainerStatuses": 10, "nominatedNodeName": 11, "podIPs": 12},
-    "PodTemplateSpec": {"metadata": 1, "spec": 2},
-    "PreferredSchedulingTerm": {"weight": 1, "preference": 2},
-    "Probe": {"handler": 1, "initialDelaySeconds": 2, "timeoutSeconds": 3, "periodSeconds": 4, "successThreshold": 5,
-        "failureThreshold": 6, "terminationGracePeriodSeconds": 7},
-    "ProbeHandler": {"exec": 1, "httpGet": 2, "tcpSocket": 3, "grpc": 4},
-    "ProjectedVolumeSource": {"sources": 1, "defaultMode": 2},
-    "ReplicaSet": {"metadata": 1, "spec": 2, "status": 3},
-    "ReplicaSetCondition": {"type": 1, "status": 2, "lastTransitionTime": 3, "reason": 4, "message": 5},
-    "ReplicaSetSpec": {"replicas": 1, "selector": 2, "template": 3, "minReadySeconds": 4},
-    "ReplicaSetStatus": {"replicas": 1, "fullyLabeledReplicas": 2, "observedGeneration": 3, "readyReplicas": 4,
-        "availableReplicas": 5, "conditions": 6},
-    "ResourceFieldSelector": {"containerName": 1, "resource": 2, "divisor": 3},
-    "ResourceRequirements": {"limits": 1, "requests": 2},
-    "RollingUpdateDeployment": {"maxUnavailable": 1, "maxSurge": 2},
-    "SELinuxOptions": {"user": 1, "role": 2, "type": 3, "level": 4},
-    "SeccompProfile": {"type": 1, "localhostProfile": 2},
-    "Secret": {"metadata": 1, "data": 2, "type": 3, "stringData": 4, "immutable": 5},
-    "SecretEnvSource": {"localObjectReference": 1, "optional": 2},
-    "SecretKeySelector": {"localObjectReference": 1, "key": 2, "optional": 3},
-    "SecretProjection": {"localObjectReference": 1, "items": 2, "optional": 4},
-    "SecretVolumeSource": {"secretName": 1, "items": 2, "defaultMode": 3, "optional": 4},
-    "SecurityContext": {"capabilities": 1, "privileged": 2, "seLinuxOptions": 3, "runAsUser": 4, "runAsNonRoot": 5,
-        "readOnlyRootFilesystem": 6, "allowPrivilegeEscalation": 7, "runAsGroup": 8, "seccompProfile": 11},
-    "ServiceAccountTokenProjection": {"audience": 1, "expirationSeconds": 2, "path": 3},
-    "SleepAction": {"seconds": 1},
-    "TCPSocketAction": {"port": 1, "host": 2},
-    "Taint": {"key": 1, "value": 2, "effect": 3, "timeAdded": 4},
-    "Toleration": {"key": 1, "operator": 2, "value": 3, "effect": 4, "tolerationSeconds": 5},
-    "Volume": {"name": 1, "volumeSource": 2},
-    "VolumeMount": {"name": 1, "readOnly": 2, "mountPath": 3, "subPath": 4, "mountPropagation": 5, "subPathExpr": 6},
-    "VolumeProjection": {"secret": 1, "downwardAPI": 2, "configMap": 3, "serviceAccountToken": 4},
-    "VolumeSource": {"hostPath": 1, "emptyDir": 2, "secret": 6, "downwardAPI": 16, "configMap": 19, "projected": 26},
-}
+from collections.abc import Mapping
+
+from podlab.kinds import KINDS
+
+
+def numbers() -> dict[str, Mapping[str, int]]:
+    """message name -> {jsonName: Kubernetes' number}, for every message the registered kinds bring."""
+    merged: dict[str, Mapping[str, int]] = {}
+    for kind in KINDS:
+        merged.update(kind.wire)
+    return merged
+
+
 INLINE: dict[str, tuple[str, str]] = {
     "ConfigMapEnvSource": ("localObjectReference", "LocalObjectReference"),
     "ConfigMapKeySelector": ("localObjectReference", "LocalObjectReference"),

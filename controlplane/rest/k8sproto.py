@@ -21,6 +21,8 @@ numbers.
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
@@ -28,9 +30,9 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from controlplane.rest.k8snumbers import INLINE, NUMBERS
+from controlplane.rest.k8snumbers import INLINE, numbers
 from podlab import errors
-from podlab.kinds import KINDS
+from podlab.kinds import KINDS, generation
 from podlab.manifest import QUANTITY_FIELDS
 
 MAGIC = b"k8s\x00"
@@ -59,11 +61,9 @@ _MESSAGES: dict[str, list[tuple[str, int, str]]] = {
     "ScaleStatus": [("replicas", 1, "int32"), ("selector", 2, "string")],
     "Scale": [("metadata", 1, "ObjectMeta"), ("spec", 2, "ScaleSpec"), ("status", 3, "ScaleStatus")],
 }
-# (apiVersion, kind) as the envelope names it -> the wire message.
-_KINDS = {**{(k.api_version, k.name): k.name for k in KINDS},
-          ("policy/v1", "Eviction"): "Eviction", ("v1", "DeleteOptions"): "DeleteOptions",
-          ("meta.k8s.io/v1", "DeleteOptions"): "DeleteOptions", ("autoscaling/v1", "Scale"): "Scale"}
-_KIND_NAMES = {k.name for k in KINDS}
+# (apiVersion, kind) as the envelope names it -> the wire message, beside every registered kind's own.
+_OPTIONS = {("policy/v1", "Eviction"): "Eviction", ("v1", "DeleteOptions"): "DeleteOptions",
+            ("meta.k8s.io/v1", "DeleteOptions"): "DeleteOptions", ("autoscaling/v1", "Scale"): "Scale"}
 
 
 def _field(message: descriptor_pb2.DescriptorProto, name: str, number: int, kind: str) -> None:
@@ -107,8 +107,10 @@ def _wire_type(fd: FieldDescriptor, quantity: bool, pending: list[Descriptor]) -
         FieldDescriptor.CPPTYPE_INT32: "int32", FieldDescriptor.CPPTYPE_INT64: "int64"}[fd.cpp_type]
 
 
-def _from_podlab(file: descriptor_pb2.FileDescriptorProto, root: Descriptor) -> None:
-    """Add the wire messages for podlab message `root` and every message it reaches."""
+def _from_podlab(file: descriptor_pb2.FileDescriptorProto, root: Descriptor,
+                 table: Mapping[str, Mapping[str, int]], kind_names: set[str]) -> None:
+    """Add the wire messages for podlab message `root` and every message it reaches; raises ValueError
+    for one whose Kubernetes numbers no registration declares."""
     done = {m.name for m in file.message_type}
     pending = [root]
     while pending:
@@ -116,15 +118,17 @@ def _from_podlab(file: descriptor_pb2.FileDescriptorProto, root: Descriptor) -> 
         if desc.name in done:
             continue
         done.add(desc.name)
-        numbers = NUMBERS[desc.name]
+        if desc.name not in table:
+            raise ValueError(f"{root.name}: no kind declares Kubernetes' wire numbers for {desc.name}")
+        own = table[desc.name]
         message = file.message_type.add(name=desc.name)
         embedded: descriptor_pb2.DescriptorProto | None = None
         inline = INLINE.get(desc.name)
         if inline is not None:
             embedded = file.message_type.add(name=f"{_INLINE_PREFIX}{desc.name}{inline[1]}")
-            _field(message, inline[0], numbers[inline[0]], embedded.name)
+            _field(message, inline[0], own[inline[0]], embedded.name)
         for fd in desc.fields:
-            if desc.name in _KIND_NAMES and fd.json_name in ("apiVersion", "kind"):
+            if desc.name in kind_names and fd.json_name in ("apiVersion", "kind"):
                 continue  # the envelope's TypeMeta carries these
             quantity = (desc.full_name, fd.name) in QUANTITY_FIELDS
             if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
@@ -133,28 +137,45 @@ def _from_podlab(file: descriptor_pb2.FileDescriptorProto, root: Descriptor) -> 
             else:
                 kind = _wire_type(fd, quantity, pending)
                 kind = f"[{kind}]" if fd.is_repeated else kind
-            if fd.json_name in numbers:
-                _field(message, fd.json_name, numbers[fd.json_name], kind)
-            elif embedded is not None and inline is not None and fd.json_name in NUMBERS[inline[1]]:
-                _field(embedded, fd.json_name, NUMBERS[inline[1]][fd.json_name], kind)
+            if fd.json_name in own:
+                _field(message, fd.json_name, own[fd.json_name], kind)
+            elif embedded is not None and inline is not None and fd.json_name in table[inline[1]]:
+                _field(embedded, fd.json_name, table[inline[1]][fd.json_name], kind)
             # else: a podlab-only field (NodeStatus.agentEndpoint), which Kubernetes' clients never send
 
 
-def _build() -> dict[str, type[Message]]:
+@dataclass(frozen=True)
+class _Wire:
+    classes: dict[str, type[Message]]  # wire message name -> its class
+    kinds: dict[tuple[str, str], str]  # (apiVersion, kind) -> wire message name
+
+
+def build() -> _Wire:
+    """The wire messages of every registered kind; raises ValueError for a kind that lacks numbers."""
     file = descriptor_pb2.FileDescriptorProto(name="podlab/k8swire.proto", package=_PACKAGE, syntax="proto2")
     for name, fields in _MESSAGES.items():
         message = file.message_type.add(name=name)
         for field in fields:
             _field(message, *field)
+    table, kind_names = numbers(), {k.name for k in KINDS}
     for kind in KINDS:
-        _from_podlab(file, kind.message.DESCRIPTOR)
+        _from_podlab(file, kind.message.DESCRIPTOR, table, kind_names)
     pool = descriptor_pool.DescriptorPool()
     pool.Add(file)
-    return {m.name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{_PACKAGE}.{m.name}"))
-            for m in file.message_type}
+    classes = {m.name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{_PACKAGE}.{m.name}"))
+               for m in file.message_type}
+    return _Wire(classes, {**{(k.api_version, k.name): k.message.DESCRIPTOR.name for k in KINDS}, **_OPTIONS})
 
 
-_CLASSES = _build()
+_built: tuple[int, _Wire] | None = None
+
+
+def _wire() -> _Wire:
+    """The wire messages, rebuilt when a kind is registered or removed."""
+    global _built
+    if _built is None or _built[0] != generation():
+        _built = (generation(), build())
+    return _built[1]
 
 
 def _value(fd: FieldDescriptor, value: Any) -> Any:
@@ -199,14 +220,15 @@ def decode(raw: bytes) -> dict[str, Any]:
     if not raw.startswith(MAGIC):
         raise errors.BadRequest("the protobuf body lacks the k8s envelope")
     try:
-        envelope = _CLASSES["Unknown"].FromString(raw[len(MAGIC):])
+        wire_messages = _wire()
+        envelope = wire_messages.classes["Unknown"].FromString(raw[len(MAGIC):])
         type_meta: Any = getattr(envelope, "typeMeta")  # noqa: B009 - a dynamic message's field
         api_version, kind = type_meta.apiVersion, type_meta.kind
-        wire = _KINDS.get((api_version, kind))
+        wire = wire_messages.kinds.get((api_version, kind))
         if wire is None:
             raise errors.BadRequest(f'{kind} in version "{api_version}" cannot be read as protobuf by this '
                                     "server; send JSON")
-        obj = _CLASSES[wire].FromString(getattr(envelope, "raw"))  # noqa: B009
+        obj = wire_messages.classes[wire].FromString(getattr(envelope, "raw"))  # noqa: B009
     except DecodeError as err:
         raise errors.BadRequest(f"the protobuf body does not decode: {err}") from None
     return {"apiVersion": api_version, "kind": kind, **_json(obj)}

@@ -12,20 +12,16 @@ whose status has `replicas` is scalable.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from controlplane.rest import codec, patch
+from controlplane.rest.call import Call
 from controlplane.rest.status import UnsupportedMediaType, json_response
 from podlab import errors
 from podlab.kinds import Kind, kind_for_resource, meta
 from podlab.selectors import LabelSelector
-
-if TYPE_CHECKING:
-    from controlplane.rest.subresources import Call
-
-SCALABLE = ("deployments", "replicasets")
 
 
 def scale_of(obj: Any) -> dict[str, Any]:

@@ -15,31 +15,14 @@ from typing import Any
 import grpc
 from aiohttp import web
 
-from controlplane.api import Api
-from controlplane.rest import codec
+from controlplane.rest.call import Call
 from controlplane.rest.options import dry_run
 from controlplane.rest.portforward import serve_portforward
 from controlplane.rest.remotecommand import serve_attach, serve_exec
-from controlplane.rest.scale import SCALABLE, serve_scale
+from controlplane.rest.scale import serve_scale
 from podlab import errors
+from podlab.kinds import KINDS
 from podlab.v1 import services_pb2 as api_pb
-
-
-@dataclass(frozen=True)
-class Call:
-    """One subresource request: the API, the pod's namespace and name, and the HTTP request."""
-
-    api: Api
-    namespace: str
-    name: str
-    request: web.Request
-
-    async def body(self, kind: str) -> dict[str, Any]:
-        doc = await codec.read_body(self.request)
-        if doc.get("kind") not in (None, kind):
-            raise errors.BadRequest(f'the kind in the data ("{doc.get("kind")}") does not match the expected '
-                                    f'kind ("{kind}")')
-        return doc
 
 
 @dataclass(frozen=True)
@@ -127,7 +110,7 @@ async def _portforward(call: Call) -> web.StreamResponse:
     return await serve_portforward(call.request, call.api.agents.port_forward, call.namespace, call.name)
 
 
-SUBRESOURCES: dict[tuple[str, str], Subresource] = {
+_POD_SUBRESOURCES: dict[tuple[str, str], Subresource] = {
     ("pods", "binding"): Subresource(("POST",), "Binding", ("create",), _bind),
     # policy/v1 is what kubectl drain looks for before it evicts instead of deleting.
     ("pods", "eviction"): Subresource(("POST",), "Eviction", ("create",), _evict, "policy/v1"),
@@ -136,7 +119,10 @@ SUBRESOURCES: dict[tuple[str, str], Subresource] = {
     ("pods", "exec"): Subresource(("GET", "POST"), "PodExecOptions", ("create", "get"), _exec),
     ("pods", "attach"): Subresource(("GET", "POST"), "PodAttachOptions", ("create", "get"), _attach),
     ("pods", "portforward"): Subresource(("GET", "POST"), "PodPortForwardOptions", ("create", "get"), _portforward),
-    **{(plural, "scale"): Subresource(("GET", "PUT", "PATCH"), "Scale", ("get", "patch", "update"), serve_scale,
-                                      "autoscaling/v1")
-       for plural in SCALABLE},
 }
+SCALE = Subresource(("GET", "PUT", "PATCH"), "Scale", ("get", "patch", "update"), serve_scale, "autoscaling/v1")
+
+
+def subresources() -> dict[tuple[str, str], Subresource]:
+    """(plural, subresource) -> its verb: the pods' own, and scale for every kind registered as scalable."""
+    return {**_POD_SUBRESOURCES, **{(kind.plural, "scale"): SCALE for kind in KINDS if kind.scalable}}

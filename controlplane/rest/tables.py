@@ -44,7 +44,7 @@ def table(kind: Kind, objs: Sequence[Message], revision: str, include: str = "Me
         narrow, wide = table_headers(kind), table_headers(kind, wide=True)
 
         def cells(obj: Message) -> list[str]:
-            return table_row(obj, now, wide=True)
+            return table_row(kind, obj, now, wide=True)
     except KeyError:  # a kind podlab.printers has no columns for: Kubernetes' default table
         narrow = wide = ["NAME", "AGE"]
 

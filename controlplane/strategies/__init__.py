@@ -14,13 +14,16 @@ from controlplane.strategies.base import (
     DeleteOptions,
     DeletePlan,
     Lookup,
+    Reader,
     Remove,
     Replace,
     Strategy,
     Terminate,
+    Writes,
     finalizers_for_deletion,
 )
 from controlplane.strategies.cluster import NamespaceStrategy, NodeStrategy
+from controlplane.strategies.config import ConfigMapStrategy, LeaseStrategy, SecretStrategy
 from controlplane.strategies.events import EventStrategy
 from controlplane.strategies.pods import PodStrategy
 from podlab.kinds import KINDS
@@ -37,8 +40,9 @@ def strategies(config: StrategyConfig | None = None) -> dict[str, Strategy]:
     """Kind name -> Strategy, for every kind in podlab.kinds."""
     config = config or StrategyConfig()
     special: list[Strategy] = [
-        PodStrategy(config.default_toleration_seconds), NodeStrategy(), NamespaceStrategy(),
-        EventStrategy(config.event_ttl_seconds), ReplicaSetStrategy(), DeploymentStrategy()]
+        PodStrategy(), NodeStrategy(), NamespaceStrategy(),
+        EventStrategy(config.event_ttl_seconds), ReplicaSetStrategy(), DeploymentStrategy(), ConfigMapStrategy(),
+        SecretStrategy(), LeaseStrategy()]
     table: dict[str, Strategy] = {s.kind.name: s for s in special}
     for kind in KINDS:
         table.setdefault(kind.name, Strategy(kind))
@@ -46,4 +50,4 @@ def strategies(config: StrategyConfig | None = None) -> dict[str, Strategy]:
 
 
 __all__ = ["REMOVE", "DeleteOptions", "DeletePlan", "Lookup", "Remove", "Replace", "Strategy", "StrategyConfig",
-           "Terminate", "finalizers_for_deletion", "strategies"]
+           "Terminate", "Reader", "Writes", "finalizers_for_deletion", "strategies"]

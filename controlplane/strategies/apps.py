@@ -14,12 +14,14 @@ import re
 from google.protobuf.message import Message
 from google.protobuf.struct_pb2 import Value
 
+from controlplane.defaults import default_deployment, default_replica_set
 from controlplane.strategies.base import Strategy
+from controlplane.validation.pods import pod_spec_errors
 from podlab.errors import BadRequest
-from podlab.kinds import DEPLOYMENTS, REPLICA_SETS, Kind, kind_of, meta
+from podlab.kinds import DEPLOYMENTS, REPLICA_SETS, Kind
 from podlab.selectors import LabelSelector
 from podlab.v1 import objects_pb2 as v1
-from podlab.validation import ErrorList, FieldError, Raw, field_errors, invalid, labels, validate_update
+from podlab.validation import ErrorList, Raw, labels
 
 STRATEGY_TYPES = ("Recreate", "RollingUpdate")
 _PERCENT = re.compile(r"[0-9]+%")
@@ -100,19 +102,14 @@ class WorkloadStrategy(Strategy):
         if new.spec != old.spec:
             new.metadata.generation += 1
 
-    def validate(self, obj: Message) -> None:
-        errs = field_errors(obj)
+    def field_errors(self, errs: ErrorList, obj: Message) -> None:
         assert isinstance(obj, Workload)
         self._spec_errors(errs, obj)
-        if errs:
-            raise invalid(kind_of(obj).name, meta(obj).name or meta(obj).generate_name, errs)
 
-    def validate_update(self, new: Message, old: Message) -> None:
-        validate_update(old, new)
+    def update_errors(self, errs: ErrorList, new: Message, old: Message) -> None:
         assert isinstance(new, Workload) and isinstance(old, Workload)
         if new.spec.selector != old.spec.selector:
-            raise invalid(kind_of(new).name, new.metadata.name, [FieldError(
-                "spec.selector", "Invalid value", _go_selector(new.spec.selector), "field is immutable")])
+            errs.invalid("spec.selector", _go_selector(new.spec.selector), "field is immutable")
 
     def _spec_errors(self, errs: ErrorList, obj: Workload) -> None:
         spec = obj.spec
@@ -139,10 +136,7 @@ class WorkloadStrategy(Strategy):
 
     def _template_errors(self, errs: ErrorList, template: v1.PodTemplateSpec) -> None:
         labels(errs, "spec.template.metadata.labels", template.metadata.labels)
-        pod = v1.Pod(metadata=v1.ObjectMeta(name="template", namespace="default"), spec=template.spec)
-        for error in field_errors(pod):
-            if error.path.startswith("spec."):
-                errs.append(FieldError("spec.template." + error.path, error.type, error.value, error.detail))
+        pod_spec_errors(errs, "spec.template.spec", template.spec)
         if template.spec.restart_policy != "Always":
             errs.unsupported("spec.template.spec.restartPolicy", template.spec.restart_policy, ["Always"])
 
@@ -151,10 +145,20 @@ class ReplicaSetStrategy(WorkloadStrategy):
     def __init__(self) -> None:
         super().__init__(REPLICA_SETS)
 
+    def default(self, obj: Message) -> None:
+        super().default(obj)
+        assert isinstance(obj, v1.ReplicaSet)
+        default_replica_set(obj)
+
 
 class DeploymentStrategy(WorkloadStrategy):
     def __init__(self) -> None:
         super().__init__(DEPLOYMENTS)
+
+    def default(self, obj: Message) -> None:
+        super().default(obj)
+        assert isinstance(obj, v1.Deployment)
+        default_deployment(obj)
 
     def _spec_errors(self, errs: ErrorList, obj: Workload) -> None:
         super()._spec_errors(errs, obj)

@@ -6,13 +6,15 @@ import uuid
 
 from google.protobuf.message import Message
 
+from controlplane.defaults import default_pod_spec
 from controlplane.podfate import Cause, Fate, pod_fate
 from controlplane.strategies.base import REMOVE, DeleteOptions, DeletePlan, Lookup, Replace, Strategy, Terminate
+from controlplane.validation.pods import pod_spec_errors, pod_update_errors
 from podlab import names
-from podlab.defaults import default_node_loss_tolerations
 from podlab.kinds import kind_named
 from podlab.podutil import now, qos_class
 from podlab.v1 import objects_pb2 as v1
+from podlab.validation import ErrorList
 
 NODES = kind_named("Node")
 
@@ -20,15 +22,24 @@ NODES = kind_named("Node")
 class PodStrategy(Strategy):
     status_subresource = True
 
-    def __init__(self, toleration_seconds: int) -> None:
+    def __init__(self) -> None:
         super().__init__(kind_named("Pod"))
-        # tolerationSeconds given to pods for the node-loss taints, as Kubernetes'
-        # DefaultTolerationSeconds admission plugin does.
-        self.toleration_seconds = toleration_seconds
-        self._node_loss_tolerations = default_node_loss_tolerations(toleration_seconds)
+
+    def default(self, obj: Message) -> None:
+        super().default(obj)
+        assert isinstance(obj, v1.Pod)
+        default_pod_spec(obj.spec)
+
+    def field_errors(self, errs: ErrorList, obj: Message) -> None:
+        assert isinstance(obj, v1.Pod)
+        pod_spec_errors(errs, "spec", obj.spec)
+
+    def update_errors(self, errs: ErrorList, new: Message, old: Message) -> None:
+        assert isinstance(new, v1.Pod) and isinstance(old, v1.Pod)
+        pod_update_errors(errs, old, new)
 
     def prepare_for_create(self, obj: Message) -> None:
-        """A fresh status, the QoS class, and the node-loss tolerations."""
+        """A fresh status and the QoS class (the node-loss tolerations are admission's)."""
         assert isinstance(obj, v1.Pod)
         obj.ClearField("status")
         obj.status.phase = names.PENDING
@@ -36,19 +47,6 @@ class PodStrategy(Strategy):
         if obj.spec.node_name:
             # A pod created with spec.nodeName bypasses the scheduler, as in Kubernetes.
             obj.status.conditions.add(type=names.POD_SCHEDULED, status="True", last_transition_time=now())
-        self._add_node_loss_tolerations(obj)
-
-    def prepare_for_update(self, new: Message, old: Message) -> None:
-        super().prepare_for_update(new, old)
-        assert isinstance(new, v1.Pod)
-        self._add_node_loss_tolerations(new)
-
-    def _add_node_loss_tolerations(self, pod: v1.Pod) -> None:
-        """Kubernetes' DefaultTolerationSeconds: ride out a lost node for a while, unless told otherwise."""
-        for toleration in self._node_loss_tolerations:
-            if not any(t.key == toleration.key and t.effect in ("", "NoExecute") or
-                       (not t.key and t.operator == "Exists") for t in pod.spec.tolerations):
-                pod.spec.tolerations.append(toleration)
 
     async def delete_plan(self, obj: Message, options: DeleteOptions, lookup: Lookup) -> DeletePlan:
         """A pod on a live node terminates gracefully; its agent confirms the end with grace 0.

@@ -1,8 +1,12 @@
-"""podctl describe pod|node|replicaset|deployment NAME..."""
+"""podctl describe TYPE NAME...: a kind's own describer where it has one, the generic one otherwise."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 import click
+from google.protobuf.message import Message
 
 from podctl import describers
 from podctl._app import cli
@@ -18,6 +22,7 @@ from podctl._base import (
 from podctl.commands._common import split_refs
 from podlab import errors
 from podlab.client import Client
+from podlab.kinds import kind_of, meta
 from podlab.names import POD_TEMPLATE_HASH
 from podlab.v1 import objects_pb2 as v1
 
@@ -33,6 +38,33 @@ async def events_about(client: Client, kind: str, name: str, uid: str, namespace
     return [e for e in events
             if e.involved_object.name == name and e.involved_object.kind in ("", kind)
             and (not uid or not e.involved_object.uid or e.involved_object.uid == uid)]
+
+
+Describer = Callable[[Client, Any], Awaitable[str]]
+
+
+async def _describe_pod(client: Client, pod: v1.Pod) -> str:
+    md = pod.metadata
+    return describers.describe_pod(pod, await events_about(client, "Pod", md.name, md.uid, md.namespace))
+
+
+async def _describe_node(client: Client, node: v1.Node) -> str:
+    pods, _ = await client.list(v1.Pod)
+    return describers.describe_node(node, pods, await events_about(client, "Node", node.metadata.name, "", ""))
+
+
+async def _describe_replica_set(client: Client, rs: v1.ReplicaSet) -> str:
+    md = rs.metadata
+    pods, _ = await client.list(v1.Pod, md.namespace)
+    mine = [p for p in pods if any(r.uid == md.uid and r.controller for r in p.metadata.owner_references)]
+    return describers.describe_replica_set(rs, mine, await events_about(client, "ReplicaSet", md.name, md.uid,
+                                                                        md.namespace))
+
+
+async def _describe_generic(client: Client, obj: Message) -> str:
+    md = meta(obj)
+    return describers.describe_generic(obj, await events_about(client, kind_of(obj).name, md.name, md.uid,
+                                                               md.namespace))
 
 
 async def _describe_deployment(client: Client, d: v1.Deployment) -> str:
@@ -53,12 +85,17 @@ def _bare(template: v1.PodTemplateSpec) -> v1.PodTemplateSpec:
     return bare
 
 
+# Kinds with a describer of their own (kubectl's DescriberFor); every other kind gets the generic one.
+_DESCRIBERS: dict[str, Describer] = {"Pod": _describe_pod, "Node": _describe_node,
+                                     "ReplicaSet": _describe_replica_set, "Deployment": _describe_deployment}
+
+
 @cli.command("describe")
 @click.argument("resource")
 @click.argument("names", nargs=-1)
 @global_options
 def describe(resource: str, names: tuple[str, ...]) -> None:
-    """Show details of pods, nodes, replica sets or deployments, with their events."""
+    """Show details of objects of any kind, with their events."""
     refs = split_refs(resource, names)
     if not refs:
         raise CliError("you must specify the name of the resource to describe")
@@ -74,24 +111,8 @@ def describe(resource: str, names: tuple[str, ...]) -> None:
                     echo_err(api_error_line(err))
                     failed = 1
                     continue
-                if kind.name == "Pod":
-                    events = await events_about(client, "Pod", name, obj.metadata.uid,
-                                                obj.metadata.namespace)
-                    text = describers.describe_pod(obj, events)
-                elif kind.name == "Node":
-                    pods, _ = await client.list(v1.Pod)
-                    events = await events_about(client, "Node", name, "", "")
-                    text = describers.describe_node(obj, pods, events)
-                elif kind.name == "ReplicaSet":
-                    pods, _ = await client.list(v1.Pod, obj.metadata.namespace)
-                    mine = [p for p in pods if any(r.uid == obj.metadata.uid and r.controller
-                                                   for r in p.metadata.owner_references)]
-                    events = await events_about(client, "ReplicaSet", name, obj.metadata.uid, obj.metadata.namespace)
-                    text = describers.describe_replica_set(obj, mine, events)
-                elif kind.name == "Deployment":
-                    text = await _describe_deployment(client, obj)
-                else:
-                    raise CliError(f'describe does not support "{kind.plural}" yet')
+                describer = _DESCRIBERS.get(kind.name, _describe_generic)
+                text = await describer(client, obj)
                 click.echo(("\n\n" if i else "") + text, nl=False)
         return failed
 

@@ -24,7 +24,7 @@ from podctl.commands.apply import create, create_object
 from podctl.commands.nodes import mutate
 from podlab import errors
 from podlab.client import Client
-from podlab.kinds import DEPLOYMENTS, REPLICA_SETS, Kind
+from podlab.kinds import DEPLOYMENTS, Kind
 from podlab.names import POD_TEMPLATE_HASH as HASH_LABEL
 from podlab.names import REVISION_ANNOTATION as REVISION
 from podlab.v1 import objects_pb2 as v1
@@ -36,7 +36,7 @@ RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 def _workload_refs(resource: str, names: tuple[str, ...]) -> list[tuple[Kind, str]]:
     refs = split_refs(resource, names)
     for kind, _ in refs:
-        if kind not in (DEPLOYMENTS, REPLICA_SETS):
+        if not kind.scalable:
             raise CliError(f"no scaler has been implemented for {{ {kind.name} }}" if kind else "")
     if not refs:
         raise CliError("resource(s) were provided, but no name was specified")
@@ -161,7 +161,7 @@ def _deployment_name(resource: str, names: tuple[str, ...]) -> list[str]:
     if not refs:
         raise CliError("required resource not specified")
     for kind, _ in refs:
-        if kind is not DEPLOYMENTS:
+        if not kind.rollout:
             raise CliError(f"no rollout support for kind {kind.name!r}")
     return [name for _, name in refs]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from podlab.tolerations import tolerated
 from scheduler.framework import (
     SUCCESS,
     FilterPlugin,
@@ -30,7 +31,7 @@ class TaintToleration(FilterPlugin, ScorePlugin):
 
     def filter(self, pod: PodInfo, node: NodeInfo) -> Status:
         for key, value, effect in node.hard_taints:
-            if not pod.tolerates(key, value, effect):
+            if not tolerated(pod.tolerations, key, value, effect):
                 status = self._statuses.get((key, value))
                 if status is None:
                     status = self._statuses[(key, value)] = unschedulable(
@@ -48,7 +49,7 @@ class TaintToleration(FilterPlugin, ScorePlugin):
     def score(self, pod: PodInfo, node: NodeInfo) -> int:
         """The count of untolerated PreferNoSchedule taints (before normalizing)."""
         return sum(1 for key, value, effect in node.soft_taints
-                   if not pod.tolerates(key, value, effect))
+                   if not tolerated(pod.tolerations, key, value, effect))
 
     def normalize(self, pod: PodInfo, scores: list[int]) -> list[int]:
         return normalize_to_max(scores, reverse=True)

@@ -158,8 +158,10 @@ def test_init_containers_run_in_order_before_the_app(docker_kit: DockerKit, tmp_
             st = await wait_phase(cluster, "init-order", "Running")
             assert [c.state.terminated.reason for c in st.init_container_statuses] == ["Completed"] * 2
             assert {c.type: c.status for c in st.conditions}["Initialized"] == "True"
-            await asyncio.sleep(0.5)
-            assert (await logs_of(rt, pod.metadata.uid, "app")).split() == ["1", "2"]
+            async with asyncio.timeout(30):  # the app runs; its first line may still be on its way
+                while not (out := await logs_of(rt, pod.metadata.uid, "app")):
+                    await asyncio.sleep(0.1)
+            assert out.split() == ["1", "2"]
     run_async(body())
 
 
@@ -244,9 +246,12 @@ def test_restarted_agent_adopts_running_containers_without_restarting(docker_kit
             first = await wait_phase(cluster, "adopt", "Running")
             before = {c.id: c.started_at for c in await rt.list_containers(pod.metadata.uid)}
         # the agent is gone; its containers are not
-        async with running_agent(docker_kit, node, tmp_path, cluster=cluster) as (_, rt2, agent):
-            await agent.informer.synced.wait()
-            await asyncio.sleep(3)
+        published = len(cluster.status_updates)
+        async with running_agent(docker_kit, node, tmp_path, cluster=cluster) as (_, rt2, _a):
+            # A new pod worker publishes the status its first sync found, after that sync has
+            # started or killed whatever it meant to: from then on the adoption is decided.
+            await cluster.wait_for(lambda: any(p.metadata.name == "adopt"
+                                               for p in cluster.status_updates[published:]), 60)
             after = {c.id: c.started_at for c in await rt2.list_containers(pod.metadata.uid)}
             assert after == before
             st = status(cluster, "adopt")

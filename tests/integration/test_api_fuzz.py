@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from podlab import errors
 from podlab.kinds import kind_of
 from podlab.manifest import load_manifests
-from podlab.validation import validate
+from tests.support.rules import validate
 from tests.unit.manifest_strategies import mutated_manifests, valid_manifests
 
 pytestmark = pytest.mark.integration

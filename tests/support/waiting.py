@@ -18,7 +18,7 @@ from podlab import errors
 
 
 async def eventually(predicate: Callable[[], Any | Awaitable[Any]], timeout: float = 10.0,
-                     message: str = "", interval: float = 0.05) -> Any:
+                     message: str = "", interval: float = 0.01) -> Any:
     """Call `predicate()` (sync or async) until it returns something truthy, and return that.
 
     An ApiError from it counts as not yet. AssertionError after `timeout` seconds, naming

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from podlab.defaults import apply_defaults, default_node_loss_tolerations, image_pull_policy
+from controlplane.admission import CREATE, Attributes, DefaultTolerationSeconds
+from controlplane.defaults import image_pull_policy
 from podlab.manifest import load_manifests
 from podlab.v1 import objects_pb2 as v1
+from tests.support.rules import apply_defaults
 
 pytestmark = pytest.mark.unit
 
@@ -127,8 +129,12 @@ def test_defaults_are_idempotent() -> None:
             assert again == obj, path.name
 
 
-def test_node_loss_tolerations() -> None:
-    tolerations = default_node_loss_tolerations(300)
+def test_default_toleration_seconds_admission_adds_the_node_loss_tolerations_once() -> None:
+    pod = v1.Pod(metadata=v1.ObjectMeta(name="p"), spec=v1.PodSpec(containers=[v1.Container(name="c")]))
+    plugin = DefaultTolerationSeconds(300)
+    for _ in range(2):
+        plugin.admit(Attributes(CREATE, pod, None, None))
+    tolerations = pod.spec.tolerations
     assert [(t.key, t.operator, t.effect, t.toleration_seconds) for t in tolerations] == [
         ("node.kubernetes.io/not-ready", "Exists", "NoExecute", 300),
         ("node.kubernetes.io/unreachable", "Exists", "NoExecute", 300),

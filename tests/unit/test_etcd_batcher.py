@@ -9,12 +9,15 @@ writes of one key never share a batch.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import pytest
 from etcd3.etcdrpc import rpc_pb2 as etcd
 
 from controlplane.etcd import _TxnBatcher
 from controlplane.storage import Guard, Put
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.unit
 
@@ -66,9 +69,41 @@ def create(key: bytes) -> tuple[etcd.TxnRequest, frozenset[bytes], frozenset[byt
     return request, frozenset([key]), frozenset([key])
 
 
+class Linger:
+    """The batcher's linger timeout, ended only by the test: `lingering` is the open one, if any."""
+
+    def __init__(self) -> None:
+        self.lingering: asyncio.Timeout | None = None
+        self.lingered = 0  # how many times a batch lingered
+
+    @contextlib.asynccontextmanager
+    async def timeout(self, delay: float) -> AsyncIterator[asyncio.Timeout]:
+        async with asyncio.timeout(None) as timeout:
+            self.lingering, self.lingered = timeout, self.lingered + 1
+            try:
+                yield timeout
+            finally:
+                self.lingering = None
+
+    def end(self) -> None:
+        """The commit delay is over."""
+        assert self.lingering is not None
+        self.lingering.reschedule(asyncio.get_running_loop().time())
+
+
 @pytest.fixture
 def store() -> DictEtcd:
     return DictEtcd()
+
+
+@pytest.fixture
+def linger() -> Linger:
+    return Linger()
+
+
+async def queued(batcher: _TxnBatcher, n: int) -> None:
+    """Wait until `n` writes wait in the batcher's queue."""
+    await eventually(lambda: len(batcher._queue) == n)
 
 
 async def test_concurrent_writes_share_round_trips_and_each_gets_its_own_answer(store: DictEtcd) -> None:
@@ -83,31 +118,31 @@ async def test_concurrent_writes_share_round_trips_and_each_gets_its_own_answer(
     assert len(store.round_trips) <= 8, store.round_trips
 
 
-async def test_a_writer_alone_is_not_delayed(store: DictEtcd, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_TxnBatcher, "COMMIT_DELAY", 30.0)
-    batcher = _TxnBatcher(store, store.rpc)
+async def test_a_writer_alone_is_not_delayed(store: DictEtcd, linger: Linger) -> None:
+    batcher = _TxnBatcher(store, store.rpc, linger.timeout)  # a linger would never end
     for i in range(20):
         assert await asyncio.wait_for(batcher.submit(*create(f"/alone/{i}".encode())), timeout=2) is not None
     assert store.round_trips == [1] * 20
+    assert linger.lingered == 0
 
 
-async def test_concurrent_writers_wait_the_commit_delay_and_go_together(
-        store: DictEtcd, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_TxnBatcher, "COMMIT_DELAY", 0.05)
-    batcher = _TxnBatcher(store, store.rpc)
+async def test_concurrent_writers_wait_the_commit_delay_and_go_together(store: DictEtcd, linger: Linger) -> None:
+    batcher = _TxnBatcher(store, store.rpc, linger.timeout)
     first = [asyncio.create_task(batcher.submit(*create(f"/a/{i}".encode()))) for i in range(2)]
-    await asyncio.sleep(0.01)  # inside the delay: these join the same round trip
+    await eventually(lambda: linger.lingering is not None)
     later = [asyncio.create_task(batcher.submit(*create(f"/b/{i}".encode()))) for i in range(3)]
+    await queued(batcher, 5)
+    assert store.round_trips == [] and not store.sent.is_set()  # inside the delay: nothing goes
+    linger.end()
     await asyncio.wait_for(asyncio.gather(*first, *later), timeout=5)
     assert store.round_trips == [5]
 
 
 async def test_a_batch_that_reaches_its_target_goes_without_waiting_out_the_delay(
-        store: DictEtcd, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_TxnBatcher, "COMMIT_DELAY", 30.0)
-    batcher = _TxnBatcher(store, store.rpc)
+        store: DictEtcd, linger: Linger) -> None:
+    batcher = _TxnBatcher(store, store.rpc, linger.timeout)  # the delay never ends by itself
     first = [asyncio.create_task(batcher.submit(*create(f"/a/{i}".encode()))) for i in range(2)]
-    await asyncio.sleep(0.01)
+    await eventually(lambda: linger.lingering is not None)
     rest = [asyncio.create_task(batcher.submit(*create(f"/b/{i}".encode())))
             for i in range(_TxnBatcher.BATCH_TARGET - 2)]
     await asyncio.wait_for(asyncio.gather(*first, *rest), timeout=2)
@@ -132,14 +167,16 @@ async def test_a_caller_cancelled_in_flight_leaves_the_rest_of_its_batch_answere
     assert all(isinstance(r, int) for r in results[1:]), results
 
 
-async def test_a_caller_cancelled_before_its_write_goes_never_writes(
-        store: DictEtcd, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_TxnBatcher, "COMMIT_DELAY", 0.05)
-    batcher = _TxnBatcher(store, store.rpc)
+async def test_a_caller_cancelled_before_its_write_goes_never_writes(store: DictEtcd, linger: Linger) -> None:
+    batcher = _TxnBatcher(store, store.rpc, linger.timeout)
     tasks = [asyncio.create_task(batcher.submit(*create(f"/d/{i}".encode()))) for i in range(3)]
-    await asyncio.sleep(0.01)  # lingering: nothing sent yet
-    assert store.round_trips == []
+    await eventually(lambda: linger.lingering is not None)
+    await queued(batcher, 3)
+    assert store.round_trips == []  # lingering: nothing sent yet
     tasks[0].cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await tasks[0]
+    linger.end()
     results = await asyncio.gather(*tasks, return_exceptions=True)
     assert isinstance(results[0], asyncio.CancelledError)
     assert all(isinstance(r, int) for r in results[1:])

@@ -13,6 +13,7 @@ from controlplane.testing import InMemoryApi
 from podlab import errors
 from podlab.leaderelection import LeaderElector
 from podlab.v1 import objects_pb2 as v1
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.unit
 
@@ -23,15 +24,45 @@ def run(body: Callable[[], Coroutine[Any, Any, None]]) -> None:
     asyncio.run(asyncio.wait_for(body(), 20))
 
 
-async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
+class Clock:
+    """Time that moves only when the test says: the electors' clock and sleep.
+
+    `parked()` counts the sleeps not yet due: once every elector's loop is
+    parked, nothing more happens until the clock moves.
+    """
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._sleeps: list[tuple[float, asyncio.Future[None]]] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        wake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (self.now + seconds, wake)
+        self._sleeps.append(entry)
+        try:
+            await wake
+        finally:
+            self._sleeps.remove(entry)
+
+    def parked(self) -> int:
+        return sum(1 for due, wake in self._sleeps if due > self.now and not wake.done())
+
+    async def step(self, seconds: float, loops: int) -> None:
+        """Move the clock on, then wait until all `loops` electors are parked again."""
+        self.now += seconds
+        for due, wake in self._sleeps:
+            if due <= self.now and not wake.done():
+                wake.set_result(None)
+        await eventually(lambda: self.parked() == loops)
 
 
-def elector(client: InMemoryApi, identity: str, **kw: Any) -> LeaderElector:
+def elector(client: InMemoryApi, identity: str, clock: Clock | None = None, **kw: Any) -> LeaderElector:
+    timing: dict[str, Any] = {"clock": clock, "sleep": clock.sleep} if clock is not None else {}
     return LeaderElector(client, "podlab-scheduler", "kube-system", identity,
-                         **{**FAST, **kw})
+                         **{**FAST, **timing, **kw})
 
 
 class Work:
@@ -68,7 +99,7 @@ def test_first_candidate_creates_the_lease_and_leads() -> None:
     async def body() -> None:
         client, work = InMemoryApi(), Work()
         task = asyncio.create_task(elector(client, "a").run(work))
-        await until(lambda: work.running)
+        await eventually(lambda: work.running)
         assert lease(client).spec.holder_identity == "a"
         assert lease(client).kind == "Lease"
         await stop(task)
@@ -79,13 +110,17 @@ def test_first_candidate_creates_the_lease_and_leads() -> None:
 
 def test_only_one_of_two_candidates_leads() -> None:
     async def body() -> None:
-        client, wa, wb = InMemoryApi(), Work(), Work()
-        ta = asyncio.create_task(elector(client, "a").run(wa))
-        tb = asyncio.create_task(elector(client, "b").run(wb))
-        await until(lambda: wa.running or wb.running)
-        await asyncio.sleep(1.0)  # several lease durations: the holder keeps renewing
+        client, clock, wa, wb = InMemoryApi(), Clock(), Work(), Work()
+        ta = asyncio.create_task(elector(client, "a", clock).run(wa))
+        tb = asyncio.create_task(elector(client, "b", clock).run(wb))
+        await eventually(lambda: (wa.running or wb.running) and clock.parked() == 2)
+        reads = client.calls["get"]
+        # Several lease durations on both clocks: the holder keeps renewing, the other keeps waiting.
+        for _ in range(round(3 * FAST["lease_duration"] / FAST["retry_period"])):
+            await clock.step(FAST["retry_period"], loops=2)
         assert wa.running != wb.running
         assert wa.starts + wb.starts == 1
+        assert client.calls["get"] - reads >= 30  # both looked, every round
         await stop(ta)
         await stop(tb)
     run(body)
@@ -93,23 +128,26 @@ def test_only_one_of_two_candidates_leads() -> None:
 
 def test_candidate_takes_over_after_holder_stops_renewing() -> None:
     async def body() -> None:
-        client, wa, wb = InMemoryApi(), Work(), Work()
-        a = elector(client, "a")
-        ta = asyncio.create_task(a.run(wa))
-        await until(lambda: wa.running)
-        tb = asyncio.create_task(elector(client, "b").run(wb))
+        client, clock, wa, wb = InMemoryApi(), Clock(), Work(), Work()
+        ta = asyncio.create_task(elector(client, "a", clock).run(wa))
+        await eventually(lambda: wa.running and clock.parked() == 1)
+        tb = asyncio.create_task(elector(client, "b", clock).run(wb))
+        await eventually(lambda: clock.parked() == 2)
         # "a" is cut off from the API: every call fails from now on.
         client.fail["get"].extend([errors.Unavailable("partitioned")] * 10_000)
         client.fail["update"].extend([errors.Unavailable("partitioned")] * 10_000)
-        loop = asyncio.get_running_loop()
-        cut_at = loop.time()
-        await until(lambda: not wa.running)
+        cut_at = clock.now
+        while wa.running:
+            await clock.step(FAST["retry_period"], loops=2)
         assert wa.cancels == 1  # stepped down by itself within renew_deadline
-        assert loop.time() - cut_at < FAST["lease_duration"] + 0.2
+        assert clock.now - cut_at <= FAST["renew_deadline"] + FAST["retry_period"]
         await stop(ta)  # "a" stays away (its release cannot reach the API either)
         client.fail["get"].clear()
         client.fail["update"].clear()
-        await until(lambda: wb.running)
+        while not wb.running:
+            await clock.step(FAST["retry_period"], loops=1)
+        # "b" waits a full lease duration after it last saw the record change (a renewal before the cut).
+        assert clock.now - cut_at >= FAST["lease_duration"]
         assert lease(client).spec.holder_identity == "b"
         assert lease(client).spec.lease_transitions >= 1
         await stop(tb)
@@ -118,7 +156,7 @@ def test_candidate_takes_over_after_holder_stops_renewing() -> None:
 
 def test_candidate_waits_a_full_lease_duration_on_its_own_clock() -> None:
     async def body() -> None:
-        client = InMemoryApi()
+        client, clock = InMemoryApi(), Clock()
         held = v1.Lease(kind="Lease")
         held.metadata.name, held.metadata.namespace = "podlab-scheduler", "kube-system"
         held.spec.holder_identity = "ghost"
@@ -126,13 +164,12 @@ def test_candidate_waits_a_full_lease_duration_on_its_own_clock() -> None:
         # A renewTime far in the past must not matter: only our own observation counts.
         held.spec.renew_time.FromSeconds(0)
         client.create_now(held)
-        b = elector(client, "b")
-        loop = asyncio.get_running_loop()
+        b = elector(client, "b", clock)
         assert not await b.try_acquire_or_renew()
-        seen = loop.time()
-        while not await b.try_acquire_or_renew():
-            await asyncio.sleep(0.02)
-        assert loop.time() - seen >= FAST["lease_duration"] - 0.05
+        clock.now += FAST["lease_duration"] - 0.01
+        assert not await b.try_acquire_or_renew()
+        clock.now += 0.01
+        assert await b.try_acquire_or_renew()
         assert lease(client).spec.holder_identity == "b"
     run(body)
 

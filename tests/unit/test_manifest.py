@@ -9,10 +9,9 @@ import pytest
 import yaml
 
 from podlab import errors
-from podlab.defaults import apply_defaults
 from podlab.manifest import dump_json, dump_yaml, load_manifests, load_path, to_dict
 from podlab.v1 import objects_pb2 as v1
-from podlab.validation import validate
+from tests.support.rules import apply_defaults, validate
 
 pytestmark = pytest.mark.unit
 

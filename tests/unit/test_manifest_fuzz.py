@@ -11,9 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from podlab import errors
-from podlab.defaults import apply_defaults
 from podlab.manifest import dump_yaml, load_manifests, to_dict
-from podlab.validation import validate
+from tests.support.rules import apply_defaults, validate
 from tests.unit.manifest_strategies import mutated_manifests
 
 pytestmark = pytest.mark.unit

@@ -186,7 +186,7 @@ def test_events_show_labels_after_their_wide_columns() -> None:
                   type="Normal", reason="Pulled", message="pulled")
     headers = printers.table_headers(kind_named("Event"), wide=True, with_namespace=True,
                                      show_labels=True)
-    row = printers.table_row(ev, NOW, wide=True, with_namespace=True, show_labels=True)
+    row = printers.table_row(kind_named("Event"), ev, NOW, wide=True, with_namespace=True, show_labels=True)
     assert (headers[0], headers[-2:]) == ("NAMESPACE", ["NAME", "LABELS"])
     assert (row[0], row[-2:]) == ("default", ["e1", "a=1"])
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from podctl.describers import describe_node
+from podlab import printers
 from podlab.podutil import (
     get_condition,
     is_node_ready,
@@ -15,6 +19,7 @@ from podlab.podutil import (
     set_condition,
 )
 from podlab.v1 import objects_pb2 as v1
+from scheduler.framework import PodInfo
 
 pytestmark = pytest.mark.unit
 
@@ -67,6 +72,39 @@ def test_sidecars_add_to_app_containers() -> None:
                      {"requests": {"cpu": "250m"}}))
     # the sidecar runs alongside both the later init container and the app
     assert pod_requests(pod)["cpu"] == 450
+
+
+def test_pod_requests_follow_kubernetes_sidecar_formula() -> None:
+    # KEP-753's example: each init step needs itself plus the sidecars started before it.
+    pod = _pod({"requests": {"cpu": "2"}},
+               init=({"requests": {"cpu": "1"}, "restartPolicy": "Always"},
+                     {"requests": {"cpu": "5"}},
+                     {"requests": {"cpu": "2"}, "restartPolicy": "Always"}))
+    # app + sidecars = 2 + 1 + 2 = 5; the init peak is sidecar 1 + init 5 = 6
+    assert pod_requests(pod)["cpu"] == 6000
+    pod.spec.init_containers[1].resources.requests["cpu"] = "1"
+    assert pod_requests(pod)["cpu"] == 5000  # now the app and its sidecars are the larger
+
+
+def test_pod_requests_count_malformed_and_negative_quantities_as_zero() -> None:
+    pod = _pod({"requests": {"cpu": "lots", "memory": "-1Mi"}}, {"requests": {"cpu": "100m"}})
+    assert pod_requests(pod) == {"cpu": 100, "memory": 0}
+
+
+def test_the_scheduler_and_describe_node_count_the_same_requests() -> None:
+    pod = _pod({"requests": {"cpu": "100m", "memory": "64Mi"}},
+               init=({"requests": {"cpu": "200m", "memory": "32Mi"}, "restartPolicy": "Always"},))
+    pod.metadata.name, pod.metadata.namespace = "web", "default"
+    pod.spec.node_name = "n1"
+    node = v1.Node()
+    node.metadata.name = "n1"
+    node.status.allocatable.update({"cpu": "1", "memory": "1Gi"})
+    scheduled = PodInfo(pod)
+    assert (scheduled.cpu, scheduled.memory) == (300, 96 * 2**20)
+    assert printers.node_allocated(node, [pod]) == (300, 96 * 2**20)
+    described = describe_node(node, [pod])
+    assert re.search(r"default\s+web\s+300m\s+96Mi", described), described
+    assert re.search(r"cpu\s+300m \(30%\)", described), described
 
 
 def test_set_condition_moves_transition_time_only_on_status_change() -> None:

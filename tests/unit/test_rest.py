@@ -356,7 +356,7 @@ async def test_delete_collection_by_label(world) -> None:
 
 def _protobuf_secret() -> bytes:
     """A Secret as kubectl's typed client sends it: the k8s envelope around Kubernetes' wire fields."""
-    classes = k8sproto._CLASSES
+    classes = k8sproto._wire().classes
     secret = classes["Secret"](metadata=classes["ObjectMeta"](name="s1"), data={"f.txt": b"hi\n"}, type="Opaque")
     envelope = classes["Unknown"](typeMeta=classes["TypeMeta"](apiVersion="v1", kind="Secret"),
                                   raw=secret.SerializeToString(), contentType=k8sproto.CONTENT_TYPE)
@@ -447,7 +447,7 @@ async def test_portforward_over_the_kubelets_v4_channels_reaches_the_port(bound)
 
 async def test_every_kind_reads_as_protobuf_with_kubernetes_nesting_quantities_and_int_or_string(world) -> None:
     fake, http = world
-    w = k8sproto._CLASSES
+    w = k8sproto._wire().classes
     assert {k.name for k in KINDS} <= set(w)
     probe = w["Probe"](handler=w["InlineProbeProbeHandler"](
         httpGet=w["HTTPGetAction"](path="/", port=w["IntOrString"](type=1, strVal="http"))), periodSeconds=3)

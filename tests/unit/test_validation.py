@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 
 from podlab import errors
-from podlab.defaults import apply_defaults
 from podlab.manifest import load_manifests
 from podlab.v1 import objects_pb2 as v1
-from podlab.validation import field_errors, validate, validate_update
+from tests.support.rules import apply_defaults, field_errors, validate, validate_update
 
 pytestmark = pytest.mark.unit
 

@@ -1,36 +1,15 @@
-"""Kubernetes' defaults for API objects, applied in place on create and update.
-
-Only what Kubernetes fills in the API server lives here. The node-loss
-tolerations (not-ready/unreachable NoExecute) carry a server-configured
-timeout, so the API server adds them itself with
-`default_node_loss_tolerations(seconds)`.
+"""Kubernetes' defaults for the API objects that have more than a namespace to default
+(SetDefaults_* in pkg/apis/*/v1/defaults.go): pod specs, shared by Pods and every pod
+template, and the apps workloads. Each kind's strategy calls its own from `Strategy.default`;
+the node-loss tolerations are admission's (controlplane.admission).
 """
 
 from __future__ import annotations
 
-from google.protobuf.message import Message
-
-from podlab.kinds import kind_of
-from podlab.names import DEFAULT_GRACE_SECONDS, DEFAULT_NAMESPACE, DEFAULT_SCHEDULER, NODE_LOSS_TAINTS
+from podlab.names import DEFAULT_GRACE_SECONDS, DEFAULT_SCHEDULER
 from podlab.v1 import objects_pb2 as v1
 
 DEFAULT_FILE_MODE = 0o644  # 420
-
-
-def apply_defaults(obj: Message) -> None:
-    """Fills `obj`'s empty fields with Kubernetes' defaults; idempotent, never raises."""
-    kind = kind_of(obj)
-    meta: v1.ObjectMeta = obj.metadata
-    if kind.namespaced and not meta.namespace:
-        meta.namespace = DEFAULT_NAMESPACE
-    if isinstance(obj, v1.Pod):
-        default_pod_spec(obj.spec)
-    elif isinstance(obj, v1.Secret) and not obj.type:
-        obj.type = "Opaque"
-    elif isinstance(obj, v1.ReplicaSet):
-        default_replica_set(obj)
-    elif isinstance(obj, v1.Deployment):
-        default_deployment(obj)
 
 
 def _default_template(template: v1.PodTemplateSpec) -> None:
@@ -163,9 +142,3 @@ def _default_volume(volume: v1.Volume) -> None:
         for item in projection.downward_api.items:
             if item.HasField("field_ref") and not item.field_ref.api_version:
                 item.field_ref.api_version = "v1"
-
-
-def default_node_loss_tolerations(seconds: int) -> list[v1.Toleration]:
-    """The tolerations Kubernetes adds to every pod: ride out a lost node for `seconds`."""
-    return [v1.Toleration(key=key, operator="Exists", effect="NoExecute",
-                          toleration_seconds=seconds) for key in NODE_LOSS_TAINTS]
