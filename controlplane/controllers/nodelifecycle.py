@@ -139,6 +139,7 @@ class NodeLifecycleController(Controller):
         self.observed: dict[str, _Observed] = {}
         self.limiter = TokenBucket(config.eviction_rate, clock)
         self._last_sight: float | None = None  # when a pass last read nodes and heartbeats
+        self.held_back = False  # the last pass found every node lost: replace nothing
         self.nodes = self.watch(v1.Node, lambda key, old, new: None)
         self.pods = self.watch(v1.Pod, self._on_pod)
 
@@ -155,6 +156,7 @@ class NodeLifecycleController(Controller):
         # Leadership (re)gained: what was observed before is history, not evidence.
         self.observed.clear()
         self._last_sight = None
+        self.held_back = False
         await super().run()
 
     def started(self) -> None:
@@ -202,9 +204,10 @@ class NodeLifecycleController(Controller):
         for name in set(self.observed) - {n.metadata.name for n in nodes}:
             del self.observed[name]
         self.metrics.nodes_lost.set(len(lost))
+        self.held_back = bool(lost) and len(lost) == len(nodes)
         if not lost:
             return
-        if len(lost) == len(nodes):
+        if self.held_back:
             self.metrics.held_back.inc()
             log.warning("all %d nodes are unreachable: assuming the control plane is cut off; "
                         "replacing nothing", len(nodes))
@@ -217,7 +220,7 @@ class NodeLifecycleController(Controller):
                 if not self.limiter.try_take(rate):
                     continue
                 seen.allowed_at = t
-                self.queue.add(NODE_PREFIX + node.metadata.name)
+            self.queue.add(NODE_PREFIX + node.metadata.name)
 
     def _regain_sight(self, t: float) -> None:
         """After a blind spell, restart the grace clock of every node not already lost."""
@@ -286,6 +289,11 @@ class NodeLifecycleController(Controller):
         seen = self.observed.get(node_name)
         if seen is None or seen.lost_at is None or seen.allowed_at is None:
             return  # back, gone, or not yet let through by the limiter
+        sight = self._last_sight
+        if self.held_back or sight is None or self.clock() - sight > self.config.blind_after:
+            # Every node lost (the control plane is the likely culprit), or the last pass that
+            # could read the cluster is too old: act on nothing. The next good pass adds this key.
+            return
         elapsed = self.clock() - seen.lost_at
         next_due: float | None = None
         for pod in self._node_pods(node_name):

@@ -135,6 +135,16 @@ async def test_every_node_silent_at_once_replaces_nothing(world: World) -> None:
     assert world.controller.metrics.held_back._value.get() > 0
 
 
+async def test_nodes_lost_one_pass_apart_until_every_node_is_lost_replace_nothing(world: World) -> None:
+    # n3 is lost alone first (its evictions are let through), then the rest fall silent before
+    # its pods' time is up: with every node lost, nothing is replaced, however long it lasts.
+    await world.passes(1, beating=("n1", "n2"))
+    await world.passes(4, beating=())
+    assert world.unknown() == {"n3"}
+    await world.passes(20, beating=())
+    assert world.unknown() == set(NODES) and world.replaced() == set()
+
+
 async def test_a_silent_node_s_pods_lose_ready_at_once(world: World) -> None:
     pod = world.cluster.pod("pod-n3")
     pod.status.conditions.add(type="Ready", status="True")
