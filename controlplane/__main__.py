@@ -30,6 +30,7 @@ from controlplane.metrics import ControlPlaneMetrics
 from controlplane.rest import serve_https
 from controlplane.rest.serve import server_context
 from controlplane.strategies import StrategyConfig
+from podlab.informers import SharedInformerFactory
 from podlab.leaderelection import LeaderElector
 from podlab.logs import setup_logging
 from podlab.metrics import serve_metrics
@@ -129,12 +130,19 @@ async def run(config: ControlPlaneConfig, stop: asyncio.Event) -> None:
         if config.controllers:
             metrics = ControlPlaneMetrics()
             local = LocalClient(api)
+            # One list+watch per kind for every controller; run with them each leadership term.
+            informers = SharedInformerFactory(local)
+            # The factory first: its task starts first, so a new term's controllers wait for fresh caches.
             controllers: list[Runnable] = [
-                NodeLifecycleController(api, config.node_lifecycle, metrics),
-                EvictionReplacementController(api, metrics),
-                ReplicaSetController(local, api.events.recorder(ReplicaSetController.name)),
-                DeploymentController(local, api.events.recorder(DeploymentController.name)),
-                GarbageCollector(local)]
+                informers,
+                NodeLifecycleController(local, config.node_lifecycle, api.heartbeats, api.pods, api.events,
+                                        metrics, informers=informers),
+                EvictionReplacementController(local, api.pods, metrics, informers=informers),
+                ReplicaSetController(local, api.events.recorder(ReplicaSetController.name),
+                                     informers=informers),
+                DeploymentController(local, api.events.recorder(DeploymentController.name),
+                                     informers=informers),
+                GarbageCollector(local, informers=informers)]
             if config.metrics_port:
                 host, _, port_text = config.metrics_port.rpartition(":")
                 tasks.create_task(serve_metrics(metrics.registry, host or "0.0.0.0", int(port_text)))

@@ -11,11 +11,12 @@ import time
 
 from google.protobuf.message import Message
 
+from controlplane.podfate import Cause, Fate, pod_fate
 from controlplane.registry import PREFIX, Registry, object_key, resource_version
 from controlplane.storage import Guard, Put
 from controlplane.strategies import DeleteOptions, Replace
 from podlab import errors, names
-from podlab.kinds import controller_ref, kind_named
+from podlab.kinds import kind_named
 from podlab.podutil import set_condition
 from podlab.v1 import objects_pb2 as v1
 
@@ -67,18 +68,19 @@ class PodVerbs:
                     message: str) -> v1.Pod:
         """Evict a pod: terminate it gracefully; one that would restart comes back as a new pod.
 
-        A bare pod with restartPolicy Always or OnFailure is marked so that, when
-        its agent confirms it has stopped, the registry swaps in a replacement
-        (same name and spec, new UID, no node) instead of deleting it. A Never
-        pod is just deleted, and so is a pod with a controller, as Kubernetes
-        does: its ReplicaSet makes a new one.
+        A pod whose fate (controlplane.podfate) is REPLACE -- a bare pod that
+        would restart -- is marked so that, when its agent confirms it has
+        stopped, the registry swaps in a replacement (same name and spec, new
+        UID, no node) instead of deleting it. Any other pod is just deleted: a
+        Never pod does not come back, and a pod with a controller is replaced
+        by that controller, as in Kubernetes.
         """
         message = message or "Evicted through the API"
 
         def mark(current: Message) -> Message | None:
             assert isinstance(current, v1.Pod)
             annotations = current.metadata.annotations
-            if (current.spec.restart_policy == names.RESTART_NEVER or controller_ref(current) is not None
+            if (pod_fate(current, Cause.EVICTED) is not Fate.REPLACE
                     or names.EVICTED_ANNOTATION in annotations):
                 return None
             annotations[names.EVICTED_ANNOTATION] = message

@@ -286,6 +286,23 @@ class Informer:
             if result is not None:
                 await result
 
+    async def caught_up(self) -> bool:
+        """Whether the cache holds what the store holds now: a fresh list (same namespace and
+        selectors) names the same objects at the same resourceVersions. False while an event
+        is still on its way, or when the list fails."""
+        try:
+            items, _ = await self.client.list(self.kind.name, self.namespace, self.label_selector,
+                                              self.field_selector)
+        except errors.ApiError:
+            return False
+        if not self.synced.is_set() or len(items) != len(self.cache):
+            return False
+        for obj in items:
+            cached = self.cache.get(object_key(obj))
+            if cached is None or cached.metadata.resource_version != obj.metadata.resource_version:
+                return False
+        return True
+
     async def resync(self) -> None:
         """List again now, so the cache holds the server's current state.
 

@@ -28,14 +28,15 @@ import time
 from collections.abc import Callable, Mapping
 
 from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
 
-from controlplane.controllers.framework import Controller, set_controller
+from controlplane.controllers.framework import Controller, set_controller, timer_clock
 from controlplane.controllers.replicaset import controller_of
 from controlplane.strategies.apps import int_or_percent
 from podlab import errors, names
 from podlab.client import ApiClient, object_key
 from podlab.events import EventRecorder
-from podlab.podutil import now
+from podlab.informers import SharedInformerFactory
 from podlab.selectors import LabelSelector
 from podlab.v1 import objects_pb2 as v1
 
@@ -90,8 +91,9 @@ class DeploymentController(Controller):
     name = "deployment-controller"
 
     def __init__(self, client: ApiClient, recorder: EventRecorder | None = None, workers: int = 4,
-                 clock: Callable[[], float] = time.time) -> None:
-        super().__init__(client, workers)
+                 clock: Callable[[], float] = time.time,
+                 informers: SharedInformerFactory | None = None) -> None:
+        super().__init__(client, workers, informers, timer_clock(clock))
         self.recorder = recorder
         self.clock = clock
         self.deployments = self.watch(v1.Deployment, lambda key, old, new: self.queue.add(key))
@@ -290,9 +292,10 @@ class DeploymentController(Controller):
         status.unavailable_replicas = max(0, d.spec.replicas - status.available_replicas)
         _, unavailable = surge_and_unavailable(d)
         if status.available_replicas >= d.spec.replicas - unavailable:
-            _condition(status, "Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.")
+            _condition(status, self.clock(), "Available", "True", "MinimumReplicasAvailable",
+                       "Deployment has minimum availability.")
         else:
-            _condition(status, "Available", "False", "MinimumReplicasUnavailable",
+            _condition(status, self.clock(), "Available", "False", "MinimumReplicasUnavailable",
                        "Deployment does not have minimum availability.")
         self._progress(d, new, status)
         annotations_changed = new is not None and d.metadata.annotations.get(REVISION) != str(revision_of(new))
@@ -333,14 +336,14 @@ class DeploymentController(Controller):
         moves (lastUpdateTime marks the last move), NewReplicaSetAvailable once complete, False with
         ProgressDeadlineExceeded when nothing moved for progressDeadlineSeconds; Unknown while paused."""
         if d.spec.paused:
-            _condition(status, "Progressing", "Unknown", "DeploymentPaused", "Deployment is paused")
+            _condition(status, self.clock(), "Progressing", "Unknown", "DeploymentPaused", "Deployment is paused")
             return
         complete = (new is not None and status.updated_replicas == d.spec.replicas
                     and status.replicas == d.spec.replicas and status.available_replicas == d.spec.replicas)
         previous = next((c for c in d.status.conditions if c.type == "Progressing"), None)
         name = new.metadata.name if new else d.metadata.name
         if complete:
-            _condition(status, "Progressing", "True", "NewReplicaSetAvailable",
+            _condition(status, self.clock(), "Progressing", "True", "NewReplicaSetAvailable",
                        f'ReplicaSet "{name}" has successfully progressed.')
             return
         old, now_old = d.status.replicas - d.status.updated_replicas, status.replicas - status.updated_replicas
@@ -350,14 +353,14 @@ class DeploymentController(Controller):
         started = (previous is None or previous.reason == "DeploymentPaused"
                    or d.status.observed_generation != d.metadata.generation)
         if moved or started:
-            _condition(status, "Progressing", "True", "ReplicaSetUpdated",
+            _condition(status, self.clock(), "Progressing", "True", "ReplicaSetUpdated",
                        f'ReplicaSet "{name}" is progressing.', touch=True)
             return
         assert previous is not None
         if previous.reason in ("NewReplicaSetAvailable", "ProgressDeadlineExceeded"):
             return  # a finished rollout is not timed; a timed-out one stays so until it moves again
         if previous.last_update_time.seconds + _deadline(d) <= self.clock():
-            _condition(status, "Progressing", "False", "ProgressDeadlineExceeded",
+            _condition(status, self.clock(), "Progressing", "False", "ProgressDeadlineExceeded",
                        f'ReplicaSet "{name}" has timed out progressing.')
 
     def _event(self, d: v1.Deployment, reason: str, message: str) -> None:
@@ -378,11 +381,12 @@ def _deadline(d: v1.Deployment) -> int:
     return d.spec.progress_deadline_seconds if d.spec.HasField("progress_deadline_seconds") else 600
 
 
-def _condition(status: v1.DeploymentStatus, type_: str, value: str, reason: str, message: str,
+def _condition(status: v1.DeploymentStatus, at: float, type_: str, value: str, reason: str, message: str,
                touch: bool = False) -> None:
-    """Set a Deployment condition; lastUpdateTime moves when it changes (or `touch`), lastTransitionTime
-    when its status does."""
-    stamp = now()
+    """Set a Deployment condition; lastUpdateTime moves to `at` (the controller's clock) when it changes
+    (or `touch`), lastTransitionTime when its status does."""
+    stamp = Timestamp()
+    stamp.FromNanoseconds(int(at * 1e9))
     cond = next((c for c in status.conditions if c.type == type_), None)
     if cond is None:
         cond = status.conditions.add(type=type_)

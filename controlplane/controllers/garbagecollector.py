@@ -36,6 +36,7 @@ from google.protobuf.message import Message
 from controlplane.controllers.framework import Controller
 from podlab import errors, names
 from podlab.client import ApiClient, Handler, Informer
+from podlab.informers import SharedInformerFactory
 from podlab.kinds import KINDS, Kind, kind_named, meta
 from podlab.v1 import objects_pb2 as v1
 
@@ -62,8 +63,9 @@ class GarbageCollector(Controller):
 
     name = "garbage-collector"
 
-    def __init__(self, client: ApiClient, workers: int = 2) -> None:
-        super().__init__(client, workers)
+    def __init__(self, client: ApiClient, workers: int = 2,
+                 informers: SharedInformerFactory | None = None) -> None:
+        super().__init__(client, workers, informers)
         self.caches: dict[str, Informer] = {}
         self.dependents: dict[str, set[str]] = defaultdict(set)
         self.items: dict[str, str] = {}

@@ -19,21 +19,35 @@ Mass failure is rate limited as Kubernetes' zone-disruption logic does: when
 at least `unhealthy_threshold` of the nodes are lost, nodes are processed at
 `secondary_eviction_rate` instead of `eviction_rate`; when every node is lost
 the control plane itself is the likely culprit, and nothing is replaced.
+
+Which of those becomes of a pod is controlplane.podfate's answer (and a
+StatefulSet's pod waits for its node to be known fenced).
+
+The controller has the one shape (framework.py): node and pod informers from
+the shared factory, and a work queue with one worker. The key `MONITOR` is the
+health pass over every node, requeued every `monitor_period` on the injected
+clock; a key `node/<name>` replaces that lost node's pods whose time is up and
+requeues itself for the next one. Heartbeats are not API objects: they are
+read through the narrow `HeartbeatReader`, and the same-name swap through a
+`PodReplacer` (the API server's pod verbs), as no API verb does either.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from controlplane.api import Api
+from google.protobuf.message import Message
+
+from controlplane.controllers.framework import MONOTONIC, Controller, timer_clock
+from controlplane.events import EventSink
 from controlplane.metrics import ControlPlaneMetrics
-from controlplane.strategies import DeleteOptions
+from controlplane.podfate import Cause, Fate, pod_fate
 from podlab import errors, names
-from podlab.kinds import NODES, PODS, controller_ref
+from podlab.client import ApiClient
+from podlab.informers import SharedInformerFactory
 from podlab.podutil import now, set_condition
 from podlab.tolerations import toleration_seconds, tolerations_of
 from podlab.v1 import objects_pb2 as v1
@@ -41,9 +55,9 @@ from podlab.v1 import objects_pb2 as v1
 log = logging.getLogger(__name__)
 
 UNREACHABLE = names.TAINT_UNREACHABLE
-NODE_KIND = NODES
-POD_KIND = PODS
 COMPONENT = "node-lifecycle-controller"
+MONITOR = "monitor"
+NODE_PREFIX = "node/"
 
 
 @dataclass
@@ -67,17 +81,26 @@ class _Observed:
     allowed_at: float | None = None  # when the rate limiter let its evictions start
 
 
-class TokenBucket:
-    """A rate limiter: `rate` tokens per second, bursts of at most one."""
+class HeartbeatReader(Protocol):
+    async def all(self) -> dict[str, int]: ...
 
-    def __init__(self, rate: float) -> None:
+
+class PodReplacer(Protocol):
+    async def replace(self, old: v1.Pod, reason: str, message: str, component: str = ...) -> v1.Pod: ...
+
+
+class TokenBucket:
+    """A rate limiter: `rate` tokens per second on `clock`, bursts of at most one."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = MONOTONIC) -> None:
         self.rate = rate
+        self.clock = clock
         self._tokens = 1.0
-        self._last = time.monotonic()
+        self._last = clock()
 
     def try_take(self, rate: float | None = None) -> bool:
         rate = self.rate if rate is None else rate
-        t = time.monotonic()
+        t = self.clock()
         self._tokens = min(1.0, self._tokens + (t - self._last) * rate)
         self._last = t
         if self._tokens >= 1.0:
@@ -86,7 +109,7 @@ class TokenBucket:
         return False
 
 
-class NodeLifecycleController:
+class NodeLifecycleController(Controller):
     """Watches heartbeats and replaces lost nodes' pods.
 
     Static stability: time during which this controller could not see the
@@ -95,19 +118,37 @@ class NodeLifecycleController:
     and so does the first pass that can read again after a blind spell
     longer than `blind_after`: a node is lost only once the controller has
     itself watched it stay silent for `node_grace`.
+
+    One worker: the monitor pass and the evictions share `observed` and the
+    limiter, and never run at once.
     """
 
-    def __init__(self, api: Api, config: NodeLifecycleConfig,
-                 metrics: ControlPlaneMetrics | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.api = api
-        self.registry = api.registry
+    name = COMPONENT
+
+    def __init__(self, client: ApiClient, config: NodeLifecycleConfig, heartbeats: HeartbeatReader,
+                 replacer: PodReplacer, events: EventSink, metrics: ControlPlaneMetrics | None = None,
+                 clock: Callable[[], float] = MONOTONIC,
+                 informers: SharedInformerFactory | None = None) -> None:
+        super().__init__(client, 1, informers, timer_clock(clock))
         self.config = config
+        self.heartbeats = heartbeats
+        self.replacer = replacer
+        self.events = events
         self.metrics = metrics or ControlPlaneMetrics()
         self.clock = clock
         self.observed: dict[str, _Observed] = {}
-        self.limiter = TokenBucket(config.eviction_rate)
+        self.limiter = TokenBucket(config.eviction_rate, clock)
         self._last_sight: float | None = None  # when a pass last read nodes and heartbeats
+        self.held_back = False  # the last pass found every node lost: replace nothing
+        self.nodes = self.watch(v1.Node, lambda key, old, new: None)
+        self.pods = self.watch(v1.Pod, self._on_pod)
+
+    def _on_pod(self, key: str, old: Message | None, new: Message | None) -> None:
+        # A pod that lands on (or changes on) a node already being evicted is looked at now.
+        if isinstance(new, v1.Pod) and new.spec.node_name:
+            seen = self.observed.get(new.spec.node_name)
+            if seen is not None and seen.allowed_at is not None:
+                self.queue.add(NODE_PREFIX + new.spec.node_name)
 
     async def run(self) -> None:
         log.info("node lifecycle controller started: node_grace=%.1fs pod_eviction_timeout=%.1fs",
@@ -115,17 +156,30 @@ class NodeLifecycleController:
         # Leadership (re)gained: what was observed before is history, not evidence.
         self.observed.clear()
         self._last_sight = None
-        while True:
+        self.held_back = False
+        await super().run()
+
+    def started(self) -> None:
+        self.queue.add(MONITOR)
+
+    async def reconcile(self, key: str) -> None:
+        if key == MONITOR:
             try:
-                await self.reconcile()
+                await self.monitor()
             except errors.ApiError as err:
                 log.warning("node lifecycle pass failed: %s", err)
-            await asyncio.sleep(self.config.monitor_period)
+            finally:
+                self.queue.add_after(MONITOR, self.config.monitor_period)
+            return
+        await self._evict(key.removeprefix(NODE_PREFIX))
 
-    async def reconcile(self) -> None:
-        """One pass over every node: update health, then replace pods whose time is up."""
-        nodes, _ = await self.registry.list(NODE_KIND)
-        heartbeats = await self.api.heartbeats.all()
+    def _node_pods(self, node_name: str) -> list[v1.Pod]:
+        return [p for p in self.pods.items() if isinstance(p, v1.Pod) and p.spec.node_name == node_name]
+
+    async def monitor(self) -> None:
+        """One pass over every node: update health, and let lost nodes' evictions start (rate limited)."""
+        heartbeats = await self.heartbeats.all()
+        nodes = [n for n in self.nodes.items() if isinstance(n, v1.Node)]
         t = self.clock()
         self._regain_sight(t)
         lost: list[v1.Node] = []
@@ -150,9 +204,10 @@ class NodeLifecycleController:
         for name in set(self.observed) - {n.metadata.name for n in nodes}:
             del self.observed[name]
         self.metrics.nodes_lost.set(len(lost))
+        self.held_back = bool(lost) and len(lost) == len(nodes)
         if not lost:
             return
-        if len(lost) == len(nodes):
+        if self.held_back:
             self.metrics.held_back.inc()
             log.warning("all %d nodes are unreachable: assuming the control plane is cut off; "
                         "replacing nothing", len(nodes))
@@ -165,7 +220,7 @@ class NodeLifecycleController:
                 if not self.limiter.try_take(rate):
                     continue
                 seen.allowed_at = t
-            await self._replace_pods(node, seen)
+            self.queue.add(NODE_PREFIX + node.metadata.name)
 
     def _regain_sight(self, t: float) -> None:
         """After a blind spell, restart the grace clock of every node not already lost."""
@@ -190,19 +245,19 @@ class NodeLifecycleController:
                     cond.last_transition_time.CopyFrom(now())
 
         await self._patch_node(node.metadata.name, change, taint=True)
-        pods, _ = await self.registry.list(POD_KIND, field_selector=f"spec.nodeName={node.metadata.name}")
-        for pod in pods:
+        for pod in self._node_pods(node.metadata.name):
             await self._set_pod_unready(pod)
-        self.api.events.object_event(node, "Warning", "NodeNotReady",
-                                     f"Node {node.metadata.name} status is now: NodeNotReady", COMPONENT)
+        self.events.object_event(node, "Warning", "NodeNotReady",
+                                 f"Node {node.metadata.name} status is now: NodeNotReady", COMPONENT)
 
     async def _mark_reachable(self, node: v1.Node) -> None:
         log.info("node %s: heartbeats are back", node.metadata.name)
         await self._patch_node(node.metadata.name, lambda n: None, taint=False)
 
-    async def _patch_node(self, name: str, change, taint: bool) -> None:
+    async def _patch_node(self, name: str, change: Callable[[v1.Node], None], taint: bool) -> None:
         for _ in range(5):
-            node: v1.Node = await self.registry.get(NODE_KIND, name)
+            node = await self.client.get(v1.Node, name)
+            assert isinstance(node, v1.Node)
             keep = [t for t in node.spec.taints if t.key != UNREACHABLE]
             del node.spec.taints[:]
             node.spec.taints.extend(keep)
@@ -210,65 +265,76 @@ class NodeLifecycleController:
                 for effect in ("NoSchedule", "NoExecute"):
                     node.spec.taints.add(key=UNREACHABLE, effect=effect, time_added=now())
             try:
-                node = await self.registry.update(node)
+                node = await self.client.update(node)
                 change(node)
-                await self.registry.update_status(node)
+                await self.client.update_status(node)
                 return
             except errors.Conflict:
                 continue
 
-    async def _set_pod_unready(self, pod: v1.Pod) -> None:
+    async def _set_pod_unready(self, cached: v1.Pod) -> None:
+        pod = v1.Pod()
+        pod.CopyFrom(cached)  # never change the informer's copy
         changed = set_condition(pod.status, "Ready", "False", "NodeLost", "node is unreachable")
         changed |= set_condition(pod.status, "ContainersReady", "False", "NodeLost", "node is unreachable")
         if changed:
             try:
-                await self.registry.update_status(pod)
+                await self.client.update_status(pod)
             except errors.ApiError as err:
                 log.info("pod %s: could not mark unready: %s", pod.metadata.name, err)
 
-    async def _replace_pods(self, node: v1.Node, seen: _Observed) -> None:
-        assert seen.lost_at is not None
+    async def _evict(self, node_name: str) -> None:
+        """Act on each pod of lost node `node_name` whose toleration ran out, as its fate says;
+        come back when the next one's does (or soon, when some act was refused)."""
+        seen = self.observed.get(node_name)
+        if seen is None or seen.lost_at is None or seen.allowed_at is None:
+            return  # back, gone, or not yet let through by the limiter
+        sight = self._last_sight
+        if self.held_back or sight is None or self.clock() - sight > self.config.blind_after:
+            # Every node lost (the control plane is the likely culprit), or the last pass that
+            # could read the cluster is too old: act on nothing. The next good pass adds this key.
+            return
         elapsed = self.clock() - seen.lost_at
-        pods, _ = await self.registry.list(POD_KIND, field_selector=f"spec.nodeName={node.metadata.name}")
-        for pod in pods:
-            if not _should_replace(pod):
+        next_due: float | None = None
+        for pod in self._node_pods(node_name):
+            fate = pod_fate(pod, Cause.NODE_LOST)
+            if fate in (Fate.GONE, Fate.AWAIT_FENCE):
                 continue
             tolerated = _tolerated_seconds(pod)
-            if tolerated is None or elapsed < tolerated:
+            if tolerated is None:
+                continue
+            if elapsed < tolerated:
+                next_due = tolerated - elapsed if next_due is None else min(next_due, tolerated - elapsed)
                 continue
             try:
-                owned = controller_ref(pod) is not None
-                if pod.metadata.HasField("deletion_timestamp") or owned:
-                    # Deleting on a dead node: nobody will confirm, so finish it here. A pod with a
-                    # controller is deleted as Kubernetes does, and its controller makes a new one.
-                    await self.registry.delete(POD_KIND, pod.metadata.name, pod.metadata.namespace,
-                                               DeleteOptions(0, uid=pod.metadata.uid))
-                    if owned:
-                        self.metrics.replacements.labels("NodeLostDeleted").inc()
-                        self.api.events.object_event(pod, "Warning", "NodeLost", f"deleted: node "
-                                                     f"{node.metadata.name} is unreachable", COMPONENT)
-                    continue
-                new = await self.api.pods.replace(pod, "NodeLost",
-                                                  f"node {node.metadata.name} is unreachable", COMPONENT)
-                self.metrics.replacements.labels("NodeLost").inc()
-                self.metrics.replacement_delay.observe(self.clock() - seen.seen_at)
-                log.warning("pod %s/%s: replaced %s -> %s (node %s lost)", pod.metadata.namespace,
-                            pod.metadata.name, pod.metadata.uid, new.metadata.uid, node.metadata.name)
+                await self._act(pod, fate, node_name, seen)
             except errors.ApiError as err:
                 log.info("pod %s: replacement deferred: %s", pod.metadata.name, err)
+                next_due = self.config.monitor_period if next_due is None else min(
+                    next_due, self.config.monitor_period)
+        if next_due is not None:
+            self.queue.add_after(NODE_PREFIX + node_name, next_due)
+
+    async def _act(self, pod: v1.Pod, fate: Fate, node_name: str, seen: _Observed) -> None:
+        if pod.metadata.HasField("deletion_timestamp") or fate is Fate.OWNER:
+            # Deleting on a dead node: nobody will confirm, so finish it here. A pod with a
+            # controller is deleted as Kubernetes does, and its controller makes a new one.
+            await self.client.delete(v1.Pod, pod.metadata.name, pod.metadata.namespace,
+                                     grace_period_seconds=0, uid=pod.metadata.uid)
+            if fate is Fate.OWNER:
+                self.metrics.replacements.labels("NodeLostDeleted").inc()
+                self.events.object_event(pod, "Warning", "NodeLost",
+                                         f"deleted: node {node_name} is unreachable", COMPONENT)
+            return
+        new = await self.replacer.replace(pod, "NodeLost", f"node {node_name} is unreachable", COMPONENT)
+        self.metrics.replacements.labels("NodeLost").inc()
+        self.metrics.replacement_delay.observe(self.clock() - seen.seen_at)
+        log.warning("pod %s/%s: replaced %s -> %s (node %s lost)", pod.metadata.namespace,
+                    pod.metadata.name, pod.metadata.uid, new.metadata.uid, node_name)
 
 
 def _has_taint(node: v1.Node, key: str) -> bool:
     return any(t.key == key for t in node.spec.taints)
-
-
-def _should_replace(pod: v1.Pod) -> bool:
-    """Unfinished pods come back; Succeeded ones, and Failed ones that won't restart, do not."""
-    if pod.status.phase == "Succeeded":
-        return False
-    if pod.status.phase == "Failed" and pod.spec.restart_policy == "Never":
-        return False
-    return True
 
 
 def _tolerated_seconds(pod: v1.Pod) -> float | None:

@@ -26,10 +26,11 @@ from dataclasses import dataclass
 
 from google.protobuf.message import Message
 
-from controlplane.controllers.framework import Controller, set_controller
+from controlplane.controllers.framework import Controller, set_controller, timer_clock
 from podlab import errors, names
 from podlab.client import ApiClient, object_key
 from podlab.events import EventRecorder
+from podlab.informers import SharedInformerFactory
 from podlab.kinds import controller_ref, meta
 from podlab.podutil import get_condition, is_pod_ready, now
 from podlab.selectors import LabelSelector
@@ -142,8 +143,9 @@ class ReplicaSetController(Controller):
     name = "replicaset-controller"
 
     def __init__(self, client: ApiClient, recorder: EventRecorder | None = None, workers: int = 4,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        super().__init__(client, workers)
+                 clock: Callable[[], float] = time.monotonic,
+                 informers: SharedInformerFactory | None = None) -> None:
+        super().__init__(client, workers, informers, timer_clock(clock))
         self.recorder = recorder
         self.clock = clock
         self.expectations = Expectations(clock)

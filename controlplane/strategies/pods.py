@@ -7,6 +7,7 @@ import uuid
 from google.protobuf.message import Message
 
 from controlplane.defaults import default_pod_spec
+from controlplane.podfate import Cause, Fate, pod_fate
 from controlplane.strategies.base import REMOVE, DeleteOptions, DeletePlan, Lookup, Replace, Strategy, Terminate
 from controlplane.validation.pods import pod_spec_errors, pod_update_errors
 from podlab import names
@@ -62,7 +63,7 @@ class PodStrategy(Strategy):
                          if obj.spec.HasField("termination_grace_period_seconds") else names.DEFAULT_GRACE_SECONDS)
             return Terminate(grace)
         evicted = obj.metadata.annotations.get(names.EVICTED_ANNOTATION)
-        if options.uid and evicted is not None:
+        if options.uid and evicted is not None and pod_fate(obj, Cause.EVICTED) is Fate.REPLACE:
             return Replace("Evicted", evicted, "eviction")
         return REMOVE
 

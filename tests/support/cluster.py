@@ -7,17 +7,15 @@ partition one node (proxy.cut()) while its agent keeps running, power it off
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import tempfile
-import time
 from dataclasses import dataclass, field
 
-from podlab import errors
 from podlab.client import Client
 from podlab.v1 import objects_pb2 as v1
 from tests.support.procs import ControlPlane, Etcd, Process, free_port, python_component
 from tests.support.proxy import Proxy
+from tests.support.waiting import eventually
 
 
 @dataclass
@@ -99,19 +97,7 @@ class LocalCluster:
 
 # -- async helpers for tests that drive a cluster through the API ------------------
 
-async def eventually(predicate, timeout: float, message: str):
-    """Await `predicate()` until it returns something truthy; AssertionError after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            last = await predicate()
-            if last:
-                return last
-        except errors.ApiError as err:
-            last = err
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message} (last: {last})")
+# `eventually` lives in tests/support/waiting.py, the one "wait until" (imported here for its users).
 
 
 def sleeper(name: str, node: str = "", restart: str = "Always", command: str = "sleep 3600") -> v1.Pod:

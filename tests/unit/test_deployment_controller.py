@@ -6,16 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 
 from controlplane.controllers.deployment import HASH_LABEL, REVISION, DeploymentController
+from controlplane.controllers.framework import Controller, ManualClock
 from controlplane.controllers.garbagecollector import GarbageCollector
 from controlplane.controllers.replicaset import ReplicaSetController
 from controlplane.testing import InMemoryApi
 from podlab import errors
+from podlab.client import Informer
 from podlab.kinds import DEPLOYMENTS
 from podlab.manifest import from_dict
 from podlab.v1 import objects_pb2 as v1
+from tests.support.waiting import eventually
 
 TIMEOUT = 15.0
 
@@ -34,37 +39,49 @@ def nginx(replicas: int = 3, image: str = "nginx:1.14.2", **strategy: object) ->
     return obj
 
 
-async def until(predicate: Callable[[], object], timeout: float = TIMEOUT) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
-
 
 BROKEN = "nginx:broken"  # an image the stand-in kubelet runs but never makes Ready
 
 
 async def kubelet(cluster: InMemoryApi) -> None:
-    """Every pod without a Ready condition becomes Running and Ready (but pods of BROKEN)."""
-    while True:
-        for pod in cluster.pods():
-            if pod.spec.containers[0].image == BROKEN:
-                continue
-            if not pod.status.conditions or pod.status.phase != "Running":
-                pod.status.phase = "Running"
-                del pod.status.conditions[:]
-                pod.status.conditions.add(type="Ready", status="True")
-                with contextlib.suppress(errors.Conflict, errors.NotFound):
-                    cluster.update_status_now(pod)
-        await asyncio.sleep(0.02)
+    """Every pod without a Ready condition becomes Running and Ready (but pods of BROKEN), as its
+    change arrives: a pod informer, no polling."""
+
+    def on_pod(key: str, old: object, new: object) -> None:
+        if not isinstance(new, v1.Pod) or new.spec.containers[0].image == BROKEN:
+            return
+        if not new.status.conditions or new.status.phase != "Running":
+            pod = v1.Pod()
+            pod.CopyFrom(new)
+            pod.status.phase = "Running"
+            del pod.status.conditions[:]
+            pod.status.conditions.add(type="Ready", status="True")
+            # A stale copy conflicts; its newer version is a change of its own, and comes here too.
+            with contextlib.suppress(errors.Conflict, errors.NotFound):
+                cluster.update_status_now(pod)
+
+    await Informer(cluster, v1.Pod, on_change=on_pod).run()
+
+
+@dataclass
+class World:
+    cluster: InMemoryApi
+    controllers: list[Controller]
+
+    async def quiesced(self) -> None:
+        for controller in self.controllers:
+            await controller.quiesced()
 
 
 @contextlib.asynccontextmanager
-async def cluster_running() -> AsyncIterator[InMemoryApi]:
+async def world_running(clock: Callable[[], float] = time.time) -> AsyncIterator[World]:
+    """The three controllers and the stand-in kubelet; `clock` is the Deployment controller's."""
     cluster = InMemoryApi()
-    controllers = [ReplicaSetController(cluster), DeploymentController(cluster), GarbageCollector(cluster)]
+    controllers = [ReplicaSetController(cluster), DeploymentController(cluster, clock=clock),
+                   GarbageCollector(cluster)]
     tasks = [asyncio.create_task(c.run()) for c in controllers] + [asyncio.create_task(kubelet(cluster))]
     try:
-        yield cluster
+        yield World(cluster, controllers)
     finally:
         for task in tasks:
             task.cancel()
@@ -73,6 +90,12 @@ async def cluster_running() -> AsyncIterator[InMemoryApi]:
                 await task
         for c in controllers:
             c.queue.close()
+
+
+@contextlib.asynccontextmanager
+async def cluster_running() -> AsyncIterator[InMemoryApi]:
+    async with world_running() as world:
+        yield world.cluster
 
 
 def deployment(cluster: InMemoryApi) -> v1.Deployment:
@@ -96,16 +119,16 @@ def rolled_out(cluster: InMemoryApi, replicas: int, image: str) -> bool:
 async def test_the_docs_deployment_rolls_out_through_a_replica_set() -> None:
     async with cluster_running() as cluster:
         cluster.create_now(nginx())
-        await until(lambda: rolled_out(cluster, 3, "nginx:1.14.2"))
+        await eventually(lambda: rolled_out(cluster, 3, "nginx:1.14.2"))
         [rs] = replica_sets(cluster)
         digest = rs.metadata.labels[HASH_LABEL]
         assert rs.metadata.name == f"nginx-deployment-{digest}"
         assert rs.spec.selector.match_labels[HASH_LABEL] == digest and rs.spec.replicas == 3
         assert rs.metadata.annotations[REVISION] == "1"
-        await until(lambda: deployment(cluster).metadata.annotations.get(REVISION) == "1")
+        await eventually(lambda: deployment(cluster).metadata.annotations.get(REVISION) == "1")
         conditions = {c.type: (c.status, c.reason) for c in deployment(cluster).status.conditions}
         assert conditions["Available"] == ("True", "MinimumReplicasAvailable")
-        await until(lambda: {c.type: c.reason for c in deployment(cluster).status.conditions}["Progressing"]
+        await eventually(lambda: {c.type: c.reason for c in deployment(cluster).status.conditions}["Progressing"]
                     == "NewReplicaSetAvailable")
 
 
@@ -113,7 +136,7 @@ async def test_a_rolling_update_stays_within_max_surge_and_max_unavailable() -> 
     async with cluster_running() as cluster:
         cluster.create_now(nginx(replicas=10, type="RollingUpdate",
                                  rollingUpdate={"maxSurge": 2, "maxUnavailable": 1}))
-        await until(lambda: rolled_out(cluster, 10, "nginx:1.14.2"))
+        await eventually(lambda: rolled_out(cluster, 10, "nginx:1.14.2"))
         d = deployment(cluster)
         d.spec.template.spec.containers[0].image = "nginx:1.16.1"
         cluster.update_now(d)
@@ -135,7 +158,7 @@ async def test_a_rolling_update_stays_within_max_surge_and_max_unavailable() -> 
 async def test_recreate_removes_every_old_pod_before_a_new_one_starts() -> None:
     async with cluster_running() as cluster:
         cluster.create_now(nginx(replicas=3, type="Recreate"))
-        await until(lambda: rolled_out(cluster, 3, "nginx:1.14.2"))
+        await eventually(lambda: rolled_out(cluster, 3, "nginx:1.14.2"))
         d = deployment(cluster)
         d.spec.template.spec.containers[0].image = "nginx:1.16.1"
         cluster.update_now(d)
@@ -151,17 +174,17 @@ async def test_recreate_removes_every_old_pod_before_a_new_one_starts() -> None:
 async def test_rollback_to_the_first_template_reuses_its_replica_set_as_revision_3() -> None:
     async with cluster_running() as cluster:
         cluster.create_now(nginx())
-        await until(lambda: rolled_out(cluster, 3, "nginx:1.14.2"))
+        await eventually(lambda: rolled_out(cluster, 3, "nginx:1.14.2"))
         first = replica_sets(cluster)[0].metadata.name
         d = deployment(cluster)
         d.spec.template.spec.containers[0].image = "nginx:1.16.1"
         cluster.update_now(d)
-        await until(lambda: rolled_out(cluster, 3, "nginx:1.16.1"))
+        await eventually(lambda: rolled_out(cluster, 3, "nginx:1.16.1"))
         # `kubectl rollout undo` writes the previous revision's template back.
         d = deployment(cluster)
         d.spec.template.spec.containers[0].image = "nginx:1.14.2"
         cluster.update_now(d)
-        await until(lambda: rolled_out(cluster, 3, "nginx:1.14.2"))
+        await eventually(lambda: rolled_out(cluster, 3, "nginx:1.14.2"))
         revisions = {rs.metadata.name: rs.metadata.annotations[REVISION] for rs in replica_sets(cluster)}
         assert len(revisions) == 2 and revisions[first] == "3"
 
@@ -169,23 +192,23 @@ async def test_rollback_to_the_first_template_reuses_its_replica_set_as_revision
 async def test_scaling_a_deployment_scales_its_replica_set() -> None:
     async with cluster_running() as cluster:
         cluster.create_now(nginx(replicas=2))
-        await until(lambda: rolled_out(cluster, 2, "nginx:1.14.2"))
+        await eventually(lambda: rolled_out(cluster, 2, "nginx:1.14.2"))
         d = deployment(cluster)
         d.spec.replicas = 10
         cluster.update_now(d)
-        await until(lambda: rolled_out(cluster, 10, "nginx:1.14.2"))
+        await eventually(lambda: rolled_out(cluster, 10, "nginx:1.14.2"))
         assert len(replica_sets(cluster)) == 1
 
 
 async def test_deleting_a_deployment_removes_its_replica_sets_and_pods() -> None:
     async with cluster_running() as cluster:
         cluster.create_now(nginx())
-        await until(lambda: rolled_out(cluster, 3, "nginx:1.14.2"))
+        await eventually(lambda: rolled_out(cluster, 3, "nginx:1.14.2"))
         bystander = v1.Pod(metadata=v1.ObjectMeta(name="bystander", labels={"app": "other"}))
         bystander.spec.containers.add(name="c", image="busybox")
         cluster.create_now(bystander)
         cluster.delete_now(v1.Deployment, "nginx-deployment")
-        await until(lambda: not cluster.objects(v1.ReplicaSet)
+        await eventually(lambda: not cluster.objects(v1.ReplicaSet)
                     and [p.metadata.name for p in cluster.pods()] == ["bystander"])
 
 
@@ -195,34 +218,43 @@ def progressing(cluster: InMemoryApi) -> tuple[str, str]:
 
 
 async def test_a_rollout_that_stops_moving_exceeds_its_progress_deadline_and_recovers() -> None:
-    async with cluster_running() as cluster:
+    clock = ManualClock(time.time())
+    async with world_running(clock) as world:
+        cluster = world.cluster
         d = nginx(replicas=2)
         d.spec.progress_deadline_seconds = 1
         cluster.create_now(d)
-        await until(lambda: rolled_out(cluster, 2, "nginx:1.14.2"))
+        await eventually(lambda: rolled_out(cluster, 2, "nginx:1.14.2"))
         d = deployment(cluster)
         d.spec.template.spec.containers[0].image = BROKEN
         cluster.update_now(d)
-        await until(lambda: progressing(cluster)[1] == "ReplicaSetUpdated")
-        await until(lambda: progressing(cluster) == ("False", "ProgressDeadlineExceeded"), timeout=5)
+        await eventually(lambda: progressing(cluster)[1] == "ReplicaSetUpdated")
+        await world.quiesced()
+        assert progressing(cluster)[1] == "ReplicaSetUpdated", "not before the deadline"
+        clock.step(2)  # past progressDeadlineSeconds: the controller's own requeue fires
+        await eventually(lambda: progressing(cluster) == ("False", "ProgressDeadlineExceeded"))
         cond = next(c for c in deployment(cluster).status.conditions if c.type == "Progressing")
         assert cond.message.endswith("has timed out progressing.")
         assert deployment(cluster).status.available_replicas >= 1, "maxUnavailable 25% of 2 rounds down to 0"
-        await asyncio.sleep(1.1)
+        clock.step(2)
+        await world.quiesced()
         assert progressing(cluster) == ("False", "ProgressDeadlineExceeded"), "it stays timed out"
         d = deployment(cluster)
         d.spec.template.spec.containers[0].image = "nginx:1.16.1"
         cluster.update_now(d)
-        await until(lambda: rolled_out(cluster, 2, "nginx:1.16.1"))
-        await until(lambda: progressing(cluster) == ("True", "NewReplicaSetAvailable"))
+        await eventually(lambda: rolled_out(cluster, 2, "nginx:1.16.1"))
+        await eventually(lambda: progressing(cluster) == ("True", "NewReplicaSetAvailable"))
 
 
 async def test_a_paused_deployment_is_not_timed() -> None:
-    async with cluster_running() as cluster:
+    clock = ManualClock(time.time())
+    async with world_running(clock) as world:
+        cluster = world.cluster
         d = nginx(replicas=1)
         d.spec.progress_deadline_seconds = 1
         d.spec.paused = True
         cluster.create_now(d)
-        await until(lambda: progressing(cluster) == ("Unknown", "DeploymentPaused"))
-        await asyncio.sleep(1.1)
+        await eventually(lambda: progressing(cluster) == ("Unknown", "DeploymentPaused"))
+        clock.step(2)
+        await world.quiesced()
         assert progressing(cluster) == ("Unknown", "DeploymentPaused")

@@ -5,30 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 from controlplane.controllers.garbagecollector import GarbageCollector
 from controlplane.testing import InMemoryApi
 from podlab import errors
 from podlab.v1 import objects_pb2 as v1
+from tests.support.waiting import eventually
 
 TIMEOUT = 10.0
 HOLD = "example.com/hold"
 
 
-async def until(predicate: Callable[[], object], timeout: float = TIMEOUT) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
-
 
 @contextlib.asynccontextmanager
-async def collecting() -> AsyncIterator[InMemoryApi]:
+async def collecting() -> AsyncIterator[tuple[InMemoryApi, GarbageCollector]]:
     cluster = InMemoryApi()
     gc = GarbageCollector(cluster)
     task = asyncio.create_task(gc.run())
     try:
-        yield cluster
+        yield cluster, gc
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -66,21 +62,21 @@ def release(cluster: InMemoryApi, name: str) -> None:
 
 
 async def test_background_deletes_the_owner_at_once_and_its_dependents_after() -> None:
-    async with collecting() as cluster:
+    async with collecting() as (cluster, gc):
         owner, other = config_map(cluster, "owner"), config_map(cluster, "other")
         config_map(cluster, "child", owner)
         config_map(cluster, "grandchild", get(cluster, "child"))  # type: ignore[arg-type]
         shared = config_map(cluster, "shared", owner, other)
         _, removed = cluster.delete_now(v1.ConfigMap, "owner")
         assert removed
-        await until(lambda: names(cluster) == {"other", "shared"})
+        await eventually(lambda: names(cluster) == {"other", "shared"})
         kept = get(cluster, "shared")
         assert kept is not None and [r.name for r in kept.metadata.owner_references] == ["other"]
         assert kept.metadata.uid == shared.metadata.uid
 
 
 async def test_foreground_keeps_the_owner_until_its_blocking_dependents_are_gone() -> None:
-    async with collecting() as cluster:
+    async with collecting() as (cluster, gc):
         owner = config_map(cluster, "owner")
         config_map(cluster, "held", owner, finalizers=(HOLD,))
         config_map(cluster, "plain", owner)
@@ -88,44 +84,45 @@ async def test_foreground_keeps_the_owner_until_its_blocking_dependents_are_gone
         marked, removed = cluster.delete_now(v1.ConfigMap, "owner", propagation_policy="Foreground")
         assert not removed and list(marked.metadata.finalizers) == ["foregroundDeletion"]
         # Every dependent is deleted; the held ones stay marked, and the blocking one holds the owner.
-        await until(lambda: "plain" not in names(cluster))
-        await until(lambda: all(get(cluster, n).metadata.HasField("deletion_timestamp")  # type: ignore[union-attr]
+        await eventually(lambda: "plain" not in names(cluster))
+        await eventually(lambda: all(get(cluster, n).metadata.HasField("deletion_timestamp")  # type: ignore[union-attr]
                                 for n in ("held", "loose")))
-        await asyncio.sleep(0.1)
+        await gc.quiesced()
         assert get(cluster, "owner") is not None, "a blocking dependent is still there"
         release(cluster, "held")
-        await until(lambda: "owner" not in names(cluster))
+        await eventually(lambda: "owner" not in names(cluster))
         assert names(cluster) == {"loose"}, "a dependent that does not block is deleted but not waited for"
 
 
 async def test_foreground_deletion_reaches_grandchildren_before_the_owner_goes() -> None:
-    async with collecting() as cluster:
+    async with collecting() as (cluster, gc):
         owner = config_map(cluster, "owner")
         child = config_map(cluster, "child", owner)
         config_map(cluster, "grandchild", child, finalizers=(HOLD,))
         cluster.delete_now(v1.ConfigMap, "owner", propagation_policy="Foreground")
-        await until(lambda: (g := get(cluster, "grandchild")) is not None and g.metadata.HasField("deletion_timestamp"))
+        await eventually(lambda: (g := get(cluster, "grandchild")) is not None
+                         and g.metadata.HasField("deletion_timestamp"))
         child_now = get(cluster, "child")
         assert child_now is not None and "foregroundDeletion" in child_now.metadata.finalizers
         assert get(cluster, "owner") is not None
         release(cluster, "grandchild")
-        await until(lambda: not names(cluster))
+        await eventually(lambda: not names(cluster))
 
 
 async def test_orphan_removes_the_owner_and_leaves_its_dependents_without_it() -> None:
-    async with collecting() as cluster:
+    async with collecting() as (cluster, gc):
         owner = config_map(cluster, "owner")
         config_map(cluster, "child", owner)
         marked, removed = cluster.delete_now(v1.ConfigMap, "owner", propagation_policy="Orphan")
         assert not removed and list(marked.metadata.finalizers) == ["orphan"]
-        await until(lambda: names(cluster) == {"child"})
+        await eventually(lambda: names(cluster) == {"child"})
         child = get(cluster, "child")
         assert child is not None and not child.metadata.owner_references
 
 
 async def test_a_dependent_whose_owner_has_a_new_uid_is_collected() -> None:
-    async with collecting() as cluster:
+    async with collecting() as (cluster, gc):
         stale = v1.ConfigMap(metadata=v1.ObjectMeta(name="owner", uid="gone-long-ago"))
         config_map(cluster, "owner")
         config_map(cluster, "child", stale)
-        await until(lambda: names(cluster) == {"owner"})
+        await eventually(lambda: names(cluster) == {"owner"})

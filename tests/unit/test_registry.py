@@ -24,6 +24,8 @@ from podlab import errors, names
 from podlab.v1 import objects_pb2 as v1
 from tests.support.api_contract import *  # noqa: F403 - the contract's cases run in this tier too
 from tests.support.api_contract import make_node, make_pod
+from tests.support.controllers import running
+from tests.support.waiting import eventually
 
 
 class FakeClock:
@@ -165,7 +167,10 @@ async def test_a_node_pressure_evicted_pod_comes_back_only_if_it_has_no_controll
         created = await cluster.client.create(pod)
         created.status.phase, created.status.reason = "Failed", "Evicted"
         await cluster.client.update_status(created)
-    await EvictionReplacementController(cluster.api).reconcile()
+    controller = EvictionReplacementController(cluster.client, cluster.api.pods)
+    async with running(controller):
+        await eventually(lambda: controller.metrics.replacements.labels("Evicted")._value.get() == 1)
+        await controller.quiesced()
     bare = await cluster.client.get(v1.Pod, "bare")
     assert bare.status.phase == "Pending" and not bare.spec.node_name  # its new incarnation
     owned = await cluster.client.get(v1.Pod, "web-1-abcde")
