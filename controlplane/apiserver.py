@@ -126,7 +126,8 @@ class ClusterService(rpc.ClusterServicer):
     @_guarded
     async def RenewLease(self, request: api.RenewLeaseRequest,
                          context: grpc.aio.ServicerContext) -> api.RenewLeaseResponse:
-        return api.RenewLeaseResponse(renew_time_ms=await self.api.heartbeats.renew(request.node_name))
+        return api.RenewLeaseResponse(renew_time_ms=await self.api.heartbeats.renew(
+            request.node_name, request.holder_identity, request.holder_start_ms, request.lease_duration_seconds))
 
     @_guarded
     async def Version(self, request: api.VersionRequest, context: grpc.aio.ServicerContext) -> api.VersionResponse:

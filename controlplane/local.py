@@ -101,8 +101,9 @@ class LocalClient:
             raise errors.BadRequest("gracePeriodSeconds must be >= 0")
         return await self.api.pods.evict(namespace_or_default(namespace), name, grace_period_seconds, message)
 
-    async def renew_lease(self, node_name: str) -> int:
-        return await self.api.heartbeats.renew(node_name)
+    async def renew_lease(self, node_name: str, holder: str = "", started_ms: int = 0,
+                          duration: float = 0.0) -> int:
+        return await self.api.heartbeats.renew(node_name, holder, started_ms, duration)
 
     async def version(self) -> api.VersionResponse:
         return api.VersionResponse(version=__version__, etcd_version=await self.api.store.version())

@@ -467,3 +467,47 @@ def test_a_container_that_cannot_start_backs_off_10s_doubling_to_the_cap(tmp_pat
         assert {(e.reason, e.message) for e in failed} == {("Failed", f"Error: {waiting.message}")}
         assert max(e.count for e in failed) == 8
     asyncio.run(main())
+
+
+def test_the_api_refuses_a_second_holder_of_a_nodes_lease_until_the_first_ones_runs_out() -> None:
+    from podlab import errors
+
+    async def main() -> None:
+        cluster = AgentApi()
+        await cluster.create(ParseDict({"metadata": {"name": NODE}}, v1.Node()))
+        await cluster.renew_lease(NODE, "host-a:/var/lib/podlab/n", 1000, 30.0)
+        await cluster.renew_lease(NODE, "host-a:/var/lib/podlab/n", 2000, 30.0)  # its restart: same holder
+        with pytest.raises(errors.Conflict, match=rf'^node "{NODE}" is held by another agent: '
+                           r"host-a:/var/lib/podlab/n \(started 00:00:02 UTC, renewed 0\.\ds ago\)$"):
+            await cluster.renew_lease(NODE, "host-b:/other", 3000, 30.0)
+        await cluster.renew_lease(NODE, "host-a:/var/lib/podlab/n", 2000, 0.0)  # a lease that holds 0 s
+        await cluster.renew_lease(NODE, "host-b:/other", 3000, 30.0)  # ... is free at once
+    asyncio.run(main())
+
+
+def test_a_second_agent_for_a_held_node_is_refused_and_the_first_keeps_its_pods(tmp_path: Path) -> None:
+    from nodeagent.heartbeat import LeaseHeld
+
+    async def body(cluster: AgentApi, rt: SimRuntime, agent: NodeAgent) -> None:
+        await cluster.add_pod(make_pod("web", {"containers": [{"name": "a", "image": "busybox"}]}), NODE)
+        await cluster.wait_for(lambda: (s := status_of(cluster, "web")) and s.phase == "Running")
+        [running] = [c for c in await rt.list_containers() if c.state == RUNNING]
+        config = AgentConfig(node_name=NODE, root_dir=str(tmp_path / "second"), heartbeat=0.1,
+                             fence_timeout=0.6, resync_period=0.5)
+        second = NodeAgent(config, cluster, rt)  # the same engine, as a second `podlab up` had
+        with pytest.raises(ExceptionGroup) as refused:
+            await second.run()
+        [held] = refused.value.exceptions
+        assert isinstance(held, LeaseHeld)
+        assert str(held).startswith(f'node "{NODE}" is held by another agent: ')
+        assert str(held).endswith("runs no pods and exits: stop the other agent, or give this one "
+                                  "another --node-name")
+        assert not second.workers
+        # The first agent goes on: its container untouched, its lease renewed, its pod Running.
+        renewals = len(cluster.leases)
+        await cluster.wait_for(lambda: len(cluster.leases) > renewals + 3)
+        assert [c.id for c in await rt.list_containers() if c.state == RUNNING] == [running.id]
+        assert not rt.stops
+        st = status_of(cluster, "web")
+        assert st is not None and st.phase == "Running"
+    run(tmp_path, body)
