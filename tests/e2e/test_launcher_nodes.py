@@ -128,6 +128,21 @@ def test_podlab_up_three_nodes_host_ports_failures_and_a_second_up(docker_kit: D
         attempts = agent_log.count("sandbox failed to start")
         assert 2 <= attempts <= 4, attempts
 
+        # A second agent for node1 (another root dir: another agent) is refused and exits; node1's
+        # nginx keeps running and answering.
+        intruder = subprocess.run(
+            [sys.executable, "-m", "nodeagent", "--server", f"127.0.0.1:{port}", "--node-name", nodes[0],
+             "--listen", f"127.0.0.1:{free_port()}", "--runtime", "docker", "--root-dir",
+             str(tmp_path / "intruder"), "--host-ip", node_address(1), "--pod-network", POD_NETWORK],
+            env=env, capture_output=True, text=True, timeout=60, start_new_session=True)
+        assert intruder.returncode == 2, intruder.stderr[-2000:]
+        refusal = [ln for ln in intruder.stderr.splitlines() if ln.startswith("podlab-nodeagent: ")]
+        assert len(refusal) == 1 and f'node "{nodes[0]}" is held by another agent: ' in refusal[0], \
+            intruder.stderr[-2000:]
+        on_node1 = next(p for p, (_, node) in _pods(podctl).items() if node == nodes[0] and p.startswith("web"))
+        assert _pods(podctl)[on_node1][0] == "Running"
+        assert "Welcome to nginx!" in _fetch(node_address(1))
+
         down = subprocess.run([*podlab, "down"], env=env, capture_output=True, text=True, timeout=90)
         assert down.returncode == 0 and "podlab is down" in down.stdout, down.stdout + down.stderr
         assert up.wait(30) == 0
