@@ -171,7 +171,8 @@ class ClusterService(rpc.ClusterServicer):
                          context: grpc.aio.ServicerContext) -> api.RenewLeaseResponse:
         with self.pipeline.serving(caller(context), RequestInfo("update", "leases", "coordination.k8s.io", "",
                                                                 names.NODE_LEASE_NAMESPACE, request.node_name)):
-            return api.RenewLeaseResponse(renew_time_ms=await self.api.heartbeats.renew(request.node_name))
+            return api.RenewLeaseResponse(renew_time_ms=await self.api.heartbeats.renew(
+                request.node_name, request.holder_identity, request.holder_start_ms, request.lease_duration_seconds))
 
     @_guarded
     async def Version(self, request: api.VersionRequest, context: grpc.aio.ServicerContext) -> api.VersionResponse:

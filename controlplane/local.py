@@ -123,10 +123,11 @@ class LocalClient:
         with self._serving(resource_request("create", PODS, namespace_or_default(namespace), name, "eviction")):
             return await self.api.pods.evict(namespace_or_default(namespace), name, grace_period_seconds, message)
 
-    async def renew_lease(self, node_name: str) -> int:
+    async def renew_lease(self, node_name: str, holder: str = "", started_ms: int = 0,
+                          duration: float = 0.0) -> int:
         with self._serving(RequestInfo("update", "leases", "coordination.k8s.io", "", NODE_LEASE_NAMESPACE,
                                        node_name)):
-            return await self.api.heartbeats.renew(node_name)
+            return await self.api.heartbeats.renew(node_name, holder, started_ms, duration)
 
     async def version(self) -> api.VersionResponse:
         return api.VersionResponse(version=__version__, etcd_version=await self.api.store.version())

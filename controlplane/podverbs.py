@@ -7,7 +7,9 @@ ends and the controllers call these; nothing below them knows they exist.
 
 from __future__ import annotations
 
+import json
 import time
+from typing import Any
 
 from google.protobuf.message import Message
 
@@ -114,15 +116,39 @@ class NodeHeartbeats:
         self.registry = registry
         self.store = registry.store
 
-    async def renew(self, node_name: str) -> int:
-        """Record that `node_name` is alive; returns the stamp (ms since the epoch)."""
+    async def renew(self, node_name: str, holder: str = "", started_ms: int = 0,
+                    duration: float = 0.0) -> int:
+        """Record that `node_name` is alive, renewed by `holder` (its agent); returns the stamp
+        (ms since the epoch). Conflict when another holder's lease still holds: one agent per
+        Node. (The read and the write are not one transaction: two agents racing for a free
+        lease may both win once; the next renewal of the loser is refused.)"""
         if not await self.registry.exists(NODES, node_name):
             raise errors.NotFound(f'nodes "{node_name}" not found')
         now_ms = int(time.time() * 1000)
-        await self.store.put(heartbeat_key(node_name), str(now_ms).encode())
+        key = heartbeat_key(node_name)
+        kv = await self.store.get(key)
+        held = _lease(kv.value) if kv is not None else {}
+        other = held.get("holder", "")
+        if holder and other and other != holder and \
+                now_ms - int(held["renew_ms"]) < float(held.get("duration", 0)) * 1000:
+            started = time.strftime("%H:%M:%S", time.gmtime(int(held.get("started_ms", 0)) / 1000))
+            raise errors.Conflict(
+                f'node "{node_name}" is held by another agent: {other} (started {started} UTC, '
+                f"renewed {(now_ms - int(held['renew_ms'])) / 1000:.1f}s ago)")
+        value = {"renew_ms": now_ms, "holder": holder, "started_ms": started_ms, "duration": duration}
+        await self.store.put(key, json.dumps(value).encode())
         return now_ms
 
     async def all(self) -> dict[str, int]:
         """Node name -> its last heartbeat stamp."""
         kvs, _ = await self.store.list(HEARTBEATS.encode())
-        return {kv.key.decode().rsplit("/", 1)[1]: int(kv.value) for kv in kvs}
+        return {kv.key.decode().rsplit("/", 1)[1]: int(_lease(kv.value)["renew_ms"]) for kv in kvs}
+
+
+def _lease(value: bytes) -> dict[str, Any]:
+    """A stored heartbeat: JSON with its holder, or (older) the bare stamp."""
+    text = value.decode()
+    if text.isdigit():
+        return {"renew_ms": int(text)}
+    found: dict[str, Any] = json.loads(text)
+    return found

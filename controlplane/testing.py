@@ -111,9 +111,10 @@ class InMemoryApi:
         await self._enter("evict")
         return await self.local.evict(namespace, name, grace_period_seconds, reason, message)
 
-    async def renew_lease(self, node_name: str) -> int:
+    async def renew_lease(self, node_name: str, holder: str = "", started_ms: int = 0,
+                          duration: float = 0.0) -> int:
         await self._enter("renew_lease")
-        return await self.local.renew_lease(node_name)
+        return await self.local.renew_lease(node_name, holder, started_ms, duration)
 
     async def version(self) -> api.VersionResponse:
         await self._enter("version")

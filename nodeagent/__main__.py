@@ -10,6 +10,7 @@ import sys
 
 from nodeagent.agent import NodeAgent, make_runtime
 from nodeagent.config import AgentConfig, parse_args
+from nodeagent.heartbeat import LeaseHeld
 from nodeagent.witness import RECONNECT_OPTIONS
 from podlab.client import Client
 
@@ -60,8 +61,14 @@ def main(argv: list[str] | None = None) -> None:
         setup_logging("nodeagent")
     except ImportError:  # pragma: no cover
         logging.basicConfig(level=logging.INFO)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(config))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(config))
+    except* LeaseHeld as group:
+        message = str(group.exceptions[0])
+        log.error("%s node=%s", message, config.node_name)
+        print(f"podlab-nodeagent: {message}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

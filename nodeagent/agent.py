@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 
 from google.protobuf.message import Message
 
@@ -35,7 +36,7 @@ from nodeagent.config import AgentConfig
 from nodeagent.env import service_env
 from nodeagent.eviction import SignalSource
 from nodeagent.fence_beacon import beacon_path
-from nodeagent.heartbeat import Heartbeat
+from nodeagent.heartbeat import Heartbeat, LeaseHolder
 from nodeagent.node_pressure import PodPressure
 from nodeagent.node_status import VERSION, NodeStatusManager
 from nodeagent.pleg import Listing, Pleg
@@ -106,7 +107,9 @@ class NodeAgent:
             fence=self._fence, unfence=self._resync_after_fence, resume=self._wake_all,
             beacon=beacon_path(config.root_dir),
             witnesses=Witnesses(self.node_name, config.witness_timeout, clock.monotonic),
-            clock=clock, peers_refresh=config.status_refresh)
+            clock=clock, peers_refresh=config.status_refresh,
+            holder=LeaseHolder(f"{socket.gethostname()}:{config.root_dir}", int(clock.time() * 1000),
+                               config.fence_timeout))
         self.pleg = Pleg(runtime, self.node_name, config.relist_period, self._wake_pod,
                          self._wake_all, self._sweep_when_due, clock)
         self._next_sweep = clock.monotonic()

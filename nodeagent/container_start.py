@@ -9,6 +9,7 @@ turns into ImagePullBackOff after the failing pass, as the kubelet's does.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 from nodeagent.backoff import crash_delay
@@ -40,6 +41,16 @@ from podlab.v1 import objects_pb2 as v1
 
 ERR_IMAGE_PULL = "ErrImagePull"
 IMAGE_PULL_BACKOFF = "ImagePullBackOff"
+RUN_CONTAINER_ERROR = "RunContainerError"
+
+# Docker's message names the attempt's own objects (endpoint and container ids): without them,
+# one cause reads the same on every attempt, so its Warning is one Event with a growing count.
+_IDS = re.compile(r"\s*\(?\b[0-9a-f]{12,64}\b\)?")
+
+
+def runtime_message(err: Exception) -> str:
+    """The runtime's message for a failure, the same on every attempt of one cause."""
+    return _IDS.sub("", str(err)).strip()
 
 
 @dataclass
@@ -79,9 +90,11 @@ class ContainerStarter:
     # -- failures and their reasons ------------------------------------------------------
 
     def fail(self, name: str, reason: str, message: str) -> None:
+        """Record a failed start: the next try waits base, 2*base, ... up to cap (10 s doubling
+        to 5 min by default, the kubelet's back-off), whatever wakes the worker meanwhile."""
         prev = self.failures.get(name)
         failures = prev.failures + 1 if prev else 1
-        delay = crash_delay(failures + 1, self.ctx.backoff.base, self.ctx.backoff.cap)
+        delay = crash_delay(failures, self.ctx.backoff.base, self.ctx.backoff.cap)
         now = self.ctx.clock.time()
         self.failures[name] = StartFailure(reason, message, failures, now + delay, now)
 
@@ -119,7 +132,17 @@ class ContainerStarter:
                     or f.retry_at <= now]
         if not runnable:
             return
-        sandbox = await self.ensure_sandbox(pod, sandboxes)
+        try:
+            sandbox = await self.ensure_sandbox(pod, sandboxes)
+        except ContainerRuntimeError as err:
+            # The sandbox holds the pod's ports and network: none of its containers can run.
+            message = runtime_message(err)
+            for s in runnable:
+                self.fail(s.container.name, RUN_CONTAINER_ERROR,
+                          f"failed to start the pod sandbox: {message}")
+            self.handle.event(WARNING, "FailedCreatePodSandBox", f"Failed to create pod sandbox: {message}")
+            self.handle.log(logging.WARNING, "sandbox failed to start: %s", message)
+            return
         try:
             prepared = await self.ctx.volumes.setup(pod, self.handle.pod_ip, self.ctx.host_ip)
         except VolumeError as err:
@@ -157,13 +180,14 @@ class ContainerStarter:
         resolved = await self._resolve(pod, c, prepared, s.attempt)
         if resolved is None or not await self._pull(c) or not await self._may_run_as(pod, c):
             return False
-        self.failures.pop(c.name, None)
         env, mounts = resolved
         spec = container_spec(pod, c, s.type, s.attempt, self.ctx.node_name, env, mounts)
         await self._remove_old_attempts(c.name, s.attempt)
         cid = await self._create_and_start(spec, sandbox)
         if cid is None:
             return False
+        # Forgotten only once it started: a failure streak (its back-off) spans every step.
+        self.failures.pop(c.name, None)
         self.handle.log(logging.INFO, "container %s attempt %d started", c.name, s.attempt)
         self.handle.event(NORMAL, "Started", f"Started container {c.name}", c.name)
         self.ctx.probes.container_started(pod, c, cid, self.handle.pod_ip)
@@ -236,8 +260,9 @@ class ContainerStarter:
                                 "recreating it", sandbox.id[:12], name)
                 self.handle.wake()
                 return None
-            self._failed(name, "RunContainerError", str(err), "Failed", f"Error: {err}")
-            self.handle.log(logging.WARNING, "container %s failed to start: %s", name, err)
+            message = runtime_message(err)
+            self._failed(name, RUN_CONTAINER_ERROR, message, "Failed", f"Error: {message}")
+            self.handle.log(logging.WARNING, "container %s failed to start: %s", name, message)
             return None
 
     async def _post_start(self, pod: v1.Pod, c: v1.Container, cid: str) -> bool:

@@ -21,6 +21,7 @@ import contextlib
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from nodeagent.clock import SYSTEM_CLOCK, Clock
@@ -42,6 +43,21 @@ from podlab.v1 import services_pb2 as api
 log = logging.getLogger("podlab.nodeagent")
 
 
+@dataclass(frozen=True)
+class LeaseHolder:
+    """Who renews a node's lease: the agent's identity (stable across its restarts: host and
+    root dir), when this process started, and how long the lease holds unrenewed (the fence
+    timeout: an agent that has not renewed for that long has stopped its pods)."""
+
+    identity: str
+    started_ms: int
+    duration: float
+
+
+class LeaseHeld(Exception):
+    """Another live agent holds this node's lease: this agent must not run the node's pods."""
+
+
 def renewal_failure(err: Exception) -> str:
     """Why a renewal failed, as the beacon says it: the API answered that its storage is
     down (everyone's outage), or the control plane could not be reached."""
@@ -61,8 +77,10 @@ class Heartbeat:
                  node_status: NodeStatusManager, fence: Callable[[], Awaitable[None]],
                  unfence: Callable[[], Awaitable[bool]], resume: Callable[[], None],
                  beacon: Path | None = None, witnesses: Witnesses | None = None,
-                 clock: Clock = SYSTEM_CLOCK, peers_refresh: float = 10.0) -> None:
+                 clock: Clock = SYSTEM_CLOCK, peers_refresh: float = 10.0,
+                 holder: LeaseHolder | None = None) -> None:
         self.node_name = node_name
+        self.holder = holder  # None: renew without naming a holder (no pods wait for it)
         self.client = client
         self.period = heartbeat
         self.fence_timeout = fence_timeout
@@ -96,7 +114,7 @@ class Heartbeat:
         """Fenced, or the fence is already due: true from the first moment, even before this
         loop has run again (a process that was frozen must not sync a pod before it has
         fenced, renewed and resynced)."""
-        return self.fenced or self._stale()
+        return self.fenced or (self.holder is not None and not self.renewed_once) or self._stale()
 
     @property
     def holding(self) -> bool:
@@ -119,7 +137,17 @@ class Heartbeat:
         try:
             # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel
             async with asyncio.timeout(max(self.period, 1.0)):
-                await self.client.renew_lease(self.node_name)
+                if self.holder is None:
+                    await self.client.renew_lease(self.node_name)
+                else:
+                    await self.client.renew_lease(self.node_name, self.holder.identity,
+                                                  self.holder.started_ms, self.holder.duration)
+        except errors.Conflict as err:  # only a renewal by another holder conflicts
+            if self.renewed_once:
+                await self._fence_now()
+            raise LeaseHeld(f"{err}; this agent ({self.holder.identity if self.holder else '?'}) "
+                            "runs no pods and exits: stop the other agent, or give this one "
+                            "another --node-name") from None
         except (errors.ApiError, TimeoutError) as err:
             log.debug("lease renewal failed: %r node=%s", err, self.node_name)
             reason = renewal_failure(err) if isinstance(err, errors.ApiError) else UNREACHABLE
@@ -172,7 +200,10 @@ class Heartbeat:
         outage = now - self.last_renew if self.failing_since is not None or self._outage_fenced \
             else None
         held, fenced = self._outage_held, self._outage_fenced
+        first = not self.renewed_once
         self.last_renew, self.renewed_once = now, True
+        if first and self.holder is not None:
+            self._resume()  # the pods waited for this node to be ours
         self.failing_since, self.reason, self.verdict = None, RENEWED, None
         self._outage_held, self._outage_fenced = None, False
         self._tell_watchdog(RENEWED)

@@ -39,7 +39,11 @@ __all__ = ["DEFAULT_GRACE", "EvictionRequest", "PodOutcome", "PodWorker", "Worke
            "default_pull_policy", "grace_period", "pod_labels"]
 
 EVICTED = "Evicted"
+# A sync that fails (the API, the runtime) is retried after 1 s, doubling to 10 s (the kubelet's
+# pod worker back-off period); runtime events meanwhile do not bring it forward (the failed
+# pass's own containers make such events: that was a hot loop), a change of the pod does.
 SYNC_RETRY = 1.0
+SYNC_RETRY_CAP = 10.0
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,9 @@ class PodWorker:
         self.starter = ContainerStarter(ctx, self)
         self._wake = asyncio.Event()
         self._wake_at: float | None = None
+        self._urgent = False  # the pod changed (or is evicted) since the last pass
+        self._sync_failures = 0  # passes failed in a row
+        self._retry_at: float | None = None  # while failing: no pass before this unless urgent
         self._last_status = b""
         self._backoff_reported: set[tuple[str, int]] = set()
 
@@ -90,16 +97,22 @@ class PodWorker:
                 pod.metadata.resource_version == self.pod.metadata.resource_version:
             return
         self.pod = pod
+        self._urgent = True
         self.wake()
 
     def wake(self) -> None:
         self._wake.set()
+
+    def _may_sync(self, now: float) -> bool:
+        """Not while a failed pass waits out its back-off, unless the pod itself changed."""
+        return self._retry_at is None or now >= self._retry_at or self._urgent
 
     def evict(self, message: str, grace: float) -> None:
         """Stop the pod for node pressure and report it Failed/Evicted with `message`.
         `evicted` is set when its containers are stopped and the status is written."""
         if self.eviction is None and self.outcome is None:
             self.eviction = EvictionRequest(message, grace)
+        self._urgent = True
         self.wake()
 
     @property
@@ -127,15 +140,20 @@ class PodWorker:
                 async with asyncio.timeout(timeout):  # not wait_for: it can eat a cancel on 3.11
                     await self._wake.wait()
             self._wake.clear()
-            if self.ctx.fenced():
+            if self.ctx.fenced() or not self._may_sync(clock.time()):
                 continue
+            self._urgent = False
             try:
                 self.done = await self.sync_pod()
             except asyncio.CancelledError:
                 raise
-            except Exception as err:  # noqa: BLE001 - keep the worker alive; retry soon
-                self.log(logging.WARNING, "sync failed: %r; retrying", err)
-                self._wake_at = clock.time() + SYNC_RETRY
+            except Exception as err:  # noqa: BLE001 - keep the worker alive; retry later
+                self._sync_failures += 1
+                delay = min(SYNC_RETRY * 2 ** min(self._sync_failures - 1, 10), SYNC_RETRY_CAP)
+                self.log(logging.WARNING, "sync failed: %r; retrying in %.0fs", err, delay)
+                self._retry_at = self._wake_at = clock.time() + delay
+            else:
+                self._sync_failures, self._retry_at = 0, None
 
     # -- the sync -------------------------------------------------------------------
 

@@ -71,7 +71,8 @@ class ApiClient(Protocol):
     async def bind(self, namespace: str, name: str, uid: str, node_name: str) -> v1.Pod: ...
     async def evict(self, namespace: str, name: str, grace_period_seconds: int | None = None,
                     reason: str = "", message: str = "") -> v1.Pod: ...
-    async def renew_lease(self, node_name: str) -> int: ...
+    async def renew_lease(self, node_name: str, holder: str = "", started_ms: int = 0,
+                          duration: float = 0.0) -> int: ...
     def watch(self, kind: KindRef, namespace: str = "", resource_version: str = "",
               label_selector: str = "", field_selector: str = "",
               bookmark_seconds: int = 0) -> AsyncIterator[WatchEvent]: ...
@@ -187,8 +188,11 @@ class Client:
             request.grace_period_seconds = grace_period_seconds
         return (await self._call(self._stub.Evict, request)).pod
 
-    async def renew_lease(self, node_name: str) -> int:
-        reply = await self._call(self._stub.RenewLease, api.RenewLeaseRequest(node_name=node_name))
+    async def renew_lease(self, node_name: str, holder: str = "", started_ms: int = 0,
+                          duration: float = 0.0) -> int:
+        reply = await self._call(self._stub.RenewLease, api.RenewLeaseRequest(
+            node_name=node_name, holder_identity=holder, holder_start_ms=started_ms,
+            lease_duration_seconds=duration))
         return reply.renew_time_ms
 
     async def version(self) -> api.VersionResponse:

@@ -137,9 +137,14 @@ def remove_node_leftovers(nodes: list[str], network: str = "") -> int:
         for node in nodes:
             selector = {"label": [f"{LABEL_MANAGED}=true", f"{LABEL_NODE}={node}"]}
             for c in client.containers.list(all=True, sparse=True, filters=selector):
-                with contextlib.suppress(docker.errors.NotFound):
+                try:
                     c.remove(force=True)
                     removed += 1
+                except docker.errors.NotFound:
+                    pass
+                except docker.errors.APIError as err:
+                    if err.status_code != 409:  # 409: its removal is already in progress
+                        raise
             for v in client.volumes.list(filters=selector):
                 with contextlib.suppress(docker.errors.NotFound):
                     v.remove(force=True)

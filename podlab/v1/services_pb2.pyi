@@ -159,10 +159,16 @@ class EvictRequest(_message.Message):
     def __init__(self, namespace: _Optional[str] = ..., name: _Optional[str] = ..., grace_period_seconds: _Optional[int] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class RenewLeaseRequest(_message.Message):
-    __slots__ = ("node_name",)
+    __slots__ = ("node_name", "holder_identity", "holder_start_ms", "lease_duration_seconds")
     NODE_NAME_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_START_MS_FIELD_NUMBER: _ClassVar[int]
+    LEASE_DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
     node_name: str
-    def __init__(self, node_name: _Optional[str] = ...) -> None: ...
+    holder_identity: str
+    holder_start_ms: int
+    lease_duration_seconds: float
+    def __init__(self, node_name: _Optional[str] = ..., holder_identity: _Optional[str] = ..., holder_start_ms: _Optional[int] = ..., lease_duration_seconds: _Optional[float] = ...) -> None: ...
 
 class RenewLeaseResponse(_message.Message):
     __slots__ = ("renew_time_ms",)

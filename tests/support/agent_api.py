@@ -66,10 +66,11 @@ class AgentApi(InMemoryApi):
             self.deleted.append((meta(obj).namespace, name))
         return obj, deleted
 
-    async def renew_lease(self, node_name: str) -> int:
+    async def renew_lease(self, node_name: str, holder: str = "", started_ms: int = 0,
+                          duration: float = 0.0) -> int:
         if self.lease_fail:
             raise errors.Unavailable("lease renewal refused (test partition)")
-        revision = await super().renew_lease(node_name)
+        revision = await super().renew_lease(node_name, holder, started_ms, duration)
         self.leases.append(node_name)
         return revision
 

@@ -373,3 +373,141 @@ def test_the_kubernetes_service_flag_must_be_host_and_port(value: str, capsys: p
     assert "argument --kubernetes-service: " in capsys.readouterr().err
     assert parse_args(["--node-name", "n", "--kubernetes-service", "10.244.255.10:443"]).kubernetes_service \
         == "10.244.255.10:443"
+
+
+class _PortTaken(SimRuntime):
+    """A runtime whose sandboxes cannot start: their host port is taken (counts the attempts)."""
+
+    def __init__(self) -> None:
+        super().__init__(NODE)
+        self.sandbox_attempts = 0
+
+    async def run_sandbox(self, spec):  # type: ignore[no-untyped-def]
+        from nodeagent.runtime.base import ContainerRuntimeError
+
+        self.sandbox_attempts += 1
+        # Docker names the attempt's endpoint id: stripped, every attempt reads the same.
+        endpoint = f"{self.sandbox_attempts:064x}"
+        raise ContainerRuntimeError(
+            f"500 Server Error: driver failed programming external connectivity on endpoint "
+            f"podlab_POD ({endpoint}): Error starting userland proxy: listen tcp4 127.0.10.1:80: "
+            "bind: address already in use")
+
+
+def test_a_sandbox_that_cannot_start_reports_run_container_error_one_counted_event_and_backs_off(
+        tmp_path: Path) -> None:
+    """Woken ten times a second for a minute (as its own failed attempts' engine events would),
+    the worker tries at 0 s, 10 s and 30 s: three attempts, not the hot loop's ~1,000."""
+    from nodeagent.clock import FakeClock
+    from nodeagent.pod_worker import PodWorker
+
+    async def main() -> None:
+        cluster, rt, clock = AgentApi(), _PortTaken(), FakeClock()
+        config = AgentConfig(node_name=NODE, root_dir=str(tmp_path))  # backoff 10 s .. 300 s
+        agent = NodeAgent(config, cluster, rt, clock=clock)
+        pod = await cluster.add_pod(make_pod("web", {"containers": [
+            {"name": "nginx", "image": "nginx", "ports": [{"containerPort": 80, "hostPort": 80}]}]}), NODE)
+        worker = PodWorker(agent.ctx, pod)
+        for _ in range(600):
+            await worker.sync_pod()
+            clock.advance(0.1)
+        assert rt.sandbox_attempts == 3
+        st = status_of(cluster, "web")
+        assert st is not None and st.phase == "Pending"
+        waiting = st.container_statuses[0].state.waiting
+        assert waiting.reason == "RunContainerError"
+        assert waiting.message == (
+            "failed to start the pod sandbox: 500 Server Error: driver failed programming external "
+            "connectivity on endpoint podlab_POD: Error starting userland proxy: listen tcp4 "
+            "127.0.10.1:80: bind: address already in use")
+        warnings = {(e.reason, e.message): e for e in agent.recorder.recorded if e.type == "Warning"}
+        assert len(warnings) == 1, warnings
+        (reason, message), event = next(iter(warnings.items()))
+        assert reason == "FailedCreatePodSandBox" and message.startswith("Failed to create pod sandbox: 500")
+        assert event.count == 3
+    asyncio.run(main())
+
+
+def test_a_container_that_cannot_start_backs_off_10s_doubling_to_the_cap(tmp_path: Path) -> None:
+    """The start attempts of a container the runtime refuses: 0, 10, 30, 70, 150, 310 s, then every
+    300 s (10 s doubling to 5 min); each one's Warning is the same Event, counted."""
+    from nodeagent.clock import FakeClock
+    from nodeagent.pod_worker import PodWorker
+    from nodeagent.runtime.base import ContainerRuntimeError
+
+    class BadCommand(SimRuntime):
+        starts: list[float] = []
+
+        async def start_container(self, container_id: str) -> None:
+            self.starts.append(clock.time() - t0)
+            raise ContainerRuntimeError(
+                f'OCI runtime create failed: container {int(container_id[3:]):064x}: exec: "nosuch": '
+                "executable file not found in $PATH: unknown")
+
+    clock = FakeClock()
+    t0 = clock.time()
+
+    async def main() -> None:
+        cluster, rt = AgentApi(), BadCommand(NODE)
+        agent = NodeAgent(AgentConfig(node_name=NODE, root_dir=str(tmp_path)), cluster, rt, clock=clock)
+        pod = await cluster.add_pod(make_pod("bad", {"containers": [
+            {"name": "a", "image": "busybox", "command": ["nosuch"]}]}), NODE)
+        worker = PodWorker(agent.ctx, pod)
+        for _ in range(1000):  # 1,000 s, a pass every second
+            await worker.sync_pod()
+            clock.advance(1.0)
+        assert [round(t) for t in rt.starts] == [0, 10, 30, 70, 150, 310, 610, 910]
+        st = status_of(cluster, "bad")
+        assert st is not None
+        waiting = st.container_statuses[0].state.waiting
+        assert waiting.reason == "RunContainerError"
+        assert waiting.message == ('OCI runtime create failed: container: exec: "nosuch": executable '
+                                   "file not found in $PATH: unknown")
+        failed = [e for e in agent.recorder.recorded if e.type == "Warning"]
+        assert {(e.reason, e.message) for e in failed} == {("Failed", f"Error: {waiting.message}")}
+        assert max(e.count for e in failed) == 8
+    asyncio.run(main())
+
+
+def test_the_api_refuses_a_second_holder_of_a_nodes_lease_until_the_first_ones_runs_out() -> None:
+    from podlab import errors
+
+    async def main() -> None:
+        cluster = AgentApi()
+        await cluster.create(ParseDict({"metadata": {"name": NODE}}, v1.Node()))
+        await cluster.renew_lease(NODE, "host-a:/var/lib/podlab/n", 1000, 30.0)
+        await cluster.renew_lease(NODE, "host-a:/var/lib/podlab/n", 2000, 30.0)  # its restart: same holder
+        with pytest.raises(errors.Conflict, match=rf'^node "{NODE}" is held by another agent: '
+                           r"host-a:/var/lib/podlab/n \(started 00:00:02 UTC, renewed 0\.\ds ago\)$"):
+            await cluster.renew_lease(NODE, "host-b:/other", 3000, 30.0)
+        await cluster.renew_lease(NODE, "host-a:/var/lib/podlab/n", 2000, 0.0)  # a lease that holds 0 s
+        await cluster.renew_lease(NODE, "host-b:/other", 3000, 30.0)  # ... is free at once
+    asyncio.run(main())
+
+
+def test_a_second_agent_for_a_held_node_is_refused_and_the_first_keeps_its_pods(tmp_path: Path) -> None:
+    from nodeagent.heartbeat import LeaseHeld
+
+    async def body(cluster: AgentApi, rt: SimRuntime, agent: NodeAgent) -> None:
+        await cluster.add_pod(make_pod("web", {"containers": [{"name": "a", "image": "busybox"}]}), NODE)
+        await cluster.wait_for(lambda: (s := status_of(cluster, "web")) and s.phase == "Running")
+        [running] = [c for c in await rt.list_containers() if c.state == RUNNING]
+        config = AgentConfig(node_name=NODE, root_dir=str(tmp_path / "second"), heartbeat=0.1,
+                             fence_timeout=0.6, resync_period=0.5)
+        second = NodeAgent(config, cluster, rt)  # the same engine, as a second `podlab up` had
+        with pytest.raises(ExceptionGroup) as refused:
+            await second.run()
+        [held] = refused.value.exceptions
+        assert isinstance(held, LeaseHeld)
+        assert str(held).startswith(f'node "{NODE}" is held by another agent: ')
+        assert str(held).endswith("runs no pods and exits: stop the other agent, or give this one "
+                                  "another --node-name")
+        assert not second.workers
+        # The first agent goes on: its container untouched, its lease renewed, its pod Running.
+        renewals = len(cluster.leases)
+        await cluster.wait_for(lambda: len(cluster.leases) > renewals + 3)
+        assert [c.id for c in await rt.list_containers() if c.state == RUNNING] == [running.id]
+        assert not rt.stops
+        st = status_of(cluster, "web")
+        assert st is not None and st.phase == "Running"
+    run(tmp_path, body)

@@ -156,3 +156,90 @@ def test_any_other_failure_is_one_line_with_its_type_not_a_traceback(fake_lab: t
     result = podlab("chaos", "restore")
     assert result.exit_code == 1
     assert result.output == "error: RuntimeError: engine went away\n"
+
+
+def test_each_local_node_gets_its_own_loopback_address_for_its_host_ports(tmp_path: Path) -> None:
+    argvs = [launcher.agent_argv("py", "127.0.0.1:7443", f"node{i}", i, 7500 + i, "docker", tmp_path,
+                                 "", 6443, tmp_path / "no-mirror") for i in (1, 2, 3)]
+    host_ips = [argv[argv.index("--host-ip") + 1] for argv in argvs]
+    assert host_ips == ["127.0.10.1", "127.0.10.2", "127.0.10.3"]
+    # What the agent binds for hostIP 0.0.0.0 is what the scheduler and the Node say.
+    from nodeagent.specs import host_ports
+    from podlab.v1 import objects_pb2 as v1
+    pod = v1.Pod()
+    pod.spec.containers.add(name="web", image="nginx").ports.add(
+        container_port=80, host_port=80, host_ip="0.0.0.0")
+    assert [m.host_ip for m in host_ports(pod, host_ips[1])] == ["127.0.10.2"]
+
+
+def test_up_refuses_more_nodes_than_addresses() -> None:
+    result = podlab("up", "--nodes", "255")
+    assert result.exit_code == 2 and "Invalid value for '--nodes'" in result.output
+
+
+def test_up_with_its_port_taken_fails_with_one_line_naming_the_process_and_starts_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import socket
+
+    monkeypatch.setattr(launcher, "STATE_DIR", tmp_path)
+    started: list[str] = []
+    monkeypatch.setattr(launcher.Cluster, "start", lambda self, name, argv: started.append(name))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = podlab("up", "--runtime", "sim", "--nodes", "0", "--port", str(port))
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith(f"Error: port {port} (--port) is in use by pid {os.getpid()} (")
+    assert lines[0].endswith("stop it, or pick another port with --port")
+    assert started == [] and not (tmp_path / "pid").exists()
+
+
+def test_a_second_up_in_one_state_dir_is_refused_while_the_first_runs(tmp_path: Path) -> None:
+    first = launcher.StateLock(tmp_path)
+    first.acquire()
+    first.mark_running()
+    try:
+        with pytest.raises(launcher.preflight.Busy, match=r"^podlab is already running from .* \(pid \d+\): "
+                           r"stop it with `podlab down`"):
+            launcher.StateLock(tmp_path).acquire()
+    finally:
+        first.release()
+    again = launcher.StateLock(tmp_path)
+    again.acquire()  # free once the first is gone
+    again.release()
+
+
+def test_an_up_racing_a_down_waits_for_the_stopping_cluster_then_fails_clearly(tmp_path: Path) -> None:
+    first = launcher.StateLock(tmp_path)
+    first.acquire()
+    first.mark_running()
+    first.mark_stopping()
+    ticks = iter(range(100))
+    try:
+        with pytest.raises(launcher.preflight.Busy, match="is still stopping after 1s"):
+            launcher.StateLock(tmp_path).acquire(wait=1.0, clock=lambda: float(next(ticks)))
+    finally:
+        first.release()
+
+
+def test_preflight_names_the_podlab_cluster_a_port_belongs_to(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lab import preflight
+
+    up = preflight.Process(4242, ["/venv/bin/python", "-m", "lab.launcher", "up", "--nodes", "3"])
+    monkeypatch.setattr(preflight, "port_free", lambda host, port: False)
+    monkeypatch.setattr(preflight, "port_owner", lambda port: preflight.Process(4243, ["python", "-m",
+                                                                                       "controlplane"]))
+    monkeypatch.setattr(preflight, "cluster_of", lambda pid: up)
+    monkeypatch.setattr(preflight, "_state_dir_of", lambda p: "/home/a/.podlab/local")
+    with pytest.raises(preflight.Busy) as err:
+        preflight.check_port("127.0.0.1", 7443, "--port")
+    assert str(err.value) == (
+        "port 7443 is in use by a podlab cluster (`podlab up`, pid 4242, state /home/a/.podlab/local): "
+        "stop it with `podlab down` (PODLAB_STATE_DIR=/home/a/.podlab/local), or pick other ports "
+        "with --port and --https-port")
+    assert preflight.is_podlab_up(up) and preflight.is_podlab_up(preflight.Process(1, ["/v/bin/podlab", "up"]))
+    assert not preflight.is_podlab_up(preflight.Process(1, ["/v/bin/podlab", "down"]))
