@@ -56,8 +56,13 @@ def _namespace(kind: Kind, namespace: str) -> str:
     return namespace_or_default(namespace) if kind.namespaced else ""
 
 
-def caller(context: grpc.aio.ServicerContext) -> UserInfo:
-    """Who is calling: the verified client certificate's subject over TLS; anonymous on a plaintext port."""
+def _anonymous(context: grpc.aio.ServicerContext) -> UserInfo:
+    """Every caller of a plaintext port: nothing proves who it is."""
+    return ANONYMOUS
+
+
+def tls_caller(context: grpc.aio.ServicerContext) -> UserInfo:
+    """Who is calling over TLS: the verified client certificate's subject (anonymous without one)."""
     pem = context.auth_context().get("x509_pem_cert")
     if not pem:
         return ANONYMOUS
@@ -76,8 +81,10 @@ def _pod_request(verb: str, subresource: str, namespace: str, name: str) -> Requ
 
 
 class ClusterService(rpc.ClusterServicer):
-    def __init__(self, api: Api) -> None:
+    def __init__(self, api: Api, tls: bool = False) -> None:
         self.api = api
+        # Reading the peer's certificate costs a call per request; a plaintext port has none to read.
+        self.caller = tls_caller if tls else _anonymous
         self.registry = api.registry
         self.agents = api.agents
         self.pipeline = api.pipeline
@@ -85,20 +92,20 @@ class ClusterService(rpc.ClusterServicer):
     @_guarded
     async def Create(self, request: api.CreateRequest, context: grpc.aio.ServicerContext) -> api.Object:
         obj = unwrap(request.object)
-        with self.pipeline.serving(caller(context), _object_request("create", obj, name=False)):
+        with self.pipeline.serving(self.caller(context), _object_request("create", obj, name=False)):
             return wrap(await self.api.writer(request.dry_run).registry.create(obj))
 
     @_guarded
     async def Get(self, request: api.GetRequest, context: grpc.aio.ServicerContext) -> api.Object:
         kind = kind_named(request.kind)
         namespace = _namespace(kind, request.namespace)
-        with self.pipeline.serving(caller(context), resource_request("get", kind, namespace, request.name)):
+        with self.pipeline.serving(self.caller(context), resource_request("get", kind, namespace, request.name)):
             return wrap(await self.registry.get(kind, request.name, namespace))
 
     @_guarded
     async def List(self, request: api.ListRequest, context: grpc.aio.ServicerContext) -> api.ListResponse:
         kind = kind_named(request.kind)
-        with self.pipeline.serving(caller(context), resource_request("list", kind, request.namespace)):
+        with self.pipeline.serving(self.caller(context), resource_request("list", kind, request.namespace)):
             items, revision = await self.registry.list(
                 kind, request.namespace, request.label_selector, request.field_selector)
         return api.ListResponse(items=[wrap(o) for o in items], resource_version=str(revision))
@@ -106,13 +113,13 @@ class ClusterService(rpc.ClusterServicer):
     @_guarded
     async def Update(self, request: api.UpdateRequest, context: grpc.aio.ServicerContext) -> api.Object:
         obj = unwrap(request.object)
-        with self.pipeline.serving(caller(context), _object_request("update", obj)):
+        with self.pipeline.serving(self.caller(context), _object_request("update", obj)):
             return wrap(await self.api.writer(request.dry_run).registry.update(obj))
 
     @_guarded
     async def UpdateStatus(self, request: api.UpdateRequest, context: grpc.aio.ServicerContext) -> api.Object:
         obj = unwrap(request.object)
-        with self.pipeline.serving(caller(context), _object_request("update", obj, "status")):
+        with self.pipeline.serving(self.caller(context), _object_request("update", obj, "status")):
             return wrap(await self.api.writer(request.dry_run).registry.update_status(obj))
 
     @_guarded
@@ -123,7 +130,7 @@ class ClusterService(rpc.ClusterServicer):
         kind = kind_named(request.kind)
         options = DeleteOptions(grace, request.uid, request.resource_version, request.propagation_policy)
         namespace = _namespace(kind, request.namespace)
-        with self.pipeline.serving(caller(context), resource_request("delete", kind, namespace, request.name)):
+        with self.pipeline.serving(self.caller(context), resource_request("delete", kind, namespace, request.name)):
             obj, removed = await self.api.writer(request.dry_run).registry.delete(
                 kind, request.name, namespace, options)
         return api.DeleteResponse(object=wrap(obj), removed=removed)
@@ -132,7 +139,7 @@ class ClusterService(rpc.ClusterServicer):
                     context: grpc.aio.ServicerContext) -> AsyncIterator[api.WatchEvent]:
         try:
             kind = kind_named(request.kind)
-            self.pipeline.opened(caller(context), resource_request("watch", kind, request.namespace))
+            self.pipeline.opened(self.caller(context), resource_request("watch", kind, request.namespace))
             async for event in self.registry.watch(
                     kind, request.namespace, request.label_selector, request.field_selector,
                     request.resource_version, request.bookmark_seconds):
@@ -150,7 +157,7 @@ class ClusterService(rpc.ClusterServicer):
     async def Bind(self, request: api.BindRequest, context: grpc.aio.ServicerContext) -> api.Object:
         if not request.node_name:
             raise errors.BadRequest("a binding needs a node name")
-        with self.pipeline.serving(caller(context),
+        with self.pipeline.serving(self.caller(context),
                                    _pod_request("create", "binding", request.namespace, request.name)):
             pod = await self.api.pods.bind(namespace_or_default(request.namespace), request.name, request.uid,
                                            request.node_name)
@@ -161,7 +168,7 @@ class ClusterService(rpc.ClusterServicer):
         grace = request.grace_period_seconds if request.HasField("grace_period_seconds") else None
         if grace is not None and grace < 0:
             raise errors.BadRequest("gracePeriodSeconds must be >= 0")
-        with self.pipeline.serving(caller(context),
+        with self.pipeline.serving(self.caller(context),
                                    _pod_request("create", "eviction", request.namespace, request.name)):
             return wrap(await self.api.pods.evict(namespace_or_default(request.namespace), request.name, grace,
                                                   request.message))
@@ -169,7 +176,7 @@ class ClusterService(rpc.ClusterServicer):
     @_guarded
     async def RenewLease(self, request: api.RenewLeaseRequest,
                          context: grpc.aio.ServicerContext) -> api.RenewLeaseResponse:
-        with self.pipeline.serving(caller(context), RequestInfo("update", "leases", "coordination.k8s.io", "",
+        with self.pipeline.serving(self.caller(context), RequestInfo("update", "leases", "coordination.k8s.io", "",
                                                                 names.NODE_LEASE_NAMESPACE, request.node_name)):
             return api.RenewLeaseResponse(renew_time_ms=await self.api.heartbeats.renew(
                 request.node_name, request.holder_identity, request.holder_start_ms, request.lease_duration_seconds))
@@ -183,7 +190,7 @@ class ClusterService(rpc.ClusterServicer):
     async def Logs(self, request: api.LogsRequest,
                    context: grpc.aio.ServicerContext) -> AsyncIterator[api.LogChunk]:
         try:
-            self.pipeline.opened(caller(context), _pod_request("get", "log", request.namespace, request.name))
+            self.pipeline.opened(self.caller(context), _pod_request("get", "log", request.namespace, request.name))
             async for data in self.agents.logs(request):
                 yield api.LogChunk(data=data)
         except errors.ApiError as err:
@@ -197,7 +204,7 @@ class ClusterService(rpc.ClusterServicer):
             first = await anext(aiter(request_iterator))
             if first.WhichOneof("input") != "start":
                 raise errors.BadRequest("the first exec message must be a start")
-            self.pipeline.opened(caller(context),
+            self.pipeline.opened(self.caller(context),
                                  _pod_request("create", "exec", first.start.namespace, first.start.name))
             session = await self.agents.exec_session(first.start)
             async for output in session.run(request_iterator):
@@ -215,7 +222,7 @@ class ClusterService(rpc.ClusterServicer):
             first = await anext(aiter(request_iterator))
             if first.WhichOneof("input") != "start":
                 raise errors.BadRequest("the first attach message must be a start")
-            self.pipeline.opened(caller(context),
+            self.pipeline.opened(self.caller(context),
                                  _pod_request("create", "attach", first.start.namespace, first.start.name))
             session = await self.agents.attach_session(first.start)
             async for output in session.run(request_iterator):
@@ -233,7 +240,7 @@ class ClusterService(rpc.ClusterServicer):
             first = await anext(aiter(request_iterator))
             if first.WhichOneof("input") != "start":
                 raise errors.BadRequest("the first port-forward message must be a start")
-            self.pipeline.opened(caller(context),
+            self.pipeline.opened(self.caller(context),
                                  _pod_request("create", "portforward", first.start.namespace, first.start.name))
             session = await self.agents.port_forward(first.start)
             async for output in session.run(request_iterator):
@@ -248,7 +255,7 @@ class ClusterService(rpc.ClusterServicer):
     async def NodeStats(self, request: api.NodeStatsRequest,
                         context: grpc.aio.ServicerContext) -> api.StatsResponse:
         try:
-            self.pipeline.opened(caller(context), RequestInfo("get", "nodes", "", "proxy", "", request.node_name))
+            self.pipeline.opened(self.caller(context), RequestInfo("get", "nodes", "", "proxy", "", request.node_name))
             return await self.agents.stats(request.node_name)
         except errors.ApiError as err:
             await _abort(context, err)

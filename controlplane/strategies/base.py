@@ -33,6 +33,7 @@ object exists, and the transactional hooks, which may read the store
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -162,7 +163,7 @@ class Strategy:
     def __init__(self, kind: Kind) -> None:
         self.kind = kind
 
-    @property
+    @functools.cached_property
     def transactional(self) -> bool:
         """Whether this kind adds to its objects' transactions (the registry skips the hooks otherwise)."""
         cls = type(self)

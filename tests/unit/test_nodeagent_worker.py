@@ -310,7 +310,8 @@ def test_every_worker_looks_again_when_the_event_stream_returns(tmp_path: Path) 
     """What happened while the stream was down (or before it was live) was never
     announced: with no resync for ten minutes, the reconnect must wake every pod."""
     async def body(cluster: AgentApi, rt: SimRuntime, agent: NodeAgent) -> None:
-        await cluster.wait_for(lambda: cluster.find("Node", NODE))
+        # The agent runs no pod before its first renewal: only then are its workers its own to wake.
+        await cluster.wait_for(lambda: cluster.find("Node", NODE) and agent.heartbeat.renewed_once)
         worker = _CountingWorker()
         agent.workers["no-event-for-me"] = worker
         rt.break_event_stream()
