@@ -37,5 +37,4 @@ DEPLOYMENTS = register(Kind(
         'unavailableReplicas': 5, 'conditions': 6, 'readyReplicas': 7, 'collisionCount': 8},
     'DeploymentStrategy': {'type': 1, 'rollingUpdate': 2},
     'RollingUpdateDeployment': {'maxUnavailable': 1, 'maxSurge': 2},
-## LEFT []
 }))
