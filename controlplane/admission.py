@@ -12,8 +12,7 @@ the middle of a verb, between the read and the guarded write.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from google.protobuf.message import Message
 
@@ -25,8 +24,7 @@ from podlab.v1 import objects_pb2 as v1
 CREATE, UPDATE = "CREATE", "UPDATE"
 
 
-@dataclass(frozen=True)
-class Attributes:
+class Attributes(NamedTuple):
     """What one admission call is about (k8s.io/apiserver/pkg/admission.Attributes)."""
 
     operation: str  # CREATE or UPDATE
@@ -74,9 +72,11 @@ class DefaultTolerationSeconds:
         pod = attrs.obj
         if not isinstance(pod, v1.Pod):
             return
-        for toleration in self.tolerations:
-            if not tolerated(tolerations_of(pod.spec), toleration.key, "", "NoExecute"):
-                pod.spec.tolerations.append(toleration)
+        if not pod.spec.tolerations:  # most pods: nothing to match
+            pod.spec.tolerations.extend(self.tolerations)
+            return
+        own = tolerations_of(pod.spec)
+        pod.spec.tolerations.extend(t for t in self.tolerations if not tolerated(own, t.key, "", "NoExecute"))
 
 
 def default_admission(default_toleration_seconds: int) -> Admission:

@@ -17,6 +17,7 @@ The registry is written at import (the built-in kinds) and by `register` /
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -96,13 +97,14 @@ class Kind(Generic[M]):
     # message name -> {jsonName: number}. Messages several kinds share are declared once, by the first.
     wire: Mapping[str, Mapping[str, int]] = dataclass_field(default_factory=dict)
 
-    @property
+    @functools.cached_property
     def field(self) -> str:
         """The api.Object oneof member that carries it ("other", an Any, for a kind with none)."""
         return _ONEOF.get(self.message.DESCRIPTOR.full_name, "other")
 
-    @property
+    @functools.cached_property
     def group(self) -> str:
+        """Its API group ("" for core), as RequestInfo and RBAC name it."""
         return self.api_version.rpartition("/")[0]
 
 
