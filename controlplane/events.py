@@ -9,13 +9,13 @@ blocks and never fails the caller; `run()` writes, `flush()` waits for it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Protocol
 
 from google.protobuf.message import Message
 
 from podlab.events import EventRecorder, EventWriter
 from podlab.kinds import kind_of
+from podlab.tasks import cancel_and_wait
 from podlab.v1 import objects_pb2 as v1
 
 
@@ -73,9 +73,5 @@ class ControlPlaneEvents:
 
     async def close(self) -> None:
         self._running = False
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         self._tasks = []

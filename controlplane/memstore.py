@@ -55,6 +55,9 @@ class MemoryStore:
         self.watching = 0  # open watches
         self.closed = False
         self.unavailable = False  # set by tests: every call fails as a dead etcd's would
+        # Called after every commit that changed something, the store consistent at its new revision:
+        # a test's invariant checked at every state the cluster passes through, not at samples of it.
+        self.observers: list[Callable[[], None]] = []
 
     # -- reads ----------------------------------------------------------------------
 
@@ -159,6 +162,8 @@ class MemoryStore:
             self._compacted = self._revisions[-self.HISTORY - 1]
             del self._history[:-self.HISTORY], self._revisions[:-self.HISTORY], self._undo[:-self.HISTORY]
         self._wake()
+        for observe in self.observers:
+            observe()
         return revision
 
     def _detach(self, kv: KeyValue | None) -> None:

@@ -67,6 +67,7 @@ from google.protobuf.message import Message
 from controlplane.storage import Change, Store
 from podlab import errors
 from podlab.kinds import Kind, meta
+from podlab.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -296,6 +297,11 @@ class WatchCache:
         """How many watches the cache is serving (of `kind`, or of every kind)."""
         return sum(r.watchers for name, r in self._resources.items() if kind is None or name == kind.name)
 
+    def revision(self, kind: Kind[Any]) -> int:
+        """The store revision the cache of `kind` has reached (0: not cached)."""
+        resource = self._resources.get(kind.name)
+        return resource.revision if resource is not None and not resource.ended else 0
+
     async def _resource(self, kind: Kind[Any], prefix: bytes, start: int = 0) -> _Resource:
         """The cache of `kind`, started (its window from revision `start`, 0: now) if it is not running."""
         if self._closed:
@@ -358,11 +364,7 @@ class WatchCache:
         """Stop every resource's store watch; their watchers end with Unavailable."""
         self._closed = True
         resources, self._resources = list(self._resources.values()), {}
-        for resource in resources:
-            resource.task.cancel()
-        for resource in resources:
-            with contextlib.suppress(asyncio.CancelledError):
-                await resource.task
+        await cancel_and_wait(*(resource.task for resource in resources))
 
 
 def _probe(kind_prefix: bytes) -> bytes:

@@ -17,7 +17,6 @@ is frozen or gone; and answers peers that ask (`witness_report`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -37,6 +36,7 @@ from nodeagent.node_status import NodeStatusManager
 from nodeagent.pod_api import AgentClient
 from nodeagent.witness import NoWitnesses, PeerReport, Verdict, Witnesses, decide
 from podlab import errors
+from podlab.tasks import cancel_and_wait
 from podlab.v1 import objects_pb2 as v1
 from podlab.v1 import services_pb2 as api
 
@@ -155,10 +155,8 @@ class Heartbeat:
         else:
             await self._renewed()
         finally:
-            if peers is not None and not peers.done():
-                peers.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await peers
+            if peers is not None:
+                await cancel_and_wait(peers)
         if not self.fenced and self._stale():
             await self._fence_now()
 

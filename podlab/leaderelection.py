@@ -27,6 +27,7 @@ from typing import Any
 
 from podlab import errors
 from podlab.client import ApiClient
+from podlab.tasks import cancel_and_wait
 from podlab.v1 import objects_pb2 as v1
 
 log = logging.getLogger(__name__)
@@ -192,11 +193,7 @@ class LeaderElector:
             finally:
                 # Stop the work before anything else: once we may have lost the
                 # lease, not one more write may go out on its behalf.
-                for task in (work, renew):
-                    task.cancel()
-                for task in (work, renew):
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await task
+                await cancel_and_wait(work, renew)
                 lost = renew.done() and not renew.cancelled() and renew.exception() is None
                 self.is_leader = False
                 if not lost:

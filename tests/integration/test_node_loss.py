@@ -6,7 +6,6 @@ Timeouts: node_grace 2 s + pod_eviction_timeout 2 s; agents heartbeat every
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
@@ -108,7 +107,8 @@ async def test_partitioned_agent_fences_before_replacements_and_cleans_up_on_hea
             return ready and not any(t.key == "node.kubernetes.io/unreachable" for t in node.spec.taints)
 
         await eventually(rejoined, 20, "node2 Ready and untainted again")
-        await asyncio.sleep(0)  # let the watcher take one more sample after the rejoin
+        rejoined_at = time.monotonic()
+        await eventually(lambda: watcher.samples[-1].at > rejoined_at, 10, "a sample taken after the rejoin")
         stale = {pod: uids for pod, uids in watcher.running_on("node2").items()
                  if uids & set(victims.values())}
     assert fenced_after < NODE_GRACE + EVICTION, f"fenced only after {fenced_after:.1f}s"

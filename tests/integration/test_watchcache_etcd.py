@@ -15,6 +15,7 @@ from podlab.kinds import PODS
 from tests.integration.conftest import wipe
 from tests.support.api_contract import make_pod
 from tests.support.procs import Etcd
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +48,9 @@ async def test_watchers_on_etcd_share_one_etcd_watch_and_resume_from_memory_unti
     _, rv = await api.registry.list(PODS)
     watchers = [api.registry.watch(PODS, resource_version=str(rv)) for _ in range(20)]
     firsts = [asyncio.ensure_future(anext(w)) for w in watchers]
-    await asyncio.sleep(0.1)
+    cache = api.watch_cache
+    assert cache is not None
+    await eventually(lambda: cache.watchers(PODS) == 20, 10, "20 watchers following the cache")
     created = await api.registry.create(make_pod("shared"))
     events = await asyncio.wait_for(asyncio.gather(*firsts), 10)
     assert {(e.type, e.object.metadata.uid) for e in events} == {("ADDED", created.metadata.uid)}

@@ -141,13 +141,16 @@ async def test_a_rolling_update_stays_within_max_surge_and_max_unavailable() -> 
         d.spec.template.spec.containers[0].image = "nginx:1.16.1"
         cluster.update_now(d)
         most_desired, least_ready = 0, 10
-        async with asyncio.timeout(TIMEOUT):
-            while not rolled_out(cluster, 10, "nginx:1.16.1"):
-                most_desired = max(most_desired, sum(rs.spec.replicas for rs in cluster.objects(v1.ReplicaSet)))
-                ready = [p for p in cluster.pods() if not p.metadata.HasField("deletion_timestamp")
-                         and any(c.type == "Ready" and c.status == "True" for c in p.status.conditions)]
-                least_ready = min(least_ready, len(ready))
-                await asyncio.sleep(0.005)
+
+        def observe() -> None:  # at every revision the rollout passes through
+            nonlocal most_desired, least_ready
+            most_desired = max(most_desired, sum(rs.spec.replicas for rs in cluster.objects(v1.ReplicaSet)))
+            ready = [p for p in cluster.pods() if not p.metadata.HasField("deletion_timestamp")
+                     and any(c.type == "Ready" and c.status == "True" for c in p.status.conditions)]
+            least_ready = min(least_ready, len(ready))
+
+        cluster.store.observers.append(observe)
+        await eventually(lambda: rolled_out(cluster, 10, "nginx:1.16.1"), TIMEOUT, "the rollout")
         assert most_desired <= 12, "replicas + maxSurge"
         assert least_ready >= 9 - 1, "replicas - maxUnavailable (one more while a ready pod's delete lands)"
         old, new = replica_sets(cluster)
@@ -163,11 +166,13 @@ async def test_recreate_removes_every_old_pod_before_a_new_one_starts() -> None:
         d.spec.template.spec.containers[0].image = "nginx:1.16.1"
         cluster.update_now(d)
         mixed = False
-        async with asyncio.timeout(TIMEOUT):
-            while not rolled_out(cluster, 3, "nginx:1.16.1"):
-                images = {p.spec.containers[0].image for p in cluster.pods()}
-                mixed |= len(images) > 1
-                await asyncio.sleep(0.005)
+
+        def observe() -> None:  # at every revision the rollout passes through
+            nonlocal mixed
+            mixed |= len({p.spec.containers[0].image for p in cluster.pods()}) > 1
+
+        cluster.store.observers.append(observe)
+        await eventually(lambda: rolled_out(cluster, 3, "nginx:1.16.1"), TIMEOUT, "the rollout")
         assert not mixed, "old and new pods never run together under Recreate"
 
 

@@ -17,9 +17,10 @@ from controlplane.local import LocalClient
 from controlplane.memstore import MemoryStore
 from controlplane.registry import ObjectEvent, Registry
 from podlab import errors
-from podlab.kinds import NODES, PODS
+from podlab.kinds import NODES, PODS, Kind
 from podlab.v1 import objects_pb2 as v1
 from tests.support.api_contract import make_node, make_pod
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.unit
 
@@ -49,6 +50,13 @@ def names(events: list[ObjectEvent]) -> list[tuple[str, str]]:
     return [(e.type, e.object.metadata.name) for e in events if e.object is not None]
 
 
+async def _watching(api: Api, count: int, kind: Kind) -> None:
+    """Until `count` watchers of `kind` follow the cache (their coroutines have started)."""
+    cache = api.watch_cache
+    assert cache is not None
+    await eventually(lambda: cache.watchers(kind) == count, 5, f"{count} watchers of {kind.plural}")
+
+
 async def _current(registry: Registry) -> str:
     return str((await registry.list(PODS))[1])
 
@@ -60,7 +68,7 @@ async def test_many_watchers_share_one_store_watch_per_resource(api: Api) -> Non
     watchers = [api.registry.watch(PODS, resource_version=rv) for _ in range(50)]
     nodes = api.registry.watch(NODES, resource_version=rv)
     firsts = [asyncio.ensure_future(anext(w)) for w in [*watchers, nodes]]
-    await asyncio.sleep(0)
+    await _watching(api, 50, PODS)
     await api.registry.create(make_pod("a"))
     await api.registry.create(make_node("n1"))
     events = await asyncio.gather(*firsts)
@@ -113,7 +121,7 @@ async def test_a_revision_older_than_the_window_is_served_by_a_store_watch(api: 
     await api.registry.create(make_pod("first"))
     cached = api.registry.watch(PODS)  # starts the cache after "first"
     pending = asyncio.ensure_future(anext(cached))
-    await asyncio.sleep(0)
+    await _watching(api, 1, PODS)
     await api.registry.create(make_pod("p0"))
     assert (await pending).object.metadata.name == "p0"
     for i in range(1, 8):
@@ -163,11 +171,11 @@ async def test_a_slow_watcher_is_ended_without_stalling_the_others(api: Api) -> 
                 return
 
     following = asyncio.create_task(follow())
-    await asyncio.sleep(0)
+    await _watching(api, 1, PODS)
     assert (await asyncio.gather(anext(slow), api.registry.create(make_pod("p0"))))[0].object.metadata.name == "p0"
     for i in range(1, 20):
         await api.registry.create(make_pod(f"p{i}"))
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # a turn of the loop, in which the fast watcher reads (the slow one never does)
     await asyncio.wait_for(following, 5)
     assert got == [f"p{i}" for i in range(20)]
     # the slow one never read while 19 changes went by: it ends, cleanly, for its client to re-watch
@@ -181,8 +189,7 @@ async def test_close_ends_every_watcher_and_the_store_watch(api: Api) -> None:
     assert isinstance(store, MemoryStore) and api.watch_cache is not None
     watch = api.registry.watch(PODS)
     pending = asyncio.ensure_future(anext(watch))
-    await asyncio.sleep(0.01)
-    assert store.watching == 1
+    await eventually(lambda: store.watching == 1, 5, "the cache's store watch")
     await api.watch_cache.close()
     with pytest.raises(errors.Unavailable):
         await pending
@@ -194,13 +201,13 @@ async def test_a_broken_store_watch_ends_every_watcher_and_the_next_watch_starts
     assert isinstance(store, MemoryStore)
     watch = api.registry.watch(PODS)
     pending = asyncio.ensure_future(anext(watch))
-    await asyncio.sleep(0.01)
+    await eventually(lambda: store.watching == 1, 5, "the cache's store watch")
     store.break_watches()
     with pytest.raises(errors.Unavailable):
         await pending
     again = api.registry.watch(PODS)
     pending = asyncio.ensure_future(anext(again))
-    await asyncio.sleep(0.01)
+    await eventually(lambda: store.watching == 1, 5, "a fresh store watch")
     await api.registry.create(make_pod("after"))
     assert (await asyncio.wait_for(pending, 5)).object.metadata.name == "after"
     assert store.watching == 1
@@ -215,7 +222,9 @@ async def test_lists_at_a_resource_version_come_from_the_cache(api: Api) -> None
     assert [p.metadata.name for p in listed] == ["a"]
     await api.registry.create(make_pod("c"))
     b = await api.registry.create(make_pod("b"))
-    await asyncio.sleep(0.01)  # the cache follows the store
+    cache = api.watch_cache
+    assert cache is not None
+    await eventually(lambda: cache.revision(PODS) >= int(b.metadata.resource_version), 5, "the cache to follow")
     latest, rv = await api.registry.list(PODS, resource_version="0")
     assert [p.metadata.name for p in latest] == ["a", "b", "c"] and rv == int(b.metadata.resource_version)
     then, at = await api.registry.list(PODS, resource_version=str(rv0), resource_version_match="Exact")
@@ -243,7 +252,7 @@ async def test_a_local_watcher_changing_its_object_changes_nobody_elses(api: Api
     one = client.watch(v1.Pod, resource_version=rv)
     two = client.watch(v1.Pod, resource_version=rv)
     firsts = asyncio.gather(anext(one), anext(two))
-    await asyncio.sleep(0)
+    await _watching(api, 2, PODS)
     await api.registry.create(make_pod("shared"))
     a, b = await firsts
     a.object.metadata.labels["mine"] = "yes"
