@@ -31,7 +31,6 @@ from podlab import errors
 from podlab.kinds import Kind
 
 log = logging.getLogger(__name__)
-audit_log = logging.getLogger("podlab.audit")
 
 # The groups Kubernetes gives every authenticated and every anonymous caller.
 AUTHENTICATED = "system:authenticated"
@@ -114,19 +113,6 @@ class NoAudit:
 
     def record(self, ctx: RequestContext, code: int, decision: Decision) -> None:
         pass
-
-
-class LogAudit:
-    """Audit events as structured log lines on the `podlab.audit` logger (who did what, and the answer)."""
-
-    def record(self, ctx: RequestContext, code: int, decision: Decision) -> None:
-        if audit_log.isEnabledFor(logging.INFO):
-            r = ctx.request
-            audit_log.info("user=%s groups=%s verb=%s resource=%s%s namespace=%s name=%s code=%d%s",
-                           ctx.user.name, ",".join(ctx.user.groups), r.verb,
-                           (r.api_group + "/" if r.api_group else "") + r.resource,
-                           "/" + r.subresource if r.subresource else "", r.namespace, r.name, code,
-                           f" reason={decision.reason!r}" if decision.reason else "")
 
 
 def forbidden(user: UserInfo, request: RequestInfo, reason: str = "") -> errors.Forbidden:
