@@ -26,6 +26,7 @@ from controlplane.strategies.cluster import NamespaceStrategy, NodeStrategy
 from controlplane.strategies.config import ConfigMapStrategy, LeaseStrategy, SecretStrategy
 from controlplane.strategies.events import EventStrategy
 from controlplane.strategies.pods import PodStrategy
+from controlplane.strategies.services import ServiceStrategy
 from podlab.kinds import KINDS
 
 
@@ -42,7 +43,7 @@ def strategies(config: StrategyConfig | None = None) -> dict[str, Strategy]:
     special: list[Strategy] = [
         PodStrategy(), NodeStrategy(), NamespaceStrategy(),
         EventStrategy(config.event_ttl_seconds), ReplicaSetStrategy(), DeploymentStrategy(), ConfigMapStrategy(),
-        SecretStrategy(), LeaseStrategy()]
+        SecretStrategy(), LeaseStrategy(), ServiceStrategy()]
     table: dict[str, Strategy] = {s.kind.name: s for s in special}
     for kind in KINDS:
         table.setdefault(kind.name, Strategy(kind))
