@@ -228,9 +228,11 @@ def unwrap(wrapped: api.Object) -> Message:
 
 # The built-in kinds register themselves on import.
 from podlab.kinds.apps import DEPLOYMENTS, REPLICA_SETS  # noqa: E402
+from podlab.kinds.batch import JOBS  # noqa: E402
 from podlab.kinds.coordination import LEASES  # noqa: E402
 from podlab.kinds.core import CONFIG_MAPS, EVENTS, NAMESPACES, NODES, PODS, SECRETS  # noqa: E402
 
-__all__ = ["CONFIG_MAPS", "DEPLOYMENTS", "EVENTS", "KINDS", "LEASES", "NAMESPACES", "NODES", "PODS", "REPLICA_SETS",
+__all__ = ["CONFIG_MAPS", "DEPLOYMENTS", "EVENTS", "JOBS", "KINDS", "LEASES", "NAMESPACES", "NODES", "PODS",
+           "REPLICA_SETS",
            "SECRETS", "ApiObject", "Columns", "Kind", "controller_ref", "generation", "kind_for", "kind_for_resource",
            "kind_named", "kind_of", "meta", "register", "short_names", "unregister", "unwrap", "wrap"]
