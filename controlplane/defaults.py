@@ -142,3 +142,23 @@ def _default_volume(volume: v1.Volume) -> None:
         for item in projection.downward_api.items:
             if item.HasField("field_ref") and not item.field_ref.api_version:
                 item.field_ref.api_version = "v1"
+
+
+def default_job(job: v1.Job) -> None:
+    """SetDefaults_Job: 1 completion and 1 pod at a time, backoffLimit 6, NonIndexed, not suspended;
+    an unlabelled Job takes its template's labels."""
+    spec = job.spec
+    if not spec.HasField("completions") and not spec.HasField("parallelism"):
+        spec.completions = 1
+        spec.parallelism = 1
+    if not spec.HasField("parallelism"):
+        spec.parallelism = 1
+    if not spec.HasField("backoff_limit"):
+        spec.backoff_limit = 6
+    if not spec.HasField("completion_mode"):
+        spec.completion_mode = "NonIndexed"
+    if not spec.HasField("suspend"):
+        spec.suspend = False
+    if not job.metadata.labels and spec.template.metadata.labels:
+        job.metadata.labels.update(spec.template.metadata.labels)
+    _default_template(spec.template)

@@ -340,7 +340,7 @@ def event_row(ev: v1.Event, now: datetime, wide: bool, pods: Sequence[v1.Pod] = 
     return row
 
 
-def _workload_wide(spec: v1.ReplicaSetSpec | v1.DeploymentSpec) -> list[str]:
+def _workload_wide(spec: v1.ReplicaSetSpec | v1.DeploymentSpec | v1.JobSpec) -> list[str]:
     """CONTAINERS, IMAGES and SELECTOR, as kubectl's -o wide shows them for ReplicaSets and Deployments."""
     containers = spec.template.spec.containers
     return [",".join(c.name for c in containers) or NONE, ",".join(c.image for c in containers) or NONE,
@@ -357,6 +357,35 @@ def deployment_row(d: v1.Deployment, now: datetime, wide: bool, pods: Sequence[v
     row = [d.metadata.name, f"{d.status.ready_replicas}/{d.spec.replicas}", str(d.status.updated_replicas),
            str(d.status.available_replicas), since(d.metadata.creation_timestamp, now)]
     return row + _workload_wide(d.spec) if wide else row
+
+
+def job_status(job: v1.Job) -> str:
+    """kubectl's Job STATUS: the terminal or suspended condition that holds, else Running."""
+    if job.metadata.HasField("deletion_timestamp"):
+        return "Terminating"
+    held = {c.type for c in job.status.conditions if c.status == "True"}
+    for condition in ("Complete", "Failed", "Suspended", "FailureTarget", "SuccessCriteriaMet"):
+        if condition in held:
+            return condition
+    return "Running"
+
+
+def job_row(job: v1.Job, now: datetime, wide: bool, pods: Sequence[v1.Pod] = ()) -> list[str]:
+    """NAME STATUS COMPLETIONS DURATION AGE, as kubectl's printJob."""
+    spec, status = job.spec, job.status
+    if spec.HasField("completions"):
+        completions = f"{status.succeeded}/{spec.completions}"
+    elif spec.parallelism > 1:
+        completions = f"{status.succeeded}/1 of {spec.parallelism}"
+    else:
+        completions = f"{status.succeeded}/1"
+    duration = ""
+    if ts_set(status.start_time):
+        start = status.start_time.ToDatetime(UTC).timestamp()
+        end = status.completion_time.ToDatetime(UTC).timestamp() if ts_set(status.completion_time) else now.timestamp()
+        duration = human_duration(end - start)
+    row = [job.metadata.name, job_status(job), completions, duration, since(job.metadata.creation_timestamp, now)]
+    return row + _workload_wide(spec) if wide else row
 
 
 def table_headers(kind: Kind, wide: bool = False, with_namespace: bool = False,

@@ -22,6 +22,7 @@ from controlplane.strategies.base import (
     Writes,
     finalizers_for_deletion,
 )
+from controlplane.strategies.batch import JobStrategy
 from controlplane.strategies.cluster import NamespaceStrategy, NodeStrategy
 from controlplane.strategies.config import ConfigMapStrategy, LeaseStrategy, SecretStrategy
 from controlplane.strategies.events import EventStrategy
@@ -43,7 +44,7 @@ def strategies(config: StrategyConfig | None = None) -> dict[str, Strategy]:
     special: list[Strategy] = [
         PodStrategy(), NodeStrategy(), NamespaceStrategy(),
         EventStrategy(config.event_ttl_seconds), ReplicaSetStrategy(), DeploymentStrategy(), ConfigMapStrategy(),
-        SecretStrategy(), LeaseStrategy(), ServiceStrategy()]
+        SecretStrategy(), LeaseStrategy(), ServiceStrategy(), JobStrategy()]
     table: dict[str, Strategy] = {s.kind.name: s for s in special}
     for kind in KINDS:
         table.setdefault(kind.name, Strategy(kind))

@@ -228,11 +228,12 @@ def unwrap(wrapped: api.Object) -> Message:
 
 # The built-in kinds register themselves on import.
 from podlab.kinds.apps import DEPLOYMENTS, REPLICA_SETS  # noqa: E402
+from podlab.kinds.batch import JOBS  # noqa: E402
 from podlab.kinds.coordination import LEASES  # noqa: E402
 from podlab.kinds.core import CONFIG_MAPS, EVENTS, NAMESPACES, NODES, PODS, SECRETS  # noqa: E402
 from podlab.kinds.services import ENDPOINT_SLICES, ENDPOINTS, SERVICES  # noqa: E402
 
-__all__ = ["CONFIG_MAPS", "DEPLOYMENTS", "ENDPOINTS", "ENDPOINT_SLICES", "EVENTS", "KINDS", "LEASES", "NAMESPACES",
-           "NODES", "PODS", "REPLICA_SETS", "SECRETS", "SERVICES", "ApiObject", "Columns", "Kind", "controller_ref",
-           "generation", "kind_for", "kind_for_resource",
+__all__ = ["CONFIG_MAPS", "DEPLOYMENTS", "ENDPOINTS", "ENDPOINT_SLICES", "EVENTS", "JOBS", "KINDS", "LEASES",
+           "NAMESPACES", "NODES", "PODS", "REPLICA_SETS", "SECRETS", "SERVICES", "ApiObject", "Columns", "Kind",
+           "controller_ref", "generation", "kind_for", "kind_for_resource",
            "kind_named", "kind_of", "meta", "register", "short_names", "unregister", "unwrap", "wrap"]
