@@ -73,7 +73,8 @@ def test_apply_twice_get_template_json_and_delete(kubectl: Kubectl) -> None:
     assert again.returncode == 1
     assert again.stderr.strip() == (f'Error from server (AlreadyExists): error when creating "{HELLO}": '
                                     'pods "hello-world" already exists')
-    assert kubectl.out("get", "all").splitlines()[1].split()[0] == "hello-world"
+    # "all" spans several kinds (pods, services, jobs, ...), so kubectl prefixes each name with its kind.
+    assert kubectl.out("get", "all").splitlines()[1].split()[0] == "pod/hello-world"
     assert kubectl.out("delete", "pod", "hello-world").strip() == 'pod "hello-world" deleted'
     missing = kubectl.run("get", "pod", "hello-world", check=False)
     assert missing.stderr.strip() == 'Error from server (NotFound): pods "hello-world" not found'
